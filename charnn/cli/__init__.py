@@ -1,0 +1,40 @@
+"""The `charnn` command line: a thin layer over the Python API, one module per subcommand.
+
+    charnn train austen --out runs/austen
+    charnn sample runs/austen --prime 'Elizabeth' --length 300
+
+Each module in this package defines `add_parser(subparsers)` and `main(args) -> int`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = ["train", "sample"]  # module names under charnn.cli, in help order
+
+
+class CLIError(Exception):
+    """An error to print as one line and exit 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="charnn", description="Train, record, search and browse the neurons of character-level RNNs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f"charnn.cli.{name.replace('-', '_')}").add_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except (CLIError, ValueError, FileNotFoundError, OSError) as err:
+        print(f"charnn {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Corpus loading: a UTF-8 file, a folder of files (one document each), or a bundled corpus name.
+
+    corpus = load_corpus("austen")              # corpora/austen/, six novels, six documents
+    train, val, test = corpus.split_ids(vocab)  # contiguous 90/5/5 split of the id stream
+
+The id stream is the documents' characters with `DOC_ID` between documents, so a model trained
+on it sees where one document ends; positions in the stream map one-to-one to characters (the
+separator counts as one position). Errors name the file and what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .vocab import DOC_ID, Vocab
+
+SKIP_PREFIXES = ("readme", "license", "notice", "copying", ".")
+SPLIT_NAMES = ("train", "val", "test")
+
+
+class CorpusError(ValueError):
+    """A corpus that cannot be used, with a message saying why and what to do."""
+
+
+def corpora_dir() -> Path:
+    """Where bundled corpora live: $CHARNN_CORPORA, else the repository's `corpora/`."""
+    return Path(os.environ.get("CHARNN_CORPORA", Path(__file__).resolve().parents[1] / "corpora"))
+
+
+def bundled_corpora() -> list[str]:
+    root = corpora_dir()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+
+def resolve_corpus(spec: str | Path) -> list[Path]:
+    """The document files of a corpus spec: a file, a folder, or a bundled name."""
+    path = Path(spec)
+    if not path.exists() and (corpora_dir() / str(spec)).is_dir():
+        path = corpora_dir() / str(spec)
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        files = sorted(
+            p for p in path.rglob("*")
+            if p.is_file() and not any(part.lower().startswith(SKIP_PREFIXES) for part in p.relative_to(path).parts)
+        )
+        if not files:
+            raise CorpusError(f"corpus folder {path} holds no files")
+        return files
+    names = ", ".join(bundled_corpora()) or "none found"
+    raise CorpusError(f"corpus {spec!r} is neither a file, a folder nor a bundled corpus (bundled: {names})")
+
+
+def read_text_file(path: Path, errors: str = "strict") -> str:
+    """Read one UTF-8 document; binary files and bad UTF-8 raise CorpusError."""
+    data = Path(path).read_bytes()
+    if b"\x00" in data[:1 << 20]:
+        raise CorpusError(f"{path} looks binary (it contains NUL bytes): pass a text file")
+    try:
+        text = data.decode("utf-8", errors=errors)
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise CorpusError(
+            f"{path} is not valid UTF-8 at byte {err.start} (line {line}): convert it "
+            f"(iconv -f latin1 -t utf-8) or pass --encoding-errors replace"
+        ) from None
+    return text.lstrip("\ufeff")
+
+
+@dataclass
+class Document:
+    name: str
+    text: str
+
+
+class Corpus:
+    """Documents plus the layout of their id stream (document i starts at `starts[i]`)."""
+
+    def __init__(self, documents: list[Document], source: str = ""):
+        self.documents = [d for d in documents if d.text]
+        self.source = source
+        if not self.documents:
+            raise CorpusError(f"corpus {source or ''} is empty: it holds no characters")
+        lengths = np.array([len(d.text) for d in self.documents], dtype=np.int64)
+        # Each document but the first is preceded by one DOC_ID separator position.
+        self.starts = np.concatenate([[0], np.cumsum(lengths[:-1] + 1)])
+        self.n_positions = int(lengths.sum() + len(lengths) - 1)
+
+    def split_bounds(self, fractions=(0.9, 0.05, 0.05)) -> dict[str, tuple[int, int]]:
+        """Contiguous [start, stop) stream positions of each split."""
+        if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-6 or min(fractions) <= 0:
+            raise CorpusError(f"split fractions {fractions} must be three positive numbers summing to 1")
+        n = self.n_positions
+        a = int(n * fractions[0])
+        b = int(n * (fractions[0] + fractions[1]))
+        if a < 2 or b - a < 2 or n - b < 2:
+            raise CorpusError(f"corpus {self.source} has {n} characters: too short to split into train/val/test")
+        return {"train": (0, a), "val": (a, b), "test": (b, n)}
+
+    def slice_documents(self, start: int, stop: int) -> list[Document]:
+        """The pieces of documents that fall in stream positions [start, stop)."""
+        pieces = []
+        for doc, doc_start in zip(self.documents, self.starts):
+            lo, hi = max(start, doc_start), min(stop, doc_start + len(doc.text))
+            if lo < hi:
+                pieces.append(Document(doc.name, doc.text[lo - doc_start : hi - doc_start]))
+        return pieces
+
+    def build_vocab(self, fractions=(0.9, 0.05, 0.05)) -> Vocab:
+        """Vocabulary of the training split only."""
+        start, stop = self.split_bounds(fractions)["train"]
+        return Vocab.from_texts(d.text for d in self.slice_documents(start, stop))
+
+    def encode(self, vocab: Vocab) -> np.ndarray:
+        """The whole id stream as int32 (DOC_ID between documents)."""
+        ids = np.full(self.n_positions, DOC_ID, dtype=np.int32)
+        for doc, start in zip(self.documents, self.starts):
+            ids[start : start + len(doc.text)] = vocab.encode(doc.text)
+        return ids
+
+    def split_ids(self, vocab: Vocab, fractions=(0.9, 0.05, 0.05)) -> dict[str, np.ndarray]:
+        ids = self.encode(vocab)
+        return {name: ids[a:b] for name, (a, b) in self.split_bounds(fractions).items()}
+
+
+def load_corpus(spec: str | Path, errors: str = "strict") -> Corpus:
+    files = resolve_corpus(spec)
+    root = Path(spec) if Path(spec).exists() else corpora_dir() / str(spec)
+    documents = []
+    for f in files:
+        name = str(f.relative_to(root)) if root.is_dir() else f.name
+        documents.append(Document(name, read_text_file(f, errors)))
+    return Corpus(documents, source=str(spec))
