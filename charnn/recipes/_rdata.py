@@ -184,7 +184,8 @@ class _Reader:
         if levels & BYTES_MASK:
             return raw.decode("utf-8", "surrogateescape")
         # UTF-8 or ASCII flagged, or native: packages built on Debian are UTF-8.
-        encoding = "latin-1" if self.native_encoding.upper() in ("LATIN1", "ISO-8859-1") and not levels & UTF8_MASK else "utf-8"
+        native_latin1 = self.native_encoding.upper() in ("LATIN1", "ISO-8859-1")
+        encoding = "latin-1" if native_latin1 and not levels & UTF8_MASK else "utf-8"
         return raw.decode(encoding, "surrogateescape")
 
     def attributes(self, flags: int) -> dict[str, Any]:
@@ -318,7 +319,8 @@ class _Reader:
         info = self.item()
         state = self.item()
         attr = self.item()
-        cls = info.items[0][1].name if isinstance(info, RPairlist) and info.items and isinstance(info.items[0][1], RSymbol) else "?"
+        first = info.items[0][1] if isinstance(info, RPairlist) and info.items else None
+        cls = first.name if isinstance(first, RSymbol) else "?"
         if cls in ("compact_intseq", "compact_realseq") and isinstance(state, RObject):
             n, start, step = state.value[:3]
             n = int(n)

@@ -1,0 +1,19 @@
+"""Recipes that build the bundled corpora reproducibly from registry packages (standard library only).
+
+Each recipe module exposes ``build(out_dir, source=None) -> Path``: it writes the corpus documents
+and a NOTICE (source, version, license) into ``out_dir``, the corpus folder itself, and returns it.
+Without ``source`` it fetches its input with the ordinary client (``apt-get download`` or
+``npm pack``) into a temporary folder; with ``source`` it reads a local .deb / .tgz / unpacked copy.
+
+    python -m charnn.recipes austen --out corpora/austen [--from PATH]
+    python -m charnn.recipes mdn-bcd --out corpora/mdn-bcd [--from PATH]
+
+Only permissively licensed corpora are committed under ``corpora/``; GPL sources (the Linux
+kernel, Debian documentation) are built on demand and never committed. See corpora/README.md.
+"""
+
+# Recipe name (also the folder name under corpora/) -> module.
+RECIPES = {
+    "austen": "charnn.recipes.austen",
+    "mdn-bcd": "charnn.recipes.mdn",
+}
