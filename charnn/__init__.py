@@ -2,19 +2,31 @@
 
 Python API (the CLI and the dashboard call the same functions):
 
-    from charnn import load_corpus, load_run, generate
+    from charnn import load_run, generate, record, open_recording
     run = load_run("runs/austen")
     print(generate(run.model, run.vocab, "Elizabeth", 200, seed=0))
+    rec = open_recording(record(run, "val"))
+
+Names are imported on first use, so `import charnn` stays cheap (no torch until needed).
 """
 
-from .corpus import CorpusError, load_corpus
-from .model import CharRNN, ModelConfig
-from .run import RunError, load_run
-from .sample import generate
-from .train import Trainer, TrainConfig, evaluate_bpc
-from .vocab import Vocab
+import importlib
 
-__all__ = [
-    "CharRNN", "CorpusError", "ModelConfig", "RunError", "TrainConfig", "Trainer", "Vocab",
-    "evaluate_bpc", "generate", "load_corpus", "load_run",
-]
+_EXPORTS = {
+    "CorpusError": "corpus", "load_corpus": "corpus",
+    "CharRNN": "model", "ModelConfig": "model",
+    "RunError": "run", "load_run": "run",
+    "generate": "sample",
+    "Trainer": "train", "TrainConfig": "train", "evaluate_bpc": "train",
+    "Vocab": "vocab",
+    "Stepper": "stepper", "Intervention": "stepper",
+    "record": "recording", "open_recording": "recording", "Recording": "recording", "RecordingError": "recording",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'charnn' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

@@ -1,0 +1,34 @@
+"""`charnn record RUN TEXT`: record states, loss and predictions to Parquet (see charnn.recording)."""
+
+from __future__ import annotations
+
+from ..recording import open_recording, record
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("record", help="record every timestep's states of a text into Parquet")
+    p.add_argument("run", help="run folder")
+    p.add_argument("text", help="a file, a folder, a bundled corpus name, or val/test/train for the run's own split")
+    p.add_argument("--name", default=None, help="recording name (default: from TEXT); written to RUN/recordings/NAME")
+    p.add_argument("--kinds", default="c,h", help="states to record: LSTM i,f,g,o,c,h; GRU r,z,n,h; RNN h")
+    p.add_argument("--max-chars", type=int, default=None, help="record only the first N characters")
+    p.add_argument("--dtype", choices=["float16", "float32"], default="float16",
+                   help="storage type (float16: ~3 significant digits, half the size)")
+    p.add_argument("--streams", type=int, default=256, help="parallel streams (B) a long text is cut into")
+    p.add_argument("--burn-in", type=int, default=256, help="characters each stream reads before it records")
+    p.add_argument("--threads", type=int, default=None)
+    p.set_defaults(func=main)
+
+
+def main(args) -> int:
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    path = record(args.run, args.text, name=args.name, kinds=args.kinds, max_chars=args.max_chars,
+                  dtype=args.dtype, streams=args.streams, burn_in=args.burn_in)
+    rec = open_recording(path)
+    meta = rec.meta
+    unknown = f", {meta['unknown_chars']} characters unknown to the vocabulary" if meta["unknown_chars"] else ""
+    print(f"recorded {rec.n_chars:,} chars in {meta['seconds']:.1f} s ({meta['streams']} streams, "
+          f"burn-in {meta['burn_in']}){unknown}: {rec.text.loss_bits.mean():.3f} bits/char -> {path}")
+    return 0

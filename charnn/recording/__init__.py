@@ -1,0 +1,12 @@
+"""Recordings: per-timestep states of every layer, and the model's per-character loss and
+predictions, for a text, stored as Parquet (see `layout` for the folder contract).
+
+    from charnn.recording import record, open_recording
+    path = record("runs/austen", "val", kinds="c,h")
+    rec = open_recording(path)
+"""
+
+from .reader import Recording, RecordingError, open_recording
+from .writer import record
+
+__all__ = ["Recording", "RecordingError", "open_recording", "record"]

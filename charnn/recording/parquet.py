@@ -1,0 +1,132 @@
+"""Pass 2 of recording: raw rows (in text order) -> Parquet row groups, plus per-unit statistics.
+
+Unit columns are written plain (no dictionary, no compression, no statistics): measured here,
+that is the fastest pyarrow write, and activations barely compress.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from tqdm.auto import tqdm
+
+from ..vocab import DOC_ID, UNK_ID
+from . import layout
+
+WRITE_OPTIONS = dict(compression="none", use_dictionary=False, write_statistics=["pos"])
+
+
+def convert_to_parquet(folder: Path, string: str, corpus, run, kinds, dtype: str, top_k: int, progress: bool) -> None:
+    cfg = run.model_config
+    n = len(string)
+    keys = [(l, k) for l in range(cfg.layers) for k in kinds]
+    np_dtype = np.float16 if dtype == "float16" else np.float32
+    raws = {key: layout.RowFile(layout.cache_file(folder, *key), n, np_dtype, cfg.hidden) for key in keys}
+    schema = pa.schema([("pos", pa.int64())] + [(layout.unit_column(u), pa.from_numpy_dtype(np_dtype)) for u in range(cfg.hidden)])
+    writers = {}
+    for key in keys:
+        layout.states_file(folder, *key).parent.mkdir(parents=True, exist_ok=True)
+        writers[key] = pq.ParquetWriter(layout.states_file(folder, *key), schema, **WRITE_OPTIONS)
+    text = TextTableWriter(folder, string, corpus, run.vocab, top_k)
+    stats = {key: UnitStats(cfg.hidden) for key in keys}
+    bar = tqdm(total=n, desc="parquet", unit="char", unit_scale=True, disable=not progress, dynamic_ncols=True)
+    for s in range(0, n, layout.ROW_GROUP):
+        e = min(n, s + layout.ROW_GROUP)
+        pos = pa.array(np.arange(s, e, dtype=np.int64))
+        for key in keys:
+            rows = torch.from_numpy(raws[key].read(s, e))  # (n, H)
+            stats[key].update(rows)
+            columns = rows.t().contiguous().numpy()  # (H, n): one contiguous array per unit
+            writers[key].write_table(pa.Table.from_arrays([pos] + [pa.array(c) for c in columns], schema=schema))
+        text.write(s, e)
+        bar.update(e - s)
+    bar.close()
+    for w in writers.values():
+        w.close()
+    text.close()
+    for raw in raws.values():
+        raw.close()
+    pq.write_table(pa.concat_tables(stats[key].table(*key) for key in keys), folder / "unit_stats.parquet")
+
+
+class UnitStats:
+    """Running min, max, mean and std per unit."""
+
+    def __init__(self, hidden: int):
+        self.count = 0
+        self.lo = torch.full((hidden,), float("inf"))
+        self.hi = torch.full((hidden,), float("-inf"))
+        self.total = torch.zeros(hidden, dtype=torch.float64)
+        self.squares = torch.zeros(hidden, dtype=torch.float64)
+
+    def update(self, rows: torch.Tensor) -> None:
+        x = rows.float()  # (n, H)
+        lo, hi = torch.aminmax(x, dim=0)
+        self.lo, self.hi = torch.minimum(self.lo, lo), torch.maximum(self.hi, hi)
+        self.total += x.sum(0, dtype=torch.float64)
+        self.squares += (x * x).sum(0, dtype=torch.float64)
+        self.count += len(x)
+
+    def table(self, layer: int, kind: str) -> pa.Table:
+        mean = self.total / self.count
+        std = (self.squares / self.count - mean**2).clamp_min(0).sqrt()
+        h = len(mean)
+        return pa.table({
+            "layer": np.full(h, layer, np.int32), "kind": [kind] * h, "unit": np.arange(h, dtype=np.int32),
+            "min": self.lo.numpy(), "max": self.hi.numpy(), "mean": mean.float().numpy(), "std": std.float().numpy(),
+        })
+
+
+class TextTableWriter:
+    """text.parquet, chunk by chunk: pos, char, doc, line, col (0-based, within the document),
+    loss_bits and p (the model predicting this char), next_top / next_top_p (its top-k guesses
+    for the next char after reading this one)."""
+
+    def __init__(self, folder: Path, string: str, corpus, vocab, top_k: int):
+        from .writer import pred_dtype
+        self.string, self.vocab, self.top_k = string, vocab, top_k
+        self.preds = layout.RowFile(folder / "cache" / "predictions.raw", len(string), pred_dtype(top_k))
+        self.starts = np.asarray(corpus.starts)
+        # Newlines before each document's start (its text's newlines plus one joining newline each).
+        per_doc = np.array([d.text.count("\n") + 1 for d in corpus.documents])
+        self.lines_at_start = np.concatenate([[0], np.cumsum(per_doc[:-1])])
+        self.lines_before, self.last_newline = 0, -1
+        shown = {UNK_ID: "\ufffd", DOC_ID: "\u241e"}  # one display char per reserved id
+        self.id_chars = np.array([shown.get(i) or vocab.id_to_char(i) for i in range(len(vocab))], dtype=object)
+        self.writer = None
+        self.folder = folder
+
+    def write(self, s: int, e: int) -> None:
+        chunk = self.string[s:e]
+        pos = np.arange(s, e, dtype=np.int64)
+        nl = np.frombuffer(chunk.encode("utf-32-le", "surrogatepass"), dtype=np.uint32) == 10
+        before = self.lines_before + np.cumsum(nl) - nl  # newlines before each position
+        last = np.maximum.accumulate(np.where(nl, pos, -1).clip(min=self.last_newline))
+        prev_last = np.concatenate([[self.last_newline], last[:-1]])
+        self.lines_before, self.last_newline = int(before[-1] + nl[-1]), int(last[-1])
+        doc = np.searchsorted(self.starts, pos, side="right") - 1
+        preds = self.preds.read(s - 1, e)  # row s-1 predicted the char at s
+        if s == 0:  # nothing predicted the first character
+            first = np.zeros(1, dtype=preds.dtype)
+            first["loss_next"], first["p_next"] = np.nan, np.nan
+            preds = np.concatenate([first, preds])
+        top_ids = preds["top_ids"][1:]  # (n, k)
+        next_top = ["".join(row) for row in self.id_chars[top_ids]]
+        table = pa.table({
+            "pos": pos, "char": list(chunk), "doc": doc.astype(np.int32),
+            "line": (before - self.lines_at_start[doc]).astype(np.int32), "col": (pos - prev_last - 1).astype(np.int32),
+            "loss_bits": preds["loss_next"][:-1], "p": preds["p_next"][:-1],
+            "next_top": next_top,
+            "next_top_p": pa.FixedSizeListArray.from_arrays(pa.array(preds["top_p"][1:].reshape(-1)), self.top_k),
+        })
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.folder / "text.parquet", table.schema, compression="zstd")
+        self.writer.write_table(table)
+
+    def close(self) -> None:
+        self.writer.close()
+        self.preds.close()
