@@ -1,0 +1,173 @@
+"""The recording path and recordings: `pytest tests/test_recording.py`."""
+
+import json
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from charnn.model import CharRNN, ModelConfig
+from charnn.recording import RecordingError, open_recording, record
+from charnn.recording import writer as writer_module
+from charnn.run import RunError, load_run
+from charnn.stepper import Intervention, Stepper
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("layers", [1, 2, 3])
+def test_recording_path_equals_fast_path(cell, layers):
+    torch.manual_seed(layers)
+    model = CharRNN(ModelConfig(vocab_size=40, cell=cell, layers=layers, hidden=24, embed=8)).eval()
+    ids = torch.randint(0, 40, (3, 50))
+    state = model.init_state(3)
+    state = tuple(torch.randn_like(s) for s in state) if isinstance(state, tuple) else torch.randn_like(state)
+    with torch.no_grad():
+        fast_logits, fast_state = model(ids, state)
+    logits, final, states = Stepper(model).run(ids, state, kinds={"h"})
+    assert (logits - fast_logits).abs().max() <= 1e-5
+    for a, b in zip(final if isinstance(final, tuple) else (final,), fast_state if isinstance(fast_state, tuple) else (fast_state,)):
+        assert (a - b).abs().max() <= 1e-5
+    # the recorded top-layer h is the fast path's output sequence
+    with torch.no_grad():
+        out, _ = model.rnn(model.embedding(ids), state)
+    assert (states[(layers - 1, "h")].transpose(0, 1) - out).abs().max() <= 1e-5
+
+
+def test_lstm_gates_obey_the_cell_equation():
+    model = CharRNN(ModelConfig(vocab_size=20, layers=1, hidden=8, embed=4)).eval()
+    _, _, s = Stepper(model).run(torch.randint(0, 20, (2, 10)), kinds="ifgoch")
+    c_prev = torch.cat([torch.zeros(1, 2, 8), s[(0, "c")][:-1]])
+    torch.testing.assert_close(s[(0, "c")], s[(0, "f")] * c_prev + s[(0, "i")] * s[(0, "g")])
+    torch.testing.assert_close(s[(0, "h")], s[(0, "o")] * torch.tanh(s[(0, "c")]))
+
+
+def test_record_writes_a_readable_recording(tiny_run):
+    path = record(tiny_run, "val", name="val", kinds="i,f,g,o,c,h", streams=4, burn_in=64, progress=False)
+    rec = open_recording(path)
+    meta = json.loads((path / "meta.json").read_text())
+    assert meta["schema_version"] == 1 and meta["n_chars"] == rec.n_chars > 1000 and len(meta["source_sha256"]) == 64
+    text = rec.text
+    assert list(text.pos) == list(range(rec.n_chars)) and "".join(text.char) == rec.string
+    # line and column agree with the string
+    lines = rec.string.split("\n")
+    row = text.iloc[len(lines[0]) + 3]
+    assert (row.line, row.col) == (1, 2)
+    assert np.isnan(text.loss_bits.iloc[0]) and (text.loss_bits.iloc[1:] >= 0).all()
+    assert text.next_top.str.len().eq(5).all()
+    # pandas, pyarrow and DuckDB all read the states
+    states = pd.read_parquet(path / "states" / "layer=1" / "kind=c")
+    assert states.shape == (rec.n_chars, 1 + 32)
+    table = pq.read_table(path / "states", filters=[("layer", "=", 0), ("kind", "=", "h")], columns=["pos", "u0007"])
+    assert table.num_rows == rec.n_chars
+    mean, count = duckdb.sql(
+        f"SELECT avg(u0003), count(*) FROM read_parquet('{path}/states/*/*/*.parquet', hive_partitioning=true) "
+        "WHERE layer = 1 AND kind = 'c'").fetchall()[0]
+    assert count == rec.n_chars
+    assert mean == pytest.approx(rec.activations(1, "c", units=[3]).mean(), abs=1e-3)
+
+
+def test_window_reads_agree_with_full_reads(tiny_run):
+    rec = open_recording(record(tiny_run, "val", name="win", streams=4, burn_in=32, progress=False))
+    full = rec.activations(1, "h")
+    window = rec.activations(1, "h", units=[5, 9], start=700, stop=1900)
+    np.testing.assert_array_equal(window, full[700:1900][:, [5, 9]])
+    chunks = np.concatenate([block[(1, "h")] for _, _, block in rec.iter_chunks(kinds=["h"], chunk_chars=500)])
+    np.testing.assert_array_equal(chunks, full)
+    lo, hi = rec.unit_range(1, "h")
+    assert (lo <= full.min(0)).all() and (hi >= full.max(0)).all()
+
+
+def test_cache_is_rebuilt_from_parquet_when_missing(tiny_run):
+    path = record(tiny_run, "val", name="cache", streams=4, burn_in=32, progress=False)
+    before = open_recording(path).activations(0, "c")
+    for f in (path / "cache").glob("layer=*"):
+        f.unlink()
+    np.testing.assert_array_equal(open_recording(path).activations(0, "c"), before)
+
+
+def forgetful_copy(run_dir, tmp_path):
+    """The tiny run with forget gates biased shut: every state forgets within ~100 characters."""
+    import shutil
+
+    from charnn.run import save_weights
+    copy = tmp_path / "forgetful"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("recordings"))
+    run = load_run(copy)
+    with torch.no_grad():
+        for layer in range(run.model.config.layers):
+            hidden = run.model.config.hidden
+            getattr(run.model.rnn, f"bias_ih_l{layer}")[hidden : 2 * hidden] = -3.0
+    save_weights(run.model, copy / "model.safetensors")
+    return copy
+
+
+def test_parallel_streams_match_one_sequential_pass(tiny_run, tmp_path):
+    """Documented tolerance: once a stream has read its burn-in, c matches one sequential pass
+    to 1e-3 for states that forget within the burn-in (see docs/recording.md for real models)."""
+    run = forgetful_copy(tiny_run, tmp_path)
+    rec = open_recording(record(run, "val", name="streams", kinds="c", streams=8, burn_in=256,
+                                dtype="float32", progress=False))
+    single = open_recording(record(run, "val", name="single", kinds="c", streams=1, dtype="float32", progress=False))
+    assert rec.meta["streams"] > 1 and single.meta["streams"] == 1
+    for layer in range(2):
+        assert np.abs(rec.activations(layer, "c") - single.activations(layer, "c")).max() < 1e-3
+    np.testing.assert_allclose(rec.text.loss_bits, single.text.loss_bits, atol=1e-3)
+
+
+def test_unknown_characters_are_recorded_and_counted(tiny_run, tmp_path):
+    text = tmp_path / "odd.txt"
+    text.write_text("Elizabeth ☃ said «yes».\n" * 10)
+    rec = open_recording(record(tiny_run, text, progress=False))
+    assert rec.meta["unknown_chars"] == 30 and "☃" in rec.string
+
+
+def test_bad_inputs(tiny_run, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="empty"):
+        record(tiny_run, empty, progress=False)
+    with pytest.raises(ValueError, match="kinds"):
+        record(tiny_run, "val", kinds="c,x", progress=False)
+    half = tmp_path / "half"
+    half.mkdir()
+    for name in ("config.json", "vocab.json"):
+        (half / name).write_bytes((tiny_run / name).read_bytes())
+    with pytest.raises(RunError, match="model.safetensors"):
+        record(half, "val", progress=False)
+
+
+def test_a_crash_mid_write_leaves_no_recording(tiny_run, monkeypatch):
+    def explode(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(writer_module, "convert_to_parquet", explode)
+    with pytest.raises(OSError, match="No space"):
+        record(tiny_run, "val", name="crashed", progress=False)
+    folder = tiny_run / "recordings"
+    assert not (folder / "crashed").exists()
+    assert not [p for p in folder.iterdir() if "crashed" in p.name]
+
+
+def test_newer_schema_is_refused(tiny_run):
+    path = record(tiny_run, "val", name="future", streams=2, progress=False)
+    meta = json.loads((path / "meta.json").read_text())
+    (path / "meta.json").write_text(json.dumps({**meta, "schema_version": 99}))
+    with pytest.raises(RecordingError, match="newer"):
+        open_recording(path)
+    with pytest.raises(RecordingError, match="not a recording"):
+        open_recording(path / "states")
+
+
+def test_interventions_clamp_and_validate():
+    model = CharRNN(ModelConfig(vocab_size=20, layers=2, hidden=8, embed=4)).eval()
+    ids = torch.randint(0, 20, (2, 12))
+    stepper = Stepper(model)
+    base, _, _ = stepper.run(ids)
+    logits, _, s = stepper.run(ids, kinds="c", interventions=[Intervention(0, "c", 3, 2.5)])
+    assert (s[(0, "c")][:, :, 3] == 2.5).all() and not torch.allclose(base, logits)
+    with pytest.raises(ValueError, match="layer 5"):
+        stepper.run(ids, interventions=[Intervention(5, "c", 0)])
+    with pytest.raises(ValueError, match="unit 99"):
+        stepper.run(ids, interventions=[Intervention(0, "h", 99)])
