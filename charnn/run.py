@@ -13,13 +13,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from .fsio import atomic_path
+from .fsio import atomic_path, write_json
 from .model import CharRNN, ModelConfig
 from .vocab import Vocab
 
@@ -47,6 +47,17 @@ def save_weights(model: CharRNN, path: Path) -> None:
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp))
+
+
+def create_run(path: Path, model: CharRNN, vocab: Vocab, **sections) -> Path:
+    """Write a loadable run folder (config, vocabulary, weights) for `model`; `sections` are
+    extra config.json entries (the trainer adds train and corpus)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    vocab.save(path / "vocab.json")
+    write_json(path / "config.json", {"model": asdict(model.config), **sections})
+    save_weights(model, path / WEIGHTS)
+    return path
 
 
 def load_run(path: str | Path, weights: str = WEIGHTS) -> Run:

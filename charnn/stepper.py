@@ -90,30 +90,34 @@ class Stepper:
 
     def _lstm_layer(self, layer, x, state, out, ivs):
         w_ih, w_hh, b_ih, b_hh = self.weights[layer]
-        H = self.cfg.hidden
-        h, c = state[0].clone(), state[1].clone()  # (B, H) each
-        xproj = torch.addmm(b_ih + b_hh, x.flatten(0, 1), w_ih.t()).view(x.shape[0], x.shape[1], 4 * H)  # (T, B, 4H)
+        T, B, H = x.shape[0], x.shape[1], self.cfg.hidden
+        h, c = state  # (B, H) each
+        xproj = torch.addmm(b_ih + b_hh, x.flatten(0, 1), w_ih.t()).view(T, B, 4 * H)  # (T, B, 4H)
         w_hh_t = w_hh.t()
         by_kind = {k: [iv for iv in ivs if iv.kind == k] for k in "ifgoch"}
-        for t in range(x.shape[0]):
+        # Each state is computed straight into its recording buffer (T, B, H), or a scratch one.
+        bufs = {k: out.get(k, torch.empty(2, B, H)) for k in "ifgoch"}
+        for t in range(T):
+            slot = {k: (t if k in out else t % 2) for k in "ifgoch"}  # scratch alternates: c, h need t-1
+            i, f, g, o, c_new, h_new = (bufs[k][slot[k]] for k in "ifgoch")
             gates = torch.addmm(xproj[t], h, w_hh_t)  # (B, 4H)
-            sig_if = torch.sigmoid(gates[:, : 2 * H])
-            i, f = sig_if[:, :H], sig_if[:, H:]
-            g = torch.tanh(gates[:, 2 * H : 3 * H])
-            o = torch.sigmoid(gates[:, 3 * H :])
+            torch.sigmoid(gates[:, :H], out=i)
+            torch.sigmoid(gates[:, H : 2 * H], out=f)
+            torch.tanh(gates[:, 2 * H : 3 * H], out=g)
+            torch.sigmoid(gates[:, 3 * H :], out=o)
             for name, value in (("i", i), ("f", f), ("g", g), ("o", o)):
                 if by_kind[name]:
                     self._apply(value, t, by_kind[name])
-            c = torch.addcmul(f * c, i, g)  # (B, H)
+            torch.mul(f, c, out=c_new)
+            c_new.addcmul_(i, g)  # c = f * c + i * g
             if by_kind["c"]:
-                self._apply(c, t, by_kind["c"])
-            h = o * torch.tanh(c)
+                self._apply(c_new, t, by_kind["c"])
+            torch.tanh(c_new, out=h_new)
+            h_new.mul_(o)  # h = o * tanh(c)
             if by_kind["h"]:
-                self._apply(h, t, by_kind["h"])
-            for name, value in (("i", i), ("f", f), ("g", g), ("o", o), ("c", c), ("h", h)):
-                if name in out:
-                    out[name][t] = value
-        return h, c
+                self._apply(h_new, t, by_kind["h"])
+            h, c = h_new, c_new
+        return h.clone(), c.clone()
 
     def _gru_layer(self, layer, x, h, out, ivs):
         w_ih, w_hh, b_ih, b_hh = self.weights[layer]

@@ -38,9 +38,9 @@ def convert_to_parquet(folder: Path, string: str, corpus, run, kinds, dtype: str
         e = min(n, s + layout.ROW_GROUP)
         pos = pa.array(np.arange(s, e, dtype=np.int64))
         for key in keys:
-            rows = torch.from_numpy(raws[key].read(s, e))  # (n, H)
-            stats[key].update(rows)
-            columns = rows.t().contiguous().numpy()  # (H, n): one contiguous array per unit
+            columns = torch.from_numpy(raws[key].read(s, e)).t().contiguous()  # (H, n): one array per unit
+            stats[key].update(columns)
+            columns = columns.numpy()
             writers[key].write_table(pa.Table.from_arrays([pos] + [pa.array(c) for c in columns], schema=schema))
         text.write(s, e)
         bar.update(e - s)
@@ -63,13 +63,13 @@ class UnitStats:
         self.total = torch.zeros(hidden, dtype=torch.float64)
         self.squares = torch.zeros(hidden, dtype=torch.float64)
 
-    def update(self, rows: torch.Tensor) -> None:
-        x = rows.float()  # (n, H)
-        lo, hi = torch.aminmax(x, dim=0)
+    def update(self, columns: torch.Tensor) -> None:
+        x = columns.float()  # (H, n): reductions along the contiguous axis are the fast ones
+        lo, hi = torch.aminmax(x, dim=1)
         self.lo, self.hi = torch.minimum(self.lo, lo), torch.maximum(self.hi, hi)
-        self.total += x.sum(0, dtype=torch.float64)
-        self.squares += (x * x).sum(0, dtype=torch.float64)
-        self.count += len(x)
+        self.total += x.sum(1).double()
+        self.squares += (x * x).sum(1).double()
+        self.count += x.shape[1]
 
     def table(self, layer: int, kind: str) -> pa.Table:
         mean = self.total / self.count
