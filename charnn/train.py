@@ -127,7 +127,9 @@ class Trainer:
         self.step, self.seconds, self.pos, self.state = 0, 0.0, 0, None
         self.best_val = float("inf")
         self.stop_requested = False
-        self.on_eval = []  # callbacks (trainer, step) after each evaluation, e.g. probe recording
+        self.on_eval = []  # callbacks (trainer, step) after each evaluation
+        if cfg.record_every and not cfg.probe_text:
+            raise ValueError("--record-every needs --probe-text FILE (or val) to record")
         if saved is None:
             self._start_run_folder(fingerprint)
         else:
@@ -204,6 +206,15 @@ class Trainer:
             callback(self, self.step)
         return val_bpc
 
+    def record_probe(self) -> Path:
+        """Record the probe text with the current weights into recordings/step-XXXXXXX/."""
+        from .recording import record  # recording imports the trainer's modules; import late
+        model = CharRNN(self.model.config)
+        model.load_state_dict(self.model.state_dict())
+        config = json.loads((self.out / "config.json").read_text())
+        run = runio.Run(self.out, config, self.vocab, model.eval())
+        return record(run, self.cfg.probe_text, name=f"step-{self.step:07d}", progress=False)
+
     def _budget_left(self) -> bool:
         if self.step >= self.cfg.max_steps:
             return False
@@ -234,6 +245,8 @@ class Trainer:
                 self.seconds += dt
                 self.step += 1
                 val_bpc = self.evaluate() if self.step % self.cfg.eval_every == 0 else None
+                if self.cfg.record_every and self.step % self.cfg.record_every == 0:
+                    self.record_probe()
                 writer.writerow([self.step, f"{self.seconds:.3f}", f"{lr:.3e}", f"{train_bpc:.4f}",
                                  f"{chars_per_step / dt:.0f}", "" if val_bpc is None else f"{val_bpc:.4f}"])
                 bar.update(1)

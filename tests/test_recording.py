@@ -171,3 +171,17 @@ def test_interventions_clamp_and_validate():
         stepper.run(ids, interventions=[Intervention(5, "c", 0)])
     with pytest.raises(ValueError, match="unit 99"):
         stepper.run(ids, interventions=[Intervention(0, "h", 99)])
+
+
+def test_training_records_the_probe_text_at_checkpoints(small_corpus, tmp_path):
+    from charnn.train import Trainer, TrainConfig
+    probe = tmp_path / "probe.txt"
+    probe.write_text('"I am quite sure," said she, "that it is so."\n' * 20)
+    cfg = TrainConfig(corpus=str(small_corpus), out=str(tmp_path / "run"), seq_len=32, batch_size=8, max_steps=20,
+                      eval_every=10, warmup_steps=2, eval_chars=2000, record_every=10, probe_text=str(probe))
+    Trainer(cfg, dict(layers=1, hidden=16, embed=8)).fit()
+    steps = sorted(p.name for p in (tmp_path / "run" / "recordings").iterdir())
+    assert steps == ["step-0000010", "step-0000020"]
+    early, late = (open_recording(tmp_path / "run" / "recordings" / s) for s in steps)
+    assert early.string == late.string and early.meta["model_sha256"] != late.meta["model_sha256"]
+    assert not np.allclose(early.activations(0, "c"), late.activations(0, "c"))

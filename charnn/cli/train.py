@@ -34,6 +34,9 @@ def add_parser(sub) -> None:
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (faster on recent CPUs)")
     p.add_argument("--encoding-errors", choices=["strict", "replace"], default="strict",
                    help="what to do with bytes that are not UTF-8")
+    p.add_argument("--record-every", type=int, default=0,
+                   help="record --probe-text every N steps into OUT/recordings/step-XXXXXXX (0: never)")
+    p.add_argument("--probe-text", default=None, help="text to record during training: a file, folder, bundled name or val")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.set_defaults(func=main)
@@ -49,6 +52,7 @@ def main(args) -> int:
         max_minutes=args.max_minutes, eval_every=args.eval_every, seed=args.seed,
         split=tuple(float(x) for x in args.split.split(",")), bf16=args.bf16,
         encoding_errors=args.encoding_errors, device=args.device,
+        record_every=args.record_every, probe_text=args.probe_text,
     )
     model_cfg = dict(cell=args.cell, layers=args.layers, hidden=args.hidden, embed=args.embed, dropout=args.dropout)
     trainer = Trainer(cfg, model_cfg, resume=args.resume)

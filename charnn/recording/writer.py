@@ -87,7 +87,11 @@ def record(run: str | Path | Run, text: str, name: str | None = None, kinds="c,h
 
 
 def model_hash(run: Run) -> str:
-    return hashlib.sha256((run.path / "model.safetensors").read_bytes()).hexdigest()
+    """sha256 over the weights in state-dict order (the same for a run and its probe recordings)."""
+    digest = hashlib.sha256()
+    for name, tensor in run.model.state_dict().items():
+        digest.update(name.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def window_size(plan: StreamPlan, hidden: int, n_states: int, budget_bytes: int = 96 << 20) -> int:
