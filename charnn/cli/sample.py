@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..causal import clamp_step_fn, parse_clamp
 from ..run import load_run
 from ..sample import generate
 
@@ -14,11 +15,15 @@ def add_parser(sub) -> None:
     p.add_argument("--temperature", type=float, default=0.8)
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--clamp", action="append", default=[], metavar="L:K:U=V",
+                   help="hold a unit at a value while generating, e.g. 0:c:37=1.0 (repeatable)")
     p.set_defaults(func=main)
 
 
 def main(args) -> int:
     run = load_run(args.run)
-    text = generate(run.model, run.vocab, args.prime, args.length, args.temperature, args.top_k, args.seed)
+    clamps = [parse_clamp(spec, run) for spec in args.clamp]
+    step_fn = clamp_step_fn(run, clamps) if clamps else None
+    text = generate(run.model, run.vocab, args.prime, args.length, args.temperature, args.top_k, args.seed, step_fn)
     print(args.prime + text)
     return 0

@@ -1,0 +1,196 @@
+"""Causal tests: ablate or clamp one unit and measure how the model's loss changes, per character,
+against random units of the same layer and kind.
+
+    charnn ablate runs/austen val --unit 0:c:37 --where '"' --random 20
+    result = ablate(run, "val", "0:c:37", mode="zero", where='"', random_units=20)
+    result.effect_ratio    # the unit's loss increase on --where characters / median random unit's
+
+Scoring reads the text as parallel streams with a burn-in, like recording (charnn.recording.streams),
+through the named-gate recording path with `Intervention`s applied at every step (or only at the
+characters an `apply_inside` regex matches).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .recording.sources import corpus_string, text_corpus
+from .recording.streams import StreamPlan
+from .run import Run, load_run
+from .stepper import Intervention, Stepper
+
+LN2 = math.log(2)
+
+
+def parse_unit(spec: str, run: Run | None = None) -> tuple[int, str, int]:
+    """'LAYER:KIND:UNIT' (e.g. 0:c:37) -> (0, 'c', 37), checked against the run's model."""
+    parts = str(spec).split(":")
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[2].isdigit():
+        raise ValueError(f"unit {spec!r} is not LAYER:KIND:UNIT, e.g. 0:c:37")
+    layer, kind, unit = int(parts[0]), parts[1], int(parts[2])
+    if run is not None:
+        Stepper(run.model).check_intervention(Intervention(layer, kind, unit))
+    return layer, kind, unit
+
+
+def parse_mode(mode: str) -> tuple[str, float | None]:
+    """'zero' | 'mean' | 'clamp=V' -> (name, value)."""
+    if mode in ("zero", "mean"):
+        return mode, None
+    if mode.startswith("clamp="):
+        try:
+            return "clamp", float(mode.split("=", 1)[1])
+        except ValueError:
+            raise ValueError(f"clamp value in {mode!r} is not a number: use e.g. clamp=1.5") from None
+    raise ValueError(f"mode {mode!r} must be zero, mean or clamp=V")
+
+
+class StreamScorer:
+    """Per-character loss of one text under any set of interventions (one pass per call)."""
+
+    def __init__(self, run: Run, ids: np.ndarray, streams: int = 256, burn_in: int = 256):
+        self.run, self.stepper = run, Stepper(run.model)
+        self.plan = StreamPlan.make(len(ids), streams, burn_in)
+        self.matrix = self.plan.id_matrix(ids)  # (B, steps + 1)
+        starts = np.array([self.plan.start(b) for b in range(self.plan.streams)])
+        self.positions = starts[:, None] + np.arange(self.plan.steps + 1)  # (B, steps + 1) text positions
+
+    def where_matrix(self, mask: np.ndarray) -> torch.Tensor:
+        """(steps, B) bool, time-major: True where the stream reads a masked position."""
+        padded = np.concatenate([mask, [False]])
+        return torch.from_numpy(padded[np.minimum(self.positions[:, :-1], len(mask))].T.copy())
+
+    @torch.no_grad()
+    def loss(self, interventions=(), mean_of: tuple[int, str] | None = None, window: int = 128):
+        """(n,) loss in bits (NaN at position 0) and, if `mean_of=(layer, kind)`, that state's per-unit mean."""
+        plan, n = self.plan, self.plan.n
+        out = np.full(n, np.nan, dtype=np.float32)
+        total, count = 0.0, 0
+        ranges = [plan.recorded_steps(b) for b in range(plan.streams)]
+        state = None
+        for s0 in range(0, plan.steps, window):
+            s1 = min(plan.steps, s0 + window)
+            ivs = [self._window(iv, s0, s1) for iv in interventions]
+            kinds = {mean_of[1]} if mean_of else set()
+            logits, state, states = self.stepper.run(self.matrix[:, s0:s1], state, kinds, ivs)
+            nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), self.matrix[:, s0 + 1 : s1 + 1], reduction="none")
+            nll = (nll / LN2).numpy()  # (B, W): bits for the position after each step
+            for b, (lo, hi) in enumerate(ranges):
+                a, z = max(lo - 1, s0), min(hi - 1, s1)  # step s predicts the position read at s + 1
+                if a < z:
+                    first = self.positions[b, a + 1]
+                    out[first : first + z - a] = nll[b, a - s0 : z - s0]
+                if mean_of:
+                    a, z = max(lo, s0), min(hi, s1)
+                    if a < z:
+                        block = states[(mean_of[0], mean_of[1])][a - s0 : z - s0, b]  # (t, H)
+                        total, count = total + block.double().sum(0), count + (z - a)
+        return out, (total / count).float() if mean_of else None
+
+    def _window(self, iv: Intervention, s0: int, s1: int) -> Intervention:
+        where = None if iv.where is None else iv.where[s0:s1]
+        return Intervention(iv.layer, iv.kind, iv.unit, iv.value, where)
+
+
+@dataclass
+class AblationResult:
+    unit: str
+    mode: str
+    n_chars: int
+    n_selected: int
+    base_bpc_selected: float
+    base_bpc_other: float
+    delta_selected: float  # mean loss change in bits on the selected characters
+    delta_other: float
+    random_delta_selected: list = field(default_factory=list)
+    random_units: list = field(default_factory=list)
+    random_median_selected: float = 0.0
+    effect_ratio: float = 0.0  # delta_selected / median |delta_selected| of the random units
+    top_positions: list = field(default_factory=list)  # (pos, delta, context) of the largest increases
+    per_char_delta: np.ndarray | None = None  # (n,) bits, NaN at position 0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("per_char_delta")
+        return d
+
+
+def ablate(run, text: str, unit: str, mode: str = "zero", where: str | None = None, apply_inside: str | None = None,
+           random_units: int = 20, seed: int = 0, max_chars: int | None = None, streams: int = 256,
+           burn_in: int = 256, progress: bool = True) -> AblationResult:
+    """Ablate (zero/mean) or clamp `unit` and compare the loss change with `random_units` random units."""
+    from .search.targets import regex_target  # the search package's time-limited matching
+    run = run if isinstance(run, Run) else load_run(run)
+    layer, kind, index = parse_unit(unit, run)
+    mode_name, value = parse_mode(mode)
+    corpus = text_corpus(run, text, max_chars)
+    string = corpus_string(corpus)
+    scorer = StreamScorer(run, corpus.encode(run.vocab), streams, burn_in)
+    selected = regex_target(string, where).astype(bool) if where else np.ones(len(string), bool)
+    apply_where = scorer.where_matrix(regex_target(string, apply_inside).astype(bool)) if apply_inside else None
+    rng = np.random.default_rng(seed)
+    others = [u for u in range(run.model_config.hidden) if u != index]
+    randoms = sorted(rng.choice(others, size=min(random_units, len(others)), replace=False).tolist())
+    bar = tqdm(total=2 + len(randoms), desc="ablate", unit="pass", disable=not progress)
+    base, means = scorer.loss(mean_of=(layer, kind) if mode_name == "mean" else None)
+    bar.update(1)
+
+    def effect(u: int) -> np.ndarray:
+        v = value if mode_name == "clamp" else (float(means[u]) if mode_name == "mean" else 0.0)
+        loss, _ = scorer.loss([Intervention(layer, kind, u, v, apply_where)])
+        bar.update(1)
+        return loss - base  # (n,)
+
+    delta = effect(index)
+    random_deltas = [float(np.nanmean(effect(u)[selected])) for u in randoms]
+    bar.close()
+    return summarize(unit, mode, string, selected, base, delta, randoms, random_deltas)
+
+
+def summarize(unit, mode, string, selected, base, delta, randoms, random_deltas) -> AblationResult:
+    valid = ~np.isnan(delta)
+    sel, other = selected & valid, ~selected & valid
+    random_median = float(np.median(np.abs(random_deltas))) if random_deltas else float("nan")
+    d_sel = float(delta[sel].mean()) if sel.any() else float("nan")
+    order = np.argsort(np.where(valid, -delta, np.inf))[:5]
+    return AblationResult(
+        unit=unit, mode=mode, n_chars=len(string), n_selected=int(sel.sum()),
+        base_bpc_selected=float(base[sel].mean()) if sel.any() else float("nan"),
+        base_bpc_other=float(base[other].mean()) if other.any() else float("nan"),
+        delta_selected=d_sel, delta_other=float(delta[other].mean()) if other.any() else float("nan"),
+        random_delta_selected=random_deltas, random_units=randoms, random_median_selected=random_median,
+        effect_ratio=d_sel / max(random_median, 1e-9),
+        top_positions=[(int(p), float(delta[p]), string[max(0, p - 30) : p + 10]) for p in order],
+        per_char_delta=delta,
+    )
+
+
+def clamp_step_fn(run: Run, clamps: list[tuple[int, str, int, float]]):
+    """A `generate(step_fn=...)` that runs the recording path with units held at values."""
+    stepper = Stepper(run.model)
+    ivs = [Intervention(layer, kind, unit, value) for layer, kind, unit, value in clamps]
+    for iv in ivs:
+        stepper.check_intervention(iv)
+
+    def step(ids, state):
+        logits, state, _ = stepper.run(ids, state, interventions=ivs)
+        return logits, state
+    return step
+
+
+def parse_clamp(spec: str, run: Run) -> tuple[int, str, int, float]:
+    """'LAYER:KIND:UNIT=V' -> (layer, kind, unit, value)."""
+    if "=" not in spec:
+        raise ValueError(f"clamp {spec!r} is not LAYER:KIND:UNIT=VALUE, e.g. 0:c:37=1.5")
+    unit, value = spec.split("=", 1)
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"clamp value {value!r} is not a number") from None
+    return (*parse_unit(unit, run), number)
+

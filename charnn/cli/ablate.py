@@ -1,0 +1,45 @@
+"""`charnn ablate RUN TEXT --unit L:K:U`: the loss change when one unit is ablated or clamped,
+against random units of the same layer and kind (see charnn.causal)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from ..causal import ablate
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("ablate", help="ablate or clamp a unit and measure the per-character loss change")
+    p.add_argument("run", help="run folder")
+    p.add_argument("text", help="a file, a folder, a bundled corpus name, or val/test for the run's own split")
+    p.add_argument("--unit", required=True, help="LAYER:KIND:UNIT, e.g. 0:c:37")
+    p.add_argument("--mode", default="zero", help="zero | mean | clamp=V (default zero)")
+    p.add_argument("--where", default=None, help="regex: report the loss change on the characters of its matches vs all others")
+    p.add_argument("--apply-inside", default=None, help="regex: intervene only on the characters of its matches (default: everywhere)")
+    p.add_argument("--random", type=int, default=20, help="random units of the same layer and kind as a baseline")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-chars", type=int, default=None)
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=main)
+
+
+def main(args) -> int:
+    result = ablate(args.run, args.text, args.unit, args.mode, args.where, args.apply_inside, args.random,
+                    args.seed, args.max_chars, progress=args.format == "table")
+    if args.format == "json":
+        print(json.dumps(result.to_dict(), allow_nan=True))
+        return 0
+    sel = f"characters matching {args.where!r}" if args.where else "all characters"
+    print(f"unit {result.unit}, {result.mode}: {result.n_chars:,} characters, {result.n_selected:,} selected ({sel})")
+    print(f"  loss on selected   : {result.base_bpc_selected:.4f} -> {result.base_bpc_selected + result.delta_selected:.4f} bits "
+          f"({result.delta_selected:+.4f})")
+    if not math.isnan(result.delta_other):
+        print(f"  loss on the others : {result.base_bpc_other:.4f} -> {result.base_bpc_other + result.delta_other:.4f} bits "
+              f"({result.delta_other:+.4f})")
+    print(f"  {len(result.random_units)} random units, median |change| on selected: {result.random_median_selected:.5f} bits")
+    print(f"  effect ratio: {result.effect_ratio:.1f}x")
+    print("  largest increases:")
+    for pos, delta, context in result.top_positions:
+        print(f"    pos {pos:>8}  {delta:+.3f} bits  {context!r}")
+    return 0
