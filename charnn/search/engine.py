@@ -1,0 +1,196 @@
+"""Rank every unit of a recording against a regex or a built-in concept, in one streaming pass.
+
+    from charnn import open_recording
+    from charnn.search import search, atlas
+    rec = open_recording("runs/austen/recordings/test")
+    df = search(rec, regex=r'"[^"]*"')          # one row per (layer, kind, unit), best first
+    print(df.head(), df.attrs["baseline"])
+    per_concept, per_unit = atlas(rec)          # every unit against every built-in concept
+
+Ranking: binary targets by separation max(AUROC, 1 - AUROC) (rank-based, so a rare target is not
+penalised the way it is in r), ties by |r|; continuous targets by |r|.
+
+Chance baseline: the same statistics against the target circularly shifted by a large seeded
+random offset (between a quarter and three quarters of the text), so the shifted target keeps
+its run lengths and frequency but no longer lines up with the text. Reported as the 99th
+percentile over units of |r| and of max(AUROC, 1 - AUROC): a unit well above it is not chance.
+The shifted target is scored in the same pass (one more target column), so the data is read once.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .concepts import CONCEPTS, concept_target
+from .stats import StreamStats
+from .targets import RegexError, check_target, regex_target
+
+COLUMNS = ["layer", "kind", "unit", "r", "auroc", "d", "f1", "threshold", "sign", "support"]
+
+
+class SearchCancelled(Exception):
+    """The caller's cancel() returned True; nothing is returned."""
+
+
+def make_target(text: str, regex: str | None = None, concept: str | None = None, target: str = "inside",
+                timeout: float | None = None) -> tuple[np.ndarray, bool, str]:
+    """(y (n,) float32, binary, label) for exactly one of a regex or a concept name."""
+    if (regex is None) == (concept is None):
+        raise ValueError("give exactly one of regex= or concept=")
+    if regex is not None:
+        return regex_target(text, regex, target, timeout), True, f"regex {regex!r} ({target})"
+    y = concept_target(text, concept)
+    check_target(y, f"concept {concept!r}")
+    return y, CONCEPTS[concept].binary, f"concept {concept}"
+
+
+def baseline_offset(n: int, seed: int = 0) -> int:
+    """The circular shift for the chance baseline: seeded, between n/4 and 3n/4."""
+    if n < 4:
+        return max(n // 2, 1)
+    return int(np.random.default_rng(seed).integers(n // 4, 3 * n // 4 + 1))
+
+
+def rank(df: pd.DataFrame, binary: bool) -> pd.DataFrame:
+    """Sort best first: binary by max(auroc, 1 - auroc) then |r|; continuous by |r|."""
+    keys = [df["r"].abs()]
+    if binary:
+        keys.insert(0, np.maximum(df["auroc"], 1 - df["auroc"]))
+    order = np.lexsort([-k.to_numpy() for k in reversed(keys)])  # stable: ties keep unit order
+    return df.iloc[order].reset_index(drop=True)
+
+
+def _blocks(rec, kinds: Iterable[str] | None) -> list[tuple[int, str]]:
+    kinds = list(rec.kinds if kinds is None else kinds)
+    unknown = sorted(set(kinds) - set(rec.kinds))
+    if unknown:
+        raise ValueError(f"kinds {unknown} not in this recording (it has {', '.join(rec.kinds)})")
+    return [(layer, kind) for layer in range(rec.layers) for kind in rec.kinds if kind in kinds]
+
+
+def stream_stats(rec, targets: list[np.ndarray], binary: list[bool], kinds=None, bins: int = 256,
+                 progress: bool = True, cancel: Callable[[], bool] | None = None,
+                 chunk_chars: int = 65536, desc: str = "search") -> dict[tuple[int, str], StreamStats]:
+    """One pass over the recording: StreamStats per (layer, kind) against K targets.
+
+    targets: K arrays (n_chars,) (bool or float), stacked per chunk into an (n, K) matrix so the
+    cross products of all of them are one matmul.
+    """
+    blocks = _blocks(rec, kinds)
+    stats = {b: StreamStats(*rec.unit_range(*b), binary=binary, bins=bins) for b in blocks}
+    wanted = sorted({k for _, k in blocks})
+    with tqdm(total=rec.n_chars, unit="char", unit_scale=True, disable=not progress, desc=desc) as bar:
+        for start, stop, arrays in rec.iter_chunks(kinds=wanted, chunk_chars=chunk_chars):
+            if cancel is not None and cancel():
+                raise SearchCancelled(f"{desc} cancelled at character {start:,} of {rec.n_chars:,}")
+            T = np.stack([y[start:stop] for y in targets], 1).astype(np.float32, copy=False)  # (n, K)
+            for b in blocks:
+                stats[b].update(arrays[b], T)
+            bar.update(stop - start)
+    return stats
+
+
+def _frame(finals: dict, col: int) -> pd.DataFrame:
+    """Rows (layer, kind, unit, statistics) of target column col, over all blocks."""
+    parts = []
+    for (layer, kind), out in finals.items():
+        U = out["r"].shape[0]
+        parts.append(pd.DataFrame({
+            "layer": np.full(U, layer), "kind": kind, "unit": np.arange(U),
+            **{k: out[k][:, col] for k in ("r", "auroc", "d", "f1", "threshold", "sign")},
+            "support": np.full(U, out["support"][col]),
+        }))
+    return pd.concat(parts, ignore_index=True)[COLUMNS]
+
+
+def _baseline(df: pd.DataFrame, binary: bool, offset: int, seed: int) -> dict:
+    sep = np.maximum(df["auroc"], 1 - df["auroc"]) if binary else None
+    return {"r_p99": float(np.percentile(df["r"].abs(), 99)),
+            "auroc_p99": float(np.percentile(sep, 99)) if binary else None,
+            "offset": offset, "seed": seed}
+
+
+def _shifted(y: np.ndarray, offset: int) -> np.ndarray:
+    return np.roll(y, offset)  # (n,) y[i - offset]: the same runs, moved away from the text
+
+
+def search(rec, regex: str | None = None, concept: str | None = None, target: str = "inside",
+           kinds: Iterable[str] | None = None, top: int | None = None, progress: bool = True,
+           cancel: Callable[[], bool] | None = None, *, bins: int = 256, seed: int = 0,
+           timeout: float | None = None, chunk_chars: int = 65536) -> pd.DataFrame:
+    """Score every unit against a regex (with target inside|start|end|group:N) or a concept.
+
+    Returns one row per (layer, kind, unit), best first (see module docstring), columns
+    layer, kind, unit, r, auroc, d, f1, threshold, sign, support; auroc, d, f1 and threshold are
+    NaN for a continuous concept. df.attrs: "query", "binary", "n_chars", and "baseline"
+    {"r_p99", "auroc_p99", "offset", "seed"}. Raises RegexError (a ValueError) for a bad,
+    slow or constant target, SearchCancelled when cancel() returns True.
+    """
+    y, binary, label = make_target(rec.string, regex, concept, target, timeout)
+    offset = baseline_offset(rec.n_chars, seed)
+    stats = stream_stats(rec, [y, _shifted(y, offset)], [binary, binary], kinds, bins, progress,
+                         cancel, chunk_chars)
+    finals = {b: s.finalize() for b, s in stats.items()}
+    df = rank(_frame(finals, 0), binary)
+    attrs = {"query": label, "binary": binary, "n_chars": rec.n_chars,
+             "baseline": _baseline(_frame(finals, 1), binary, offset, seed)}
+    df = df.head(top) if top is not None else df
+    df.attrs.update(attrs)
+    return df
+
+
+def atlas(rec, concepts: Iterable[str] | None = None, kinds: Iterable[str] | None = None, top: int = 5,
+          progress: bool = True, cancel: Callable[[], bool] | None = None, *, bins: int = 256,
+          seed: int = 0, chunk_chars: int = 65536) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every unit against every concept, in one pass (targets stacked as one (n, C) matrix).
+
+    Returns (per_concept, per_unit):
+      per_concept: the `top` best units of each concept (columns concept, binary, rank, then the
+        search columns, then baseline_r_p99, baseline_auroc_p99);
+      per_unit: each unit's best concept by |r| (comparable across binary and continuous
+        concepts), sorted by |r|: layer, kind, unit, concept, r, auroc.
+    A concept that is constant on this text (no URL in a novel) is left out and listed in
+    per_concept.attrs["skipped"] with the reason.
+    """
+    names = list(CONCEPTS if concepts is None else concepts)
+    targets, used, skipped = [], [], {}
+    for name in names:
+        try:
+            y = concept_target(rec.string, name)
+            check_target(y, f"concept {name!r}")
+        except RegexError as err:
+            skipped[name] = str(err)
+            continue
+        targets.append(y.astype(bool) if CONCEPTS[name].binary else y)  # bool: a quarter of the memory
+        used.append(name)
+    if not used:
+        raise ValueError(f"no concept varies on this text: {skipped}")
+    offset = baseline_offset(rec.n_chars, seed)
+    binary = [CONCEPTS[c].binary for c in used]
+    stats = stream_stats(rec, targets + [_shifted(y, offset) for y in targets], binary * 2, kinds, bins,
+                         progress, cancel, chunk_chars, desc="atlas")
+    finals = {b: s.finalize() for b, s in stats.items()}
+    C = len(used)
+    per_concept, frames = [], []
+    for j, name in enumerate(used):
+        df = _frame(finals, j)
+        frames.append(df)
+        base = _baseline(_frame(finals, C + j), binary[j], offset, seed)
+        best = rank(df, binary[j]).head(top)
+        per_concept.append(best.assign(concept=name, binary=binary[j], rank=np.arange(len(best)),
+                                       baseline_r_p99=base["r_p99"], baseline_auroc_p99=base["auroc_p99"]))
+    per_concept = pd.concat(per_concept, ignore_index=True)
+    per_concept = per_concept[["concept", "binary", "rank"] + COLUMNS + ["baseline_r_p99", "baseline_auroc_p99"]]
+    per_concept.attrs["skipped"] = skipped
+    r = np.stack([f["r"].to_numpy() for f in frames], 1)  # (n_units, C)
+    best = np.abs(r).argmax(1)  # (n_units,)
+    rows = np.arange(len(best))
+    per_unit = frames[0][["layer", "kind", "unit"]].assign(
+        concept=np.array(used)[best], r=r[rows, best],
+        auroc=np.stack([f["auroc"].to_numpy() for f in frames], 1)[rows, best])
+    per_unit = per_unit.iloc[np.argsort(-np.abs(per_unit["r"].to_numpy()), kind="stable")].reset_index(drop=True)
+    return per_concept, per_unit
