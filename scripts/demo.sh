@@ -21,3 +21,6 @@ $CHARNN sample "$RUN" --prime '"My dear' --length 400 --temperature 0.8 --seed 1
 echo
 echo "== recording every timestep of the validation text"
 $CHARNN record "$RUN" val --name val --kinds c,h
+echo
+echo "== which neurons track which concepts (best units per concept, best concept per unit)"
+$CHARNN atlas "$RUN/recordings/val" --kinds c,h
