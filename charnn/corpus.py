@@ -38,11 +38,21 @@ def bundled_corpora() -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 
 
+def corpus_root(spec: str | Path) -> Path:
+    """A corpus spec as a path: itself if it exists, else a bundled corpus, else one built by
+    `charnn corpus build NAME`."""
+    from .recipes.cache import MARKER, cache_root
+    path, name = Path(spec), str(spec)
+    if not path.exists() and (corpora_dir() / name).is_dir():
+        return corpora_dir() / name
+    if not path.exists() and (cache_root() / name / MARKER).is_file():
+        return cache_root() / name
+    return path
+
+
 def resolve_corpus(spec: str | Path) -> list[Path]:
-    """The document files of a corpus spec: a file, a folder, or a bundled name."""
-    path = Path(spec)
-    if not path.exists() and (corpora_dir() / str(spec)).is_dir():
-        path = corpora_dir() / str(spec)
+    """The document files of a corpus spec: a file, a folder, a bundled or a built name."""
+    path = corpus_root(spec)
     if path.is_file():
         return [path]
     if path.is_dir():
@@ -54,7 +64,8 @@ def resolve_corpus(spec: str | Path) -> list[Path]:
             raise CorpusError(f"corpus folder {path} holds no files")
         return files
     names = ", ".join(bundled_corpora()) or "none found"
-    raise CorpusError(f"corpus {spec!r} is neither a file, a folder nor a bundled corpus (bundled: {names})")
+    raise CorpusError(f"corpus {spec!r} is neither a file, a folder nor a bundled corpus (bundled: {names}); "
+                      "`charnn corpus list` shows recipes such as linux that `charnn corpus build NAME` makes")
 
 
 def read_text_file(path: Path, errors: str = "strict") -> str:
@@ -131,7 +142,7 @@ class Corpus:
 
 def load_corpus(spec: str | Path, errors: str = "strict") -> Corpus:
     files = resolve_corpus(spec)
-    root = Path(spec) if Path(spec).exists() else corpora_dir() / str(spec)
+    root = corpus_root(spec)
     documents = []
     for f in files:
         name = str(f.relative_to(root)) if root.is_dir() else f.name

@@ -219,7 +219,7 @@ def test_mdn_build_from_tgz(tmp_path):
 def test_registry_and_cli(tmp_path, capsys):
     from charnn.recipes.__main__ import main
 
-    assert set(RECIPES) == {"austen", "mdn-bcd"}
+    assert {"austen", "mdn-bcd"} <= set(RECIPES)
     (tmp_path / "data.json").write_text(json.dumps({s: {} for s in mdn.SECTIONS}))
     assert main(["mdn-bcd", "--out", str(tmp_path / "o"), "--from", str(tmp_path / "data.json")]) == 0
     printed = capsys.readouterr().out

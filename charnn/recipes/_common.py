@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import json
 import shutil
 import subprocess
 import tarfile
@@ -128,3 +130,162 @@ def write_corpus(out_dir: Path, files: dict[str, str]) -> Path:
         warnings.warn(f"{out_dir} also holds documents this recipe did not write, which loaders will "
                       f"read too: {', '.join(stale)}", stacklevel=3)
     return out_dir
+
+
+# -- pieces shared by the on-demand recipes (linux, python-stdlib, debian-docs) --------------------
+
+# The one message every recipe gives when its package cannot be fetched (issue 7).
+FETCH_FAILED = ("apt-get is not available (or the package could not be downloaded): "
+                "pass --from PATH with a local .deb, tarball or folder")
+# Written by a recipe beside its documents (a dot-file, so loaders skip it): what it read and counted.
+BUILD_INFO = ".build.json"
+
+
+def apt_fetch(package: str, dest: Path, recipe: str) -> Path:
+    """``apt-get download PACKAGE`` into ``dest``; any failure raises :data:`FETCH_FAILED` plus details."""
+    example = f"e.g. `charnn corpus build {recipe} --from {package}_*.deb`"
+    if shutil.which("apt-get") is None:
+        raise RecipeError(f"{FETCH_FAILED} (`apt-get` is not installed; {example})")
+    argv = ["apt-get", "download", package]
+    try:
+        proc = subprocess.run(argv, cwd=dest, capture_output=True, text=True, timeout=1800)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise RecipeError(f"{FETCH_FAILED} (`{' '.join(argv)}` failed: {err}; {example})") from None
+    if proc.returncode != 0:
+        tail = " / ".join((proc.stderr or proc.stdout).strip().splitlines()[-2:])
+        raise RecipeError(f"{FETCH_FAILED} (`{' '.join(argv)}` exited with {proc.returncode}"
+                          f"{': ' + tail if tail else ''}; {example})")
+    debs = sorted(Path(dest).glob("*.deb"))
+    if len(debs) != 1:
+        raise RecipeError(f"{FETCH_FAILED} (`{' '.join(argv)}` left {len(debs)} .deb files in {dest}, expected 1)")
+    return debs[0]
+
+
+class _Bounded(io.RawIOBase):
+    """At most ``size`` bytes of an open file, from its current position (an ar member, streamed)."""
+
+    def __init__(self, f, size: int):
+        self._f, self._left = f, size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        n = min(len(buf), self._left)
+        if n <= 0:
+            return 0
+        data = self._f.read(n)
+        buf[:len(data)] = data
+        self._left -= len(data)
+        return len(data)
+
+
+_STREAM_MODES = {"": "r|", ".xz": "r|xz", ".gz": "r|gz", ".bz2": "r|bz2"}
+
+
+@contextlib.contextmanager
+def deb_stream(path: Path, which: str = "data"):
+    """The data (or control) tarball of a .deb as a *stream-mode* TarFile: iterate it once, in order.
+
+    Unlike :func:`deb_tar` it never holds the .deb in memory, so it suits the 140 MB kernel package.
+    zstd members are streamed through ``dpkg-deb`` (Python has no zstd decoder before 3.14).
+    """
+    path = Path(path)
+    with open(path, "rb") as f:
+        if f.read(8) != b"!<arch>\n":
+            raise RecipeError(f"{path} is not a .deb (no ar header)")
+        while True:
+            header = f.read(60)
+            if len(header) < 60:
+                raise RecipeError(f"{path} has no {which}.tar.* member")
+            name = header[:16].decode("ascii", "replace").strip().rstrip("/")
+            try:
+                size = int(header[48:58].decode("ascii").strip())
+            except ValueError:
+                raise RecipeError(f"{path}: corrupt ar header") from None
+            if not name.startswith(f"{which}.tar"):
+                f.seek(size + (size & 1), 1)
+                continue
+            suffix = name[len(f"{which}.tar"):]
+            if suffix == ".zst":
+                if shutil.which("dpkg-deb") is None:
+                    raise RecipeError(f"{path} is zstd-compressed, which Python cannot read without dpkg-deb: "
+                                      f"unpack it (`dpkg-deb -x {path} DIR`) and pass DIR")
+                tool = "--fsys-tarfile" if which == "data" else "--ctrl-tarfile"
+                proc = subprocess.Popen(["dpkg-deb", tool, str(path)], stdout=subprocess.PIPE)
+                try:
+                    with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+                        yield tar
+                finally:
+                    proc.stdout.close()
+                    proc.kill()
+                    proc.wait()
+                return
+            if suffix not in _STREAM_MODES:
+                raise RecipeError(f"{path}: unsupported member {name}")
+            with tarfile.open(fileobj=io.BufferedReader(_Bounded(f, size), 1 << 20),
+                              mode=_STREAM_MODES[suffix]) as tar:
+                yield tar
+            return
+
+
+def deb_control(path: Path) -> dict[str, str]:
+    """The fields of a .deb's control file (``Package``, ``Version``, ...), read by streaming."""
+    with deb_stream(path, "control") as tar:
+        for member in tar:
+            if member.isfile() and member.name.lstrip("./") == "control":
+                text = tar.extractfile(member).read().decode("utf-8", "replace")
+                fields = {}
+                for line in text.splitlines():
+                    if line and not line[0].isspace() and ":" in line:
+                        key, value = line.split(":", 1)
+                        fields[key.strip()] = value.strip()
+                return fields
+    return {}
+
+
+def safe_relpath(name: str) -> str | None:
+    """An archive member name as a clean relative POSIX path, or None if it escapes (``..``, absolute)."""
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts or ".." in parts or name.startswith("/"):
+        return None
+    return "/".join(parts)
+
+
+def loader_skips(relpath: str) -> bool:
+    """True if corpus loaders would not read this path as a document (README*, LICENSE*, dot-files...)."""
+    return any(part.lower().startswith(SKIP_PREFIXES) for part in relpath.split("/"))
+
+
+def decode_source(data: bytes, non_utf8: str = "replace") -> tuple[str | None, str]:
+    """(text or None to skip, status) for one source file: ``ok``, ``nul``, ``replaced``, ``latin-1``, ``skipped``.
+
+    Files with NUL bytes are skipped (corpus loaders reject them); invalid UTF-8 is decoded with
+    U+FFFD replacements (``non_utf8="replace"``), as Latin-1 (``"latin-1"``) or skipped (``"skip"``).
+    """
+    if b"\x00" in data:
+        return None, "nul"
+    try:
+        return data.decode("utf-8"), "ok"
+    except UnicodeDecodeError:
+        pass
+    if non_utf8 == "replace":
+        return data.decode("utf-8", errors="replace"), "replaced"
+    if non_utf8 == "latin-1":
+        return data.decode("latin-1"), "latin-1"
+    if non_utf8 == "skip":
+        return None, "skipped"
+    raise ValueError(f"non_utf8 must be 'replace', 'latin-1' or 'skip', not {non_utf8!r}")
+
+
+def write_build_info(out_dir: Path, info: dict) -> None:
+    """Record what a build read and counted in ``out_dir/.build.json`` (the cache folds it into its manifest)."""
+    (Path(out_dir) / BUILD_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def read_build_info(out_dir: Path) -> dict:
+    path = Path(out_dir) / BUILD_INFO
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}

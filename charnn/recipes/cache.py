@@ -1,0 +1,202 @@
+"""Built corpora in a local cache: build once, atomically, with a manifest (standard library only).
+
+    folder, manifest, built = build_cached("linux")        # ~/.cache/charnn/corpora/linux
+    build_cached("linux", subsystems=("kernel", "mm", "fs"))   # .../corpora/linux-fs-kernel-mm
+
+The cache root is ``$CHARNN_CACHE/corpora``, else ``$XDG_CACHE_HOME/charnn/corpora``, else
+``~/.cache/charnn/corpora``. A recipe builds into a temporary sibling folder
+(``.NAME.tmp-XXXX``); the manifest :data:`MARKER` (JSON: name, options, license, source, document
+count, size, sha256 of the documents concatenated in loader order, build time) is written last,
+and only then is the folder renamed into place. A folder with the marker is complete; one without
+it is never reused nor deleted. Non-default recipe options get their own folder name, and a
+complete folder built with other options is not silently reused.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+import inspect
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from . import RECIPES
+from ._common import RecipeError, corpus_digest, documents, read_build_info
+
+MARKER = ".complete"
+FORMAT = 1
+
+
+def cache_root() -> Path:
+    """Where built corpora live: ``$CHARNN_CACHE/corpora``, ``$XDG_CACHE_HOME/charnn/corpora`` or ``~/.cache/charnn/corpora``."""
+    if os.environ.get("CHARNN_CACHE"):
+        return Path(os.environ["CHARNN_CACHE"]).expanduser() / "corpora"
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "charnn" / "corpora"
+
+
+def repo_corpora_dir() -> Path:
+    """The repository's committed corpora (same rule as charnn.corpus.corpora_dir, without importing it)."""
+    return Path(os.environ.get("CHARNN_CORPORA", Path(__file__).resolve().parents[2] / "corpora"))
+
+
+def recipe_module(name: str):
+    if name not in RECIPES:
+        raise RecipeError(f"no recipe {name!r}; recipes: {', '.join(sorted(RECIPES))}")
+    return importlib.import_module(RECIPES[name])
+
+
+def recipe_options(name: str) -> dict:
+    """The keyword options a recipe's ``build`` takes, with their defaults (``subsystems``, ``include_tests``...)."""
+    params = inspect.signature(recipe_module(name).build).parameters
+    return {k: p.default for k, p in params.items()
+            if k not in ("out_dir", "source") and p.default is not inspect.Parameter.empty}
+
+
+def _jsonable(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def normalized_options(name: str, options: dict | None) -> dict:
+    """All of a recipe's options, defaults filled in, as JSON values; unknown names are errors."""
+    defaults = recipe_options(name)
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise RecipeError(f"recipe {name!r} takes no option {', '.join(unknown)} "
+                          f"(its options: {', '.join(defaults) or 'none'})")
+    merged = {**defaults, **options}
+    module = recipe_module(name)
+    if "subsystems" in merged and hasattr(module, "normalize_subsystems"):
+        merged["subsystems"] = module.normalize_subsystems(merged["subsystems"])
+    return {k: _jsonable(v) for k, v in sorted(merged.items())}
+
+
+def folder_name(name: str, options: dict | None = None) -> str:
+    """The cache folder of a build: the recipe name, plus a suffix for non-default options."""
+    opts = normalized_options(name, options)
+    defaults = normalized_options(name, {})
+    suffix = []
+    for key, value in opts.items():
+        if value == defaults[key]:
+            continue
+        if isinstance(value, list):
+            suffix.append("-".join(str(v).replace("/", "_") for v in value))
+        elif isinstance(value, bool):
+            suffix.append(key.replace("_", "-") if value else f"no-{key.replace('_', '-')}")
+        else:
+            suffix.append(f"{key.replace('_', '-')}-{value}")
+    return "-".join([name, *suffix])
+
+
+def default_out(name: str, options: dict | None = None) -> Path:
+    return cache_root() / folder_name(name, options)
+
+
+def read_manifest(folder: Path) -> dict | None:
+    """The manifest of a complete built corpus, or None if ``folder`` is not one."""
+    try:
+        return json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def built_corpora(root: Path | None = None) -> list[tuple[Path, dict]]:
+    """(folder, manifest) of every complete corpus in the cache, by folder name."""
+    root = Path(root) if root is not None else cache_root()
+    if not root.is_dir():
+        return []
+    found = []
+    for folder in sorted(root.iterdir()):
+        if folder.is_dir() and not folder.name.startswith("."):
+            manifest = read_manifest(folder)
+            if manifest is not None:
+                found.append((folder, manifest))
+    return found
+
+
+def _remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def build_cached(name: str, out: Path | None = None, source: Path | None = None, force: bool = False,
+                 **options) -> tuple[Path, dict, bool]:
+    """Build recipe ``name`` into ``out`` (default: the cache) unless it is already there.
+
+    Returns (folder, manifest, built): ``built`` is False when a complete folder with the same
+    options was found and reused. ``force`` rebuilds and replaces a complete folder (never a
+    folder that lacks the marker: that one may not be ours).
+    """
+    module = recipe_module(name)
+    opts = normalized_options(name, options)
+    out = Path(out).expanduser() if out is not None else default_out(name, options)
+    if getattr(module, "NEVER_COMMIT", False) and out.resolve().is_relative_to(repo_corpora_dir().resolve()):
+        raise RecipeError(f"{name} is {module.LICENSE.split(' ')[0]} text, built on demand and never committed: "
+                          f"build it into the cache (leave out --out) or a folder outside {repo_corpora_dir()}")
+    existing = read_manifest(out)
+    if out.exists() and not out.is_dir():
+        raise RecipeError(f"{out} exists and is not a folder")
+    if out.is_dir() and existing is None and any(out.iterdir()):
+        raise RecipeError(f"{out} exists but is not a corpus built by charnn (no {MARKER} marker): "
+                          f"remove it or choose another --out")
+    if existing is not None and not force:
+        if existing.get("recipe") != name or existing.get("options") != opts:
+            raise RecipeError(
+                f"{out} already holds {existing.get('recipe')!r} built with options {existing.get('options')}, "
+                f"not {name!r} with {opts}: pass --force to rebuild it, or choose another --out")
+        return out, existing, False
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the corpus folder should not be
+    try:
+        t0 = time.time()
+        build_kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in opts.items()}
+        module.build(tmp, Path(source).expanduser() if source is not None else None, **build_kwargs)
+        seconds = time.time() - t0
+        size, sha = corpus_digest(tmp)
+        info = read_build_info(tmp)
+        manifest = {
+            "format": FORMAT,
+            "recipe": name,
+            "options": opts,
+            "license": module.LICENSE,
+            "source": info.get("source") or (str(Path(source).resolve()) if source is not None
+                                              else f"registry package {getattr(module, 'PACKAGE', name)}"),
+            "from": str(Path(source).resolve()) if source is not None else None,
+            "documents": len(documents(tmp)),
+            "size": size,
+            "sha256": sha,
+            "sha256_of": "the documents concatenated in sorted-path order (as loaders read them)",
+            "seconds": round(seconds, 2),
+            "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "build": {k: v for k, v in info.items() if k not in ("source", "recipe")},
+        }
+        # The marker goes in last: a folder without it is an unfinished build.
+        (tmp / MARKER).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        if out.exists():
+            if out.is_dir() and not any(out.iterdir()):
+                out.rmdir()
+            else:  # a complete build being forced: move it aside, swap in the new one, then delete
+                old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+                os.replace(out, old / out.name)
+                os.replace(tmp, out)
+                _remove_tree(old)
+                return out, manifest, True
+        try:
+            os.replace(tmp, out)
+        except OSError:
+            other = read_manifest(out)  # another process finished the same build first
+            if other is None:
+                raise
+            return out, other, False
+        return out, manifest, True
+    finally:
+        if tmp.exists():
+            _remove_tree(tmp)
