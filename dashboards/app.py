@@ -1,0 +1,73 @@
+"""The Dash app factory.
+
+    from dashboards import create_app
+    create_app("runs").run(host="127.0.0.1", port=8050)     # or: charnn dashboard runs
+
+One page with a navigation bar (run, recording, layer, kind, unit, position) and four tabs:
+neuron (colored text + search), unit details, many neurons (heatmap), model. The view lives in
+a small `dcc.Store` mirrored in the URL; every heavy array stays in this process (`DataStore`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from dash import Dash, Input, Output, dcc, html
+
+from charnn.search import CONCEPTS
+
+from .data import DataStore
+from .jobs import Jobs
+from .paths import PathError
+from .state import TABS
+from .views import details, heatmap, model, navbar, neuron, search
+
+ASSETS = Path(__file__).parent / "assets"
+TAB_STYLE = {"padding": "6px 12px"}
+TAB_LABELS = {"neuron": "Neuron", "details": "Unit details", "heatmap": "Many neurons", "model": "Model"}
+
+
+def layout(concepts: dict) -> html.Div:
+    return html.Div(className="app", children=[
+        dcc.Location(id="url", refresh=False),
+        dcc.Store(id="view"), dcc.Store(id="open"), dcc.Store(id="span-sel"), dcc.Store(id="rec-key"),
+        html.Div(className="title", children=[html.B("charnn"), html.Span(" neurons of character-level RNNs")]),
+        navbar.layout(),
+        html.Div(id="nav-error", className="error"),
+        dcc.Tabs(id="tabs", value=TABS[0], className="tabs",
+                 children=[dcc.Tab(label=TAB_LABELS[t], value=t, style=TAB_STYLE, selected_style=TAB_STYLE) for t in TABS]),
+        html.Div(id="tab-neuron", children=neuron.layout(concepts)),
+        html.Div(id="tab-details", children=details.layout(), style={"display": "none"}),
+        html.Div(id="tab-heatmap", children=heatmap.layout(), style={"display": "none"}),
+        html.Div(id="tab-model", children=model.layout(), style={"display": "none"}),
+    ])
+
+
+def refuse_paths(err: Exception):
+    """Callback errors: a run or recording name that escapes RUNS_DIR (only a hand-made request
+    can send one) is refused with no update and one log line; anything else is raised as usual."""
+    if isinstance(err, PathError):
+        logging.getLogger(__name__).warning("refused: %s", err)
+        return None
+    raise err
+
+
+def create_app(runs_root: str | Path) -> Dash:
+    """A Dash app that browses the runs and recordings under runs_root."""
+    data = DataStore(runs_root)
+    app = Dash(__name__, title="charnn", assets_folder=str(ASSETS), update_title=None, on_error=refuse_paths)
+    app.layout = layout(CONCEPTS)
+    navbar.register(app, data)
+    neuron.register(app, data)
+    search.register(app, data, Jobs())
+    details.register(app, data)
+    heatmap.register(app, data)
+    model.register(app, data)
+
+    @app.callback(*[Output(f"tab-{t}", "style") for t in TABS], Input("tabs", "value"))
+    def show_tab(tab):
+        return [{} if t == tab else {"display": "none"} for t in TABS]
+
+    app.server.config["CHARNN_RUNS_ROOT"] = str(data.root)
+    return app

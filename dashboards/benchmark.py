@@ -1,0 +1,112 @@
+"""Benchmark the dashboard in a real headless Chromium: how long switching neuron takes to
+repaint the text, paging, and a regex search over all units, measured inside the browser
+(from the click to the moment the new spans are laid out / the results table is filled).
+
+    python -m dashboards.benchmark runs --run austen --rec val --switches 30 --regex '"[^"]*"'
+
+Prints medians and percentiles; --json writes them to a file. Target (issue 5) on a
+1M-character 2x256 recording: neuron switch <= 300 ms median, search <= 3 s. The first search
+is fresh; repeats of the same query come from the server's cache of results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+from urllib.parse import urlencode
+
+from . import create_app
+from .browser import chromium, serve, wait_for
+
+# Click a button, resolve with the ms until charnn.js reports a paint whose key differs.
+CLICK_AND_WAIT_PAINT = """
+const [buttonId, done] = [arguments[0], arguments[arguments.length - 1]];
+const before = window.charnnLastPaint ? window.charnnLastPaint.key : null;
+const t0 = performance.now();
+document.getElementById(buttonId).click();
+(function check() {
+  const p = window.charnnLastPaint;
+  if (p && p.id === "text" && p.key !== before) return done(p.t - t0);
+  if (performance.now() - t0 > 20000) return done(-1);
+  setTimeout(check, 1);
+})();
+"""
+
+# Type a regex, press Search, resolve with the ms until the status says the units are ranked.
+SEARCH_AND_WAIT = """
+const [done] = [arguments[arguments.length - 1]];
+const t0 = performance.now();
+let cleared = false;  // the click first replaces the previous search's status
+document.getElementById("search-go").click();
+(function check() {
+  const status = document.getElementById("search-status").textContent;
+  const error = document.getElementById("search-error").textContent;
+  cleared = cleared || !status.includes("ranked");
+  if (cleared && status.includes("ranked")) return done([performance.now() - t0, status]);
+  if (error) return done([-1, error]);
+  if (performance.now() - t0 > 120000) return done([-1, "timeout"]);
+  setTimeout(check, 5);
+})();
+"""
+
+
+def summary(ms: list[float]) -> dict:
+    ms = sorted(ms)
+    return {"n": len(ms), "median_ms": round(statistics.median(ms), 1), "p90_ms": round(ms[math.ceil(0.9 * len(ms)) - 1], 1),
+            "min_ms": round(ms[0], 1), "max_ms": round(ms[-1], 1)}
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("runs_dir")
+    p.add_argument("--run")
+    p.add_argument("--rec")
+    p.add_argument("--layer", type=int, default=1)
+    p.add_argument("--kind", default="c")
+    p.add_argument("--switches", type=int, default=30)
+    p.add_argument("--pages", type=int, default=10)
+    p.add_argument("--regex", default=None, help="also time a search for this regex (all units)")
+    p.add_argument("--searches", type=int, default=3)
+    p.add_argument("--json", default=None, help="write the results to this file")
+    args = p.parse_args(argv)
+
+    server = serve(create_app(args.runs_dir))
+    driver = chromium(1400, 1000)
+    driver.set_script_timeout(180)
+    results = {}
+    try:
+        query = {k: v for k, v in dict(run=args.run, rec=args.rec, layer=args.layer, kind=args.kind, unit=0).items() if v is not None}
+        driver.get(server.url + "?" + urlencode(query))
+        wait_for(lambda: driver.execute_script("return window.charnnLastPaint && window.charnnLastPaint.id === 'text'"),
+                 timeout=120, what="the first paint")
+        driver.execute_async_script(CLICK_AND_WAIT_PAINT, "unit-next")  # warm-up
+        results["neuron_switch"] = summary([driver.execute_async_script(CLICK_AND_WAIT_PAINT, "unit-next")
+                                            for _ in range(args.switches)])
+        results["page_next"] = summary([driver.execute_async_script(CLICK_AND_WAIT_PAINT, "page-next")
+                                        for _ in range(args.pages)])
+        if args.regex:
+            box = driver.find_element("id", "search-regex")
+            box.clear()
+            box.send_keys(args.regex)
+            runs = [driver.execute_async_script(SEARCH_AND_WAIT) for _ in range(args.searches)]
+            bad = [r[1] for r in runs if r[0] < 0]
+            if bad:
+                raise RuntimeError(f"search failed: {bad[0]}")
+            results["search_fresh"] = {"ms": round(runs[0][0], 1), "regex": args.regex, "status": runs[0][1]}
+            if len(runs) > 1:  # the same query again: answered from the server's cache of results
+                results["search_cached"] = summary([r[0] for r in runs[1:]])
+        results["browser_errors"] = driver.get_log("browser")
+    finally:
+        driver.quit()
+        server.stop()
+    print(json.dumps(results, indent=2))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Server-side data for the dashboard: open recordings and derived arrays in small LRU caches,
+so the heavy data stays in this process and the browser only gets windows and summaries.
+
+    data = DataStore("runs")
+    data.recording("austen", "val")                        # charnn Recording, opened once
+    data.unit_column("austen", "val", 1, "c", 37)           # (n_chars,) float32, cached
+    data.target("austen", "val", {"regex": '"[^"]*"'})      # (n_chars,) float32 0/1, cached
+
+Every run and recording name goes through `paths.safe_join`, so a name from the browser cannot
+reach outside RUNS_DIR. Only the engine's public API is used (no Parquet here).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import charnn
+from charnn.search import concept_target, regex_target
+
+from . import paths
+
+GATES = ("i", "f", "o")  # LSTM gates in the saturation plot (Karpathy et al. 2015, Fig. 3)
+SATURATION_CHARS = 250_000  # characters read for the gate saturation plot
+
+
+class LRU:
+    """A small thread-safe least-recently-used cache; values are made outside the lock."""
+
+    def __init__(self, size: int):
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key, make):
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        value = make()
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return value
+
+
+def query_key(query: dict | None) -> tuple | None:
+    """A hashable (regex, concept, target) of a query dict, None when it asks for nothing."""
+    if not query or not (query.get("regex") or query.get("concept")):
+        return None
+    if query.get("concept"):
+        return (None, query["concept"], None)
+    return (query["regex"], None, query.get("target") or "inside")
+
+
+class DataStore:
+    def __init__(self, runs_root: str | Path, max_recordings: int = 4):
+        self.root = Path(runs_root).resolve()
+        self._recordings = LRU(max_recordings)
+        self._columns = LRU(64)
+        self._targets = LRU(16)
+        self._derived = LRU(16)
+        self._searches = LRU(8)
+
+    # ------------------------------------------------------------ catalog
+    def runs(self) -> list[str]:
+        return paths.list_runs(self.root)
+
+    def recordings(self, run: str) -> list[str]:
+        return paths.list_recordings(self.root, run)
+
+    def recording(self, run: str, rec: str):
+        path = paths.recording_path(self.root, run, rec)
+        return self._recordings.get(path, lambda: charnn.open_recording(path))
+
+    def info(self, run: str, rec: str) -> dict:
+        r = self.recording(run, rec)
+        return {"n_chars": r.n_chars, "layers": r.layers, "hidden": r.hidden, "kinds": list(r.kinds),
+                "cell": r.meta.get("cell", "lstm")}
+
+    def metrics(self, run: str) -> pd.DataFrame | None:
+        path = paths.run_path(self.root, run) / "metrics.csv"
+        return pd.read_csv(path) if path.is_file() else None
+
+    # ------------------------------------------------------------ text and units
+    def text_window(self, run: str, rec: str, start: int, stop: int) -> pd.DataFrame:
+        return self.recording(run, rec).text.iloc[start:stop]
+
+    def text(self, run: str, rec: str) -> str:
+        return self.recording(run, rec).string
+
+    def unit_window(self, run, rec, layer, kind, unit, start, stop) -> np.ndarray:
+        return self.recording(run, rec).activations(layer, kind, [unit], start, stop)[:, 0]
+
+    def unit_column(self, run, rec, layer, kind, unit) -> np.ndarray:
+        """(n_chars,) float32 of one unit over the whole recording."""
+        r = self.recording(run, rec)
+        return self._columns.get((r.path, layer, kind, unit), lambda: r.activations(layer, kind, [unit])[:, 0])
+
+    def unit_range(self, run, rec, layer, kind, unit) -> tuple[float, float]:
+        lo, hi = self.recording(run, rec).unit_range(layer, kind)
+        return float(lo[unit]), float(hi[unit])
+
+    def units_window(self, run, rec, units: list[tuple[int, str, int]], start, stop) -> np.ndarray:
+        """(len(units), stop - start) float32 of (layer, kind, unit) triples over a window."""
+        r = self.recording(run, rec)
+        out = np.zeros((len(units), max(0, min(stop, r.n_chars) - start)), np.float32)
+        groups: dict = {}
+        for row, (layer, kind, unit) in enumerate(units):
+            groups.setdefault((layer, kind), []).append((row, unit))
+        for (layer, kind), members in groups.items():
+            block = r.activations(layer, kind, [u for _, u in members], start, stop)  # (n, k)
+            out[[row for row, _ in members]] = block.T
+        return out
+
+    # ------------------------------------------------------------ derived
+    def target(self, run: str, rec: str, query: dict | None) -> np.ndarray | None:
+        """(n_chars,) float32 target of a regex or concept query; None for no query.
+
+        Raises ValueError (the search module's RegexError) for a bad or catastrophic regex.
+        """
+        key = query_key(query)
+        if key is None:
+            return None
+        r = self.recording(run, rec)
+
+        def make():
+            try:
+                return make_target(r.string, *key)
+            except ValueError as err:  # remembered too: a catastrophic regex should time out once, not per repaint
+                return err
+
+        target = self._targets.get((r.path, key), make)
+        if isinstance(target, ValueError):
+            raise target
+        return target
+
+    def cached_search(self, run: str, rec: str, query: dict, run_search):
+        """The result of run_search() for this query, remembered (failures and cancels are not)."""
+        return self._searches.get((self.recording(run, rec).path, query_key(query)), run_search)
+
+    def gate_saturation(self, run: str, rec: str, max_chars: int = SATURATION_CHARS) -> pd.DataFrame:
+        """Per (layer, gate, unit): fraction of steps with the gate < 0.1 (left) and > 0.9 (right)."""
+        r = self.recording(run, rec)
+        return self._derived.get(("saturation", r.path, max_chars), lambda: saturation(r, max_chars))
+
+
+def make_target(text: str, regex: str | None, concept: str | None, target: str | None) -> np.ndarray:
+    if concept is not None:
+        return concept_target(text, concept)
+    return regex_target(text, regex, target or "inside")
+
+
+def saturation(rec, max_chars: int) -> pd.DataFrame:
+    gates = [g for g in GATES if g in rec.kinds]
+    if not gates:
+        return pd.DataFrame(columns=["layer", "gate", "unit", "left", "right"])
+    n = min(rec.n_chars, max_chars)
+    low = {(l, g): np.zeros(rec.hidden, np.int64) for l in range(rec.layers) for g in gates}
+    high = {key: np.zeros(rec.hidden, np.int64) for key in low}
+    for start, stop, block in rec.iter_chunks(kinds=gates):
+        if start >= n:
+            break
+        for key, x in block.items():  # x (rows, H)
+            x = x[: n - start]
+            low[key] += (x < 0.1).sum(0)
+            high[key] += (x > 0.9).sum(0)
+    rows = [pd.DataFrame({"layer": l, "gate": g, "unit": np.arange(rec.hidden),
+                          "left": low[(l, g)] / n, "right": high[(l, g)] / n}) for (l, g) in low]
+    return pd.concat(rows, ignore_index=True)

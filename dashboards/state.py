@@ -1,0 +1,79 @@
+"""The view: which unit of which recording the dashboard shows, as a plain dict kept in the
+browser (`dcc.Store(id="view")`) and mirrored in the URL.
+
+    {"run": "austen", "rec": "val", "layer": 1, "kind": "c", "unit": 37, "pos": 12000,
+     "focus": 12345, "win": 3000, "scale": "tanh", "regex": '"[^"]*"', "target": "inside",
+     "concept": None, "tab": "neuron"}
+
+`resolve` makes any such dict valid against what is on disk (unknown run -> the first run,
+unit out of range -> wrapped, ...), so a hand-edited URL cannot break the app.
+"""
+
+from __future__ import annotations
+
+from .colors import SCALES
+
+WINDOWS = (1000, 2000, 3000, 5000)  # characters per text window
+DEFAULT_WINDOW = 3000
+TABS = ("neuron", "details", "heatmap", "model")
+TARGETS = ("inside", "start", "end")
+KIND_LABELS = {"c": "c  cell", "h": "h  hidden", "i": "i  input gate", "f": "f  forget gate",
+               "g": "g  candidate", "o": "o  output gate", "r": "r  reset gate", "z": "z  update gate",
+               "n": "n  candidate"}
+
+
+def default_kind(kinds: list[str]) -> str:
+    return "c" if "c" in kinds else ("h" if "h" in kinds else kinds[0])
+
+
+def _int(value, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def resolve(view: dict, catalog) -> dict:
+    """A valid view from a partial or stale one. catalog: runs(), recordings(run), info(run, rec)."""
+    v = dict(view or {})
+    v["tab"] = v.get("tab") if v.get("tab") in TABS else TABS[0]
+    v["win"] = _int(v.get("win"), DEFAULT_WINDOW) if _int(v.get("win"), 0) in WINDOWS else DEFAULT_WINDOW
+    v["scale"] = v.get("scale") if v.get("scale") in SCALES else SCALES[0]
+    v["target"] = v.get("target") if v.get("target") in TARGETS else TARGETS[0]
+    for key in ("regex", "concept"):
+        v[key] = v.get(key) if isinstance(v.get(key), str) and v.get(key) else None
+    runs = catalog.runs()
+    v["run"] = v.get("run") if v.get("run") in runs else (runs[0] if runs else None)
+    recs = catalog.recordings(v["run"]) if v["run"] else []
+    v["rec"] = v.get("rec") if v.get("rec") in recs else (recs[0] if recs else None)
+    if v["rec"] is None:
+        return {**v, "layer": None, "kind": None, "unit": None, "pos": 0, "focus": None}
+    info = catalog.info(v["run"], v["rec"])
+    layer = _int(v.get("layer"), info["layers"] - 1)
+    v["layer"] = layer if 0 <= layer < info["layers"] else info["layers"] - 1
+    v["kind"] = v.get("kind") if v.get("kind") in info["kinds"] else default_kind(info["kinds"])
+    v["unit"] = _int(v.get("unit"), 0) % info["hidden"]
+    last = max(0, info["n_chars"] - 1)
+    v["pos"] = min(max(0, _int(v.get("pos"), 0)), max(0, info["n_chars"] - v["win"]))  # the last page is full
+    focus = v.get("focus")
+    v["focus"] = min(max(0, _int(focus, 0)), last) if focus is not None else None
+    return v
+
+
+def window_bounds(view: dict, n_chars: int) -> tuple[int, int]:
+    """[start, stop) of the text window the view shows."""
+    start = min(max(0, view["pos"]), max(0, n_chars - 1))
+    return start, min(n_chars, start + view["win"])
+
+
+def query(view: dict) -> dict | None:
+    """The view's regex or concept query, or None."""
+    if view.get("concept"):
+        return {"concept": view["concept"]}
+    if view.get("regex"):
+        return {"regex": view["regex"], "target": view.get("target") or "inside"}
+    return None
+
+
+def unit_label(view: dict) -> str:
+    return f"layer {view['layer']} {view['kind']} unit {view['unit']}"

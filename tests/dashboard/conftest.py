@@ -1,0 +1,66 @@
+"""Fixtures for the dashboard tests: a tiny run with one recording, built once per session, and
+the headless Chromium that the browser tests drive.
+
+    .venv/bin/pytest tests/dashboard -q                 # all (browser tests need /usr/bin/chromium)
+    .venv/bin/pytest tests/dashboard -q -m "not browser"
+
+Browser tests use dash[testing]'s `dash_duo` with Debian's chromium and chromium-driver
+(`apt-get install chromium chromium-driver`); without /usr/bin/chromium they are skipped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from charnn.corpus import corpora_dir
+from charnn.recording import record
+from charnn.train import Trainer, TrainConfig
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CATASTROPHIC = r"(a|aa)+$"  # exponential on the run of a's planted in the fixture text
+
+torch.set_num_threads(1)
+
+
+def pytest_setup_options():
+    """Chrome options for dash_duo: the system Chromium, headless."""
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+        options.add_argument(arg)
+    return options  # pluggy collects the results into the list dash[testing] expects
+
+
+def pytest_collection_modifyitems(config, items):
+    if CHROMIUM.exists() and CHROMEDRIVER.exists():
+        return
+    skip = pytest.mark.skip(reason="needs Debian's chromium and chromium-driver (/usr/bin/chromium)")
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def catastrophic() -> str:
+    return CATASTROPHIC
+
+
+@pytest.fixture(scope="session")
+def dash_runs(tmp_path_factory) -> Path:
+    """runs/tiny: a 2x16 LSTM trained 30 steps on 24 KB of Austen, recorded with i,f,o,c,h."""
+    root = tmp_path_factory.mktemp("dash") / "runs"
+    text = (corpora_dir() / "austen" / "02-pride-and-prejudice.txt").read_text()[:24_000]
+    text = text[:3000] + "\n" + "a" * 40 + "\n" + text[3000:]  # a run that makes CATASTROPHIC backtrack
+    corpus = root.parent / "pride.txt"
+    corpus.write_text(text)
+    cfg = TrainConfig(corpus=str(corpus), out=str(root / "tiny"), seq_len=32, batch_size=8, max_steps=30,
+                      eval_every=15, warmup_steps=5, eval_chars=2000, lr=1e-2)
+    Trainer(cfg, dict(cell="lstm", layers=2, hidden=16, embed=8)).fit()
+    record(root / "tiny", str(corpus), name="pride", kinds="i,f,o,c,h", streams=4, burn_in=32, progress=False)
+    return root
