@@ -2,7 +2,8 @@
 # The main job on the bundled corpus, from nothing: set up, train a 1x256 LSTM on Jane Austen's
 # novels (time-boxed), show what it writes, record its validation text and list the neurons
 # that track concepts.
-# Usage: bash scripts/demo.sh [RUN_DIR]   (default runs/austen; MINUTES=5.5 sets the training budget)
+# Usage: bash scripts/demo.sh [RUN_DIR]   (default runs/austen; MINUTES=5.5 sets the training budget;
+#        NO_DASHBOARD=1 stops before serving the dashboard)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${1:-runs/austen}
@@ -20,7 +21,12 @@ echo "== what it writes (temperature 0.8)"
 $CHARNN sample "$RUN" --prime '"My dear' --length 400 --temperature 0.8 --seed 1
 echo
 echo "== recording every timestep of the validation text"
-$CHARNN record "$RUN" val --name val --kinds c,h
+$CHARNN record "$RUN" val --name val --kinds i,f,g,o,c,h
 echo
 echo "== which neurons track which concepts (best units per concept, best concept per unit)"
 $CHARNN atlas "$RUN/recordings/val" --kinds c,h
+if [ -z "${NO_DASHBOARD:-}" ]; then
+    echo
+    echo "== the dashboard: open http://127.0.0.1:8050/ (Ctrl-C stops it)"
+    exec $CHARNN dashboard "$(dirname "$RUN")"
+fi
