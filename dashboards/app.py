@@ -3,8 +3,9 @@
     from dashboards import create_app
     create_app("runs").run(host="127.0.0.1", port=8050)     # or: charnn dashboard runs
 
-One page with a navigation bar (run, recording, layer, kind, unit, position) and four tabs:
-neuron (colored text + search), unit details, many neurons (heatmap), model. The view lives in
+One page with a navigation bar (run, recording, layer, kind, unit, position) and six tabs:
+neuron (colored text + search), unit details, many neurons (heatmap), model, intervene (ablate
+or clamp the unit), history (neurons across training and runs). The view lives in
 a small `dcc.Store` mirrored in the URL; every heavy array stays in this process (`DataStore`).
 """
 
@@ -21,11 +22,12 @@ from .data import DataStore
 from .jobs import Jobs
 from .paths import PathError
 from .state import TABS
-from .views import details, heatmap, model, navbar, neuron, search
+from .views import details, heatmap, history, intervene, model, navbar, neuron, search
 
 ASSETS = Path(__file__).parent / "assets"
 TAB_STYLE = {"padding": "6px 12px"}
-TAB_LABELS = {"neuron": "Neuron", "details": "Unit details", "heatmap": "Many neurons", "model": "Model"}
+TAB_LABELS = {"neuron": "Neuron", "details": "Unit details", "heatmap": "Many neurons", "model": "Model",
+              "intervene": "Intervene", "history": "History"}
 
 
 def layout(concepts: dict) -> html.Div:
@@ -41,6 +43,8 @@ def layout(concepts: dict) -> html.Div:
         html.Div(id="tab-details", children=details.layout(), style={"display": "none"}),
         html.Div(id="tab-heatmap", children=heatmap.layout(), style={"display": "none"}),
         html.Div(id="tab-model", children=model.layout(), style={"display": "none"}),
+        html.Div(id="tab-intervene", children=intervene.layout(), style={"display": "none"}),
+        html.Div(id="tab-history", children=history.layout(concepts), style={"display": "none"}),
     ])
 
 
@@ -55,15 +59,17 @@ def refuse_paths(err: Exception):
 
 def create_app(runs_root: str | Path) -> Dash:
     """A Dash app that browses the runs and recordings under runs_root."""
-    data = DataStore(runs_root)
+    data, jobs = DataStore(runs_root), Jobs()
     app = Dash(__name__, title="charnn", assets_folder=str(ASSETS), update_title=None, on_error=refuse_paths)
     app.layout = layout(CONCEPTS)
     navbar.register(app, data)
     neuron.register(app, data)
-    search.register(app, data, Jobs())
+    search.register(app, data, jobs)
     details.register(app, data)
     heatmap.register(app, data)
     model.register(app, data)
+    intervene.register(app, data, jobs)
+    history.register(app, data, jobs)
 
     @app.callback(*[Output(f"tab-{t}", "style") for t in TABS], Input("tabs", "value"))
     def show_tab(tab):

@@ -5,6 +5,8 @@ so the heavy data stays in this process and the browser only gets windows and su
     data.recording("austen", "val")                        # charnn Recording, opened once
     data.unit_column("austen", "val", 1, "c", 37)           # (n_chars,) float32, cached
     data.target("austen", "val", {"regex": '"[^"]*"'})      # (n_chars,) float32 0/1, cached
+    data.run("austen")                                      # charnn Run (model + vocab), loaded once
+    data.probe_steps("austen")                              # {1200: "step-0001200", ...}
 
 Every run and recording name goes through `paths.safe_join`, so a name from the browser cannot
 reach outside RUNS_DIR. Only the engine's public API is used (no Parquet here).
@@ -20,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 import charnn
+from charnn.history import STEP_NAME
 from charnn.search import concept_target, regex_target
 
 from . import paths
@@ -64,6 +67,8 @@ class DataStore:
         self._targets = LRU(16)
         self._derived = LRU(16)
         self._searches = LRU(8)
+        self._runs = LRU(2)
+        self._results = LRU(16)
 
     # ------------------------------------------------------------ catalog
     def runs(self) -> list[str]:
@@ -80,6 +85,19 @@ class DataStore:
         r = self.recording(run, rec)
         return {"n_chars": r.n_chars, "layers": r.layers, "hidden": r.hidden, "kinds": list(r.kinds),
                 "cell": r.meta.get("cell", "lstm")}
+
+    def run_path(self, run: str) -> Path:
+        return paths.run_path(self.root, run)
+
+    def run(self, run: str):
+        """The run's model and vocabulary (charnn.load_run), loaded once."""
+        path = self.run_path(run)
+        return self._runs.get(path, lambda: charnn.load_run(path))
+
+    def probe_steps(self, run: str) -> dict[int, str]:
+        """{training step: recording name} of the run's probe recordings (step-XXXXXXX), in step order."""
+        found = ((int(m.group(1)), name) for name in self.recordings(run) if (m := STEP_NAME.match(name)))
+        return dict(sorted(found))
 
     def metrics(self, run: str) -> pd.DataFrame | None:
         path = paths.run_path(self.root, run) / "metrics.csv"
@@ -141,6 +159,10 @@ class DataStore:
     def cached_search(self, run: str, rec: str, query: dict, run_search):
         """The result of run_search() for this query, remembered (failures and cancels are not)."""
         return self._searches.get((self.recording(run, rec).path, query_key(query)), run_search)
+
+    def remembered(self, key: tuple, make):
+        """make(), remembered under key (a failure is not remembered: it raises before it is stored)."""
+        return self._results.get(key, make)
 
     def gate_saturation(self, run: str, rec: str, max_chars: int = SATURATION_CHARS) -> pd.DataFrame:
         """Per (layer, gate, unit): fraction of steps with the gate < 0.1 (left) and > 0.9 (right)."""

@@ -15,7 +15,7 @@ from .colors import SCALES
 
 WINDOWS = (1000, 2000, 3000, 5000)  # characters per text window
 DEFAULT_WINDOW = 3000
-TABS = ("neuron", "details", "heatmap", "model")
+TABS = ("neuron", "details", "heatmap", "model", "intervene", "history")
 TARGETS = ("inside", "start", "end")
 KIND_LABELS = {"c": "c  cell", "h": "h  hidden", "i": "i  input gate", "f": "f  forget gate",
                "g": "g  candidate", "o": "o  output gate", "r": "r  reset gate", "z": "z  update gate",

@@ -117,6 +117,17 @@
         if (p.error) text += "  ·  " + p.error;
         return status(win, text);
       },
+      renderDelta: function (result) {
+        if (!result || !paint("ivn-text", result.win, result.paint.colors, result.paint)) {
+          return window.dash_clientside.no_update;
+        }
+        const mode = result.summary.mode;
+        let text = "loss change, " + result.summary.unit + (mode === "zero" ? " held at 0" : mode === "mean" ?
+          " held at its mean" : " clamped to " + mode.split("=")[1]) + "  \u00b7  full color at \u00b1" +
+          result.paint.scale + " bits";
+        if (result.paint.under.length) text += "  \u00b7  measured matches underlined";
+        return status(result.win, text);
+      },
       renderLoss: function (win, tab) {
         if (!win || tab !== "model") return window.dash_clientside.no_update;
         if (!paint("loss-text", win, win.loss_colors, null)) return window.dash_clientside.no_update;

@@ -16,8 +16,11 @@ def layout(concepts: dict) -> html.Div:
     return html.Div(className="neuron-view", children=[
         html.Div(className="main", children=[
             text_panel("text", legend("−1", "+1", "rdbu")),
-            html.Div("keys: j / k next / previous unit · n / p next / previous page · s next strong activation · "
-                     "select text to use it as the heatmap's span", className="hint"),
+            html.Div(className="row", children=[
+                html.Div("keys: j / k next / previous unit · n / p next / previous page · s next strong activation · "
+                         "select text to use it as the heatmap's span", className="hint", style={"flex": "1"}),
+                html.Button("ablate / clamp this unit", id="neuron-intervene", className="btn small"),
+            ]),
         ]),
         html.Div(className="side", children=[search.layout(concepts)]),
         dcc.Store(id="win"), dcc.Store(id="win-key"), dcc.Store(id="paint"),

@@ -10,6 +10,7 @@ Browser tests use dash[testing]'s `dash_duo` with Debian's chromium and chromium
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from charnn.train import Trainer, TrainConfig
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 CATASTROPHIC = r"(a|aa)+$"  # exponential on the run of a's planted in the fixture text
+SPARED_THREADS = ("charnn-", "job-")  # the engine's process-wide pools and the dashboard's jobs
 
 torch.set_num_threads(1)
 
@@ -46,6 +48,24 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def spare_shared_threads(request, monkeypatch):
+    """dash_duo stops its server by raising SystemExit in every thread started during the test.
+    That would also kill the workers of a process-wide pool the engine started meanwhile (the
+    search's), and the next search in this process would wait for them forever: spare them."""
+    if "browser" not in request.keywords:
+        return
+    from dash.testing import application_runners
+
+    kill = application_runners.KillerThread.kill
+
+    def kill_server_threads(self):
+        self._old_threads += [i for i, t in list(threading._active.items()) if t.name.startswith(SPARED_THREADS)]
+        kill(self)
+
+    monkeypatch.setattr(application_runners.KillerThread, "kill", kill_server_threads)
+
+
 @pytest.fixture(scope="session")
 def catastrophic() -> str:
     return CATASTROPHIC
@@ -63,4 +83,21 @@ def dash_runs(tmp_path_factory) -> Path:
                       eval_every=15, warmup_steps=5, eval_chars=2000, lr=1e-2)
     Trainer(cfg, dict(cell="lstm", layers=2, hidden=16, embed=8)).fit()
     record(root / "tiny", str(corpus), name="pride", kinds="i,f,o,c,h", streams=4, burn_in=32, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def probe_runs(tmp_path_factory) -> Path:
+    """runs/seed1 and runs/seed2: 2x8 LSTMs (two seeds) trained 20 steps, each recording a 3 KB probe
+    text at steps 10 and 20 (recordings/step-0000010, step-0000020), for the history tab."""
+    root = tmp_path_factory.mktemp("history") / "runs"
+    text = (corpora_dir() / "austen" / "02-pride-and-prejudice.txt").read_text()[:16_000]
+    corpus, probe = root.parent / "pride.txt", root.parent / "probe.txt"
+    corpus.write_text(text)
+    probe.write_text(text[:3000])
+    for seed in (1, 2):
+        cfg = TrainConfig(corpus=str(corpus), out=str(root / f"seed{seed}"), seq_len=32, batch_size=8, max_steps=20,
+                          eval_every=10, warmup_steps=5, eval_chars=2000, lr=1e-2, seed=seed,
+                          record_every=10, probe_text=str(probe))
+        Trainer(cfg, dict(cell="lstm", layers=2, hidden=8, embed=8)).fit()
     return root

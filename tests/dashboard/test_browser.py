@@ -1,6 +1,7 @@
 """The dashboard in a real headless Chromium (dash[testing]'s dash_duo): pick a unit and see the
 colors change, page and jump through the text, search and open a result, survive a bad regex,
-open every tab, share a view by URL; the browser console must stay free of errors.
+open every tab, share a view by URL, clamp a unit and see the loss change, follow a concept and
+a unit across training; the browser console must stay free of errors.
 
     .venv/bin/pytest tests/dashboard/test_browser.py -q     # needs /usr/bin/chromium
 """
@@ -30,6 +31,7 @@ window.getSelection().addRange(range);
 document.getElementById("text").dispatchEvent(new MouseEvent("mouseup", {bubbles: true}));
 """
 SPAN_COLORS = "return Array.from(document.querySelectorAll('#text span')).slice(0, 400).map(s => s.style.background)"
+DELTA_COLORS = "return Array.from(document.querySelectorAll('#ivn-text span')).map(s => s.style.background)"
 
 
 def free_port() -> int:
@@ -153,4 +155,47 @@ def test_dsh006_shared_url_restores_the_view(dash_duo, dash_runs):
     dash_duo.driver.get(dash_duo.server_url + "/?run=..&rec=..%2F..%2Fetc&unit=3")  # names escaping RUNS_DIR
     dash_duo.wait_for_contains_text("#text-status", "unit 3", timeout=20)
     assert "run=tiny&rec=pride" in url(dash_duo)
+    assert dash_duo.get_logs() == []
+
+
+def tab(dash_duo, label: str) -> None:
+    dash_duo.find_element("#tabs").find_element("xpath", f".//*[text()='{label}']").click()
+
+
+def test_dsh007_intervene_paints_the_loss_change(dash_duo, dash_runs):
+    start(dash_duo, dash_runs, "?layer=1&kind=c&unit=2&win=1000")
+    dash_duo.find_element("#neuron-intervene").click()  # from the neuron view
+    dash_duo.wait_for_contains_text("#ivn-title", "layer 1 c unit 2", timeout=10)
+    assert "tab=intervene" in url(dash_duo)
+    dash_duo.find_element("#ivn-mode input[value='clamp']").click()
+    type_into(dash_duo, "#ivn-value", "abc", enter=False)
+    dash_duo.find_element("#ivn-go").click()
+    dash_duo.wait_for_contains_text("#ivn-error", "not a number", timeout=10)
+    type_into(dash_duo, "#ivn-value", "2", enter=False)
+    dash_duo.find_element("#ivn-go").click()
+    dash_duo.wait_for_contains_text("#ivn-text-status", "loss change", timeout=30)
+    fills = dash_duo.driver.execute_script(DELTA_COLORS)
+    assert len(fills) == 1000 and len(set(fills)) > 10
+    assert "effect ratio" in dash_duo.find_element("#ivn-summary").text
+    held, plain = (dash_duo.find_element(s).text for s in ("#ivn-held", "#ivn-plain"))
+    assert len(held) > 100 and held != plain
+    assert "held at 2" in dash_duo.find_element("#ivn-held-title").text
+    tab(dash_duo, "History")  # this run has no probe recordings: the tab says how to make them
+    dash_duo.wait_for_contains_text("#hist-note", "--record-every N --probe-text FILE", timeout=10)
+    assert dash_duo.get_logs() == []
+
+
+def test_dsh008_history_of_a_concept_a_unit_and_a_second_seed(dash_duo, probe_runs):
+    start(dash_duo, probe_runs, "?run=seed1&rec=step-0000020&layer=1&kind=c&unit=3")
+    tab(dash_duo, "History")
+    dash_duo.wait_for_contains_text("#hist-note", "2 probe recordings, steps 10–20", timeout=10)
+    dash_duo.find_element("#hist-concept-go").click()
+    dash_duo.wait_for_element("#hist-concept-graph .scatterlayer .trace", timeout=20)
+    dash_duo.wait_for_element('#hist-concept-table td[data-dash-column="unit"]', timeout=10)
+    dash_duo.find_element("#hist-unit-go").click()
+    dash_duo.wait_for_element('#hist-unit-table td[data-dash-column="corr"]', timeout=20)
+    dash_duo.find_element("#hist-match-go").click()  # the other seed is picked already
+    dash_duo.wait_for_contains_text("#hist-match-best", "layer 1 c unit 3 ↔ seed2's", timeout=20)
+    dash_duo.find_element('#hist-concept-table td[data-dash-column="unit"]').click()  # opens the step-10 unit
+    until(lambda: "rec=step-0000010" in url(dash_duo) and "tab=neuron" in url(dash_duo), timeout=10)
     assert dash_duo.get_logs() == []
