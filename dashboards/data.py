@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 
 import charnn
+from charnn.gates import saturation
 from charnn.history import STEP_NAME
 from charnn.search import concept_target, regex_target
 
 from . import paths
 
-GATES = ("i", "f", "o")  # LSTM gates in the saturation plot (Karpathy et al. 2015, Fig. 3)
 SATURATION_CHARS = 250_000  # characters read for the gate saturation plot
 
 
@@ -174,22 +174,3 @@ def make_target(text: str, regex: str | None, concept: str | None, target: str |
     if concept is not None:
         return concept_target(text, concept)
     return regex_target(text, regex, target or "inside")
-
-
-def saturation(rec, max_chars: int) -> pd.DataFrame:
-    gates = [g for g in GATES if g in rec.kinds]
-    if not gates:
-        return pd.DataFrame(columns=["layer", "gate", "unit", "left", "right"])
-    n = min(rec.n_chars, max_chars)
-    low = {(l, g): np.zeros(rec.hidden, np.int64) for l in range(rec.layers) for g in gates}
-    high = {key: np.zeros(rec.hidden, np.int64) for key in low}
-    for start, stop, block in rec.iter_chunks(kinds=gates):
-        if start >= n:
-            break
-        for key, x in block.items():  # x (rows, H)
-            x = x[: n - start]
-            low[key] += (x < 0.1).sum(0)
-            high[key] += (x > 0.9).sum(0)
-    rows = [pd.DataFrame({"layer": l, "gate": g, "unit": np.arange(rec.hidden),
-                          "left": low[(l, g)] / n, "right": high[(l, g)] / n}) for (l, g) in low]
-    return pd.concat(rows, ignore_index=True)

@@ -13,7 +13,7 @@ Johnson and Fei-Fei 2015, and the bundled Jane Austen novels) it
   5. ablates each concept's best unit (`charnn.causal.ablate`, mode zero) and compares the loss
      change on the characters where that unit should matter with --random-units random units of
      the same layer and kind (the effect ratio),
-  6. summarises gate saturation (the dashboard's `dashboards.data.saturation`) against the
+  6. summarises gate saturation (`charnn.gates.saturation`, as the dashboard) against the
      paper's Fig. 3,
 then prints one Markdown table (one row per concept), the bpc next to the paper's figures and
 the saturation summary, and writes the same text to experiments/results-<timestamp>.md.
@@ -258,7 +258,7 @@ def concept_rows(label: str, run, per_concept: pd.DataFrame, concepts: list[str]
 
 def gate_saturation(rec) -> pd.DataFrame:
     """Per (layer, gate, unit) fraction of steps left- (< 0.1) and right- (> 0.9) saturated."""
-    from dashboards.data import saturation  # the function the dashboard's Fig. 3 scatter draws
+    from charnn.gates import saturation  # the function the dashboard's Fig. 3 scatter draws
 
     return saturation(rec, rec.n_chars)
 

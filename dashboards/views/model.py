@@ -11,7 +11,9 @@ from dash import ClientsideFunction, Input, Output, dcc, html
 from dash.exceptions import PreventUpdate
 from plotly.subplots import make_subplots
 
-from ..data import GATES, SATURATION_CHARS
+from charnn.gates import GATES
+
+from ..data import SATURATION_CHARS
 from .textpanel import legend, text_panel
 
 LAYER_COLORS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02"]

@@ -1,0 +1,34 @@
+"""Gate saturation (Karpathy, Johnson and Fei-Fei 2015, Fig. 3): per unit, the fraction of steps
+a gate is left-saturated (< 0.1) and right-saturated (> 0.9).
+
+    from charnn.gates import saturation
+    saturation(open_recording("runs/austen/recordings/val"))   # layer, gate, unit, left, right
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+GATES = ("i", "f", "o")  # the LSTM gates of the figure
+LEFT, RIGHT = 0.1, 0.9
+
+
+def saturation(rec, max_chars: int | None = None) -> pd.DataFrame:
+    """One row per (layer, gate, unit) over the first `max_chars` characters (default all)."""
+    gates = [g for g in GATES if g in rec.kinds]
+    if not gates:
+        return pd.DataFrame(columns=["layer", "gate", "unit", "left", "right"])
+    n = rec.n_chars if max_chars is None else min(rec.n_chars, max_chars)
+    low = {(l, g): np.zeros(rec.hidden, np.int64) for l in range(rec.layers) for g in gates}
+    high = {key: np.zeros(rec.hidden, np.int64) for key in low}
+    for start, _, block in rec.iter_chunks(kinds=gates):
+        if start >= n:
+            break
+        for key, x in block.items():  # x (rows, H)
+            x = x[: n - start]
+            low[key] += (x < LEFT).sum(0)
+            high[key] += (x > RIGHT).sum(0)
+    rows = [pd.DataFrame({"layer": l, "gate": g, "unit": np.arange(rec.hidden),
+                          "left": low[(l, g)] / n, "right": high[(l, g)] / n}) for (l, g) in low]
+    return pd.concat(rows, ignore_index=True)
