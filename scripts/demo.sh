@@ -2,19 +2,19 @@
 # The main job on the bundled corpus, from nothing: set up, train a 1x256 LSTM on Jane Austen's
 # novels (time-boxed), show what it writes, record its validation text and list the neurons
 # that track concepts.
-# Usage: bash scripts/demo.sh [RUN_DIR]   (default runs/austen; MINUTES=5.5 sets the training budget;
+# Usage: bash scripts/demo.sh [RUN_DIR]   (default runs/austen; MINUTES=7 sets the training budget;
 #        NO_DASHBOARD=1 stops before serving the dashboard)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${1:-runs/austen}
-MINUTES=${MINUTES:-5.5}
+MINUTES=${MINUTES:-7}
 bash scripts/setup.sh
 CHARNN=.venv/bin/charnn
 if [ -f "$RUN/summary.json" ]; then
     echo "== $RUN is already trained (delete it to train again)"
 else
     echo "== training on the bundled Austen novels for at most $MINUTES minutes"
-    $CHARNN train austen --out "$RUN" --layers 1 --hidden 256 --seq-len 128 --batch-size 64 \
+    $CHARNN train austen --out "$RUN" --layers 1 --hidden 256 --seq-len 128 --batch-size 32 \
         --lr 3e-3 --max-steps 100000 --max-minutes "$MINUTES" --eval-every 250
 fi
 echo "== what it writes (temperature 0.8)"
