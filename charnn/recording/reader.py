@@ -125,6 +125,18 @@ class Recording:
             stop = min(self.n_chars, start + chunk_chars)
             yield start, stop, {key: f.read(start, stop).astype(np.float32) for key, f in files.items()}
 
+    def row_map(self, layer: int, kind: str) -> np.ndarray:
+        """Every row of (layer, kind) as stored: a read-only (n_chars, hidden) memory map of the
+        row-major cache, in `self.dtype` (not converted). Opened once and kept, so repeated scans
+        (searches) neither copy the file nor fault its pages in again."""
+        self.check(layer, kind)
+        key = ("map", layer, kind)
+        if key not in self._parquet:
+            self._cache(layer, kind)  # rebuilt from Parquet when missing
+            self._parquet[key] = np.memmap(layout.cache_file(self.path, layer, kind), dtype=self.dtype, mode="r",
+                                           shape=(self.n_chars, self.hidden))
+        return self._parquet[key]
+
     def _cache(self, layer: int, kind: str) -> layout.RowFile:
         path = layout.cache_file(self.path, layer, kind)
         key = ("cache", layer, kind)

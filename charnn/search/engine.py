@@ -15,20 +15,32 @@ random offset (between a quarter and three quarters of the text), so the shifted
 its run lengths and frequency but no longer lines up with the text. Reported as the 99th
 percentile over units of |r| and of max(AUROC, 1 - AUROC): a unit well above it is not chance.
 The shifted target is scored in the same pass (one more target column), so the data is read once.
+
+Speed: a charnn Recording is scanned through memory maps of its row-major float16 cache (kept
+by the Recording, so a second search copies nothing), and the query-independent statistics
+(per-unit sums, sums of squares, the histogram of every character) are computed by the first
+search of a recording and cached beside it (`summaries`), so later searches histogram only the
+characters that the target or its baseline marks. Other recording objects (test doubles, a
+wrapper that watches iter_chunks) are read through their iter_chunks, and cached when they
+have a folder and a recording_id.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Union
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..recording.reader import Recording
+from . import summaries
 from .concepts import CONCEPTS, concept_target
-from .stats import StreamStats
+from .stats import ChunkTargets, StreamStats
 from .targets import RegexError, check_target, regex_target
 
+CHUNK_CHARS = 65536  # characters per chunk (iter_chunks: 512 MB of float32 for 2 layers x 512 units x 2 kinds)
+Progress = Union[bool, Callable[[int, int], None]]  # a tqdm bar on stderr, or report(done_chars, total_chars)
 COLUMNS = ["layer", "kind", "unit", "r", "auroc", "d", "f1", "threshold", "sign", "support"]
 
 
@@ -73,25 +85,62 @@ def _blocks(rec, kinds: Iterable[str] | None) -> list[tuple[int, str]]:
 
 
 def stream_stats(rec, targets: list[np.ndarray], binary: list[bool], kinds=None, bins: int = 256,
-                 progress: bool = True, cancel: Callable[[], bool] | None = None,
-                 chunk_chars: int = 65536, desc: str = "search") -> dict[tuple[int, str], StreamStats]:
+                 progress: Progress = True, cancel: Callable[[], bool] | None = None,
+                 chunk_chars: int = CHUNK_CHARS, desc: str = "search") -> dict[tuple[int, str], StreamStats]:
     """One pass over the recording: StreamStats per (layer, kind) against K targets.
 
     targets: K arrays (n_chars,) (bool or float), stacked per chunk into an (n, K) matrix so the
-    cross products of all of them are one matmul.
+    cross products of all of them are one matmul. The target-independent statistics of each
+    (layer, kind) come from the recording's summary cache when it has them (see `summaries`);
+    otherwise they are computed in this pass and cached for the next query. A binary target
+    that is mostly 1 is counted on its zeros (`flip`), the smaller side.
     """
     blocks = _blocks(rec, kinds)
-    stats = {b: StreamStats(*rec.unit_range(*b), binary=binary, bins=bins) for b in blocks}
+    flip = [float(np.mean(y)) > 0.5 for y, b in zip(targets, binary) if b]
+    cached = summaries.load(rec, bins)
+    stats = {}
+    for b in blocks:
+        lo, hi = rec.unit_range(*b)
+        base = cached.get(b)
+        if base is not None and not base.matches(lo, hi, bins):
+            base = None
+        stats[b] = StreamStats(lo, hi, binary=binary, bins=bins, base=base, flip=flip,
+                               keep_hist=base is None and summaries.cacheable(rec))
     wanted = sorted({k for _, k in blocks})
-    with tqdm(total=rec.n_chars, unit="char", unit_scale=True, disable=not progress, desc=desc) as bar:
-        for start, stop, arrays in rec.iter_chunks(kinds=wanted, chunk_chars=chunk_chars):
+    report = progress if callable(progress) else None
+    with tqdm(total=rec.n_chars, unit="char", unit_scale=True, disable=report is not None or not progress,
+              desc=desc) as bar:
+        for start, stop, arrays in _chunks(rec, wanted, chunk_chars):
             if cancel is not None and cancel():
                 raise SearchCancelled(f"{desc} cancelled at character {start:,} of {rec.n_chars:,}")
-            T = np.stack([y[start:stop] for y in targets], 1).astype(np.float32, copy=False)  # (n, K)
+            T = ChunkTargets(np.stack([y[start:stop] for y in targets], 1))  # (n, K), shared by the blocks
             for b in blocks:
                 stats[b].update(arrays[b], T)
             bar.update(stop - start)
+            if report is not None:
+                report(stop, rec.n_chars)
+    if summaries.cacheable(rec):
+        built = {b: s.summary() for b, s in stats.items() if s.base is None and s.hist_all is not None}
+        if built:
+            summaries.save(rec, bins, built)
     return stats
+
+
+def _chunks(rec, kinds: list[str], chunk_chars: int):
+    """(start, stop, {(layer, kind): (n, H) array}) over the whole text.
+
+    charnn's own Recording is read as stored (float16, converted tile by tile in the statistics,
+    only for the rows a pass needs) from memory maps of its row-major cache, which it keeps, so
+    a repeated search copies nothing; anything else (a test double, a wrapper that watches the
+    chunks) through its iter_chunks.
+    """
+    if not isinstance(rec, Recording):
+        yield from rec.iter_chunks(kinds=kinds, chunk_chars=chunk_chars)
+        return
+    maps = {(layer, kind): rec.row_map(layer, kind) for layer in range(rec.layers) for kind in kinds}
+    for start in range(0, rec.n_chars, chunk_chars):
+        stop = min(rec.n_chars, start + chunk_chars)
+        yield start, stop, {k: np.asarray(m[start:stop]) for k, m in maps.items()}
 
 
 def _frame(finals: dict, col: int) -> pd.DataFrame:
@@ -119,16 +168,17 @@ def _shifted(y: np.ndarray, offset: int) -> np.ndarray:
 
 
 def search(rec, regex: str | None = None, concept: str | None = None, target: str = "inside",
-           kinds: Iterable[str] | None = None, top: int | None = None, progress: bool = True,
+           kinds: Iterable[str] | None = None, top: int | None = None, progress: Progress = True,
            cancel: Callable[[], bool] | None = None, *, bins: int = 256, seed: int = 0,
-           timeout: float | None = None, chunk_chars: int = 65536) -> pd.DataFrame:
+           timeout: float | None = None, chunk_chars: int = CHUNK_CHARS) -> pd.DataFrame:
     """Score every unit against a regex (with target inside|start|end|group:N) or a concept.
 
     Returns one row per (layer, kind, unit), best first (see module docstring), columns
     layer, kind, unit, r, auroc, d, f1, threshold, sign, support; auroc, d, f1 and threshold are
     NaN for a continuous concept. df.attrs: "query", "binary", "n_chars", and "baseline"
     {"r_p99", "auroc_p99", "offset", "seed"}. Raises RegexError (a ValueError) for a bad,
-    slow or constant target, SearchCancelled when cancel() returns True.
+    slow or constant target, SearchCancelled when cancel() returns True. progress: True for a
+    tqdm bar, or a function called as progress(done_chars, total_chars) after every chunk.
     """
     y, binary, label = make_target(rec.string, regex, concept, target, timeout)
     offset = baseline_offset(rec.n_chars, seed)
@@ -144,8 +194,8 @@ def search(rec, regex: str | None = None, concept: str | None = None, target: st
 
 
 def atlas(rec, concepts: Iterable[str] | None = None, kinds: Iterable[str] | None = None, top: int = 5,
-          progress: bool = True, cancel: Callable[[], bool] | None = None, *, bins: int = 256,
-          seed: int = 0, chunk_chars: int = 65536) -> tuple[pd.DataFrame, pd.DataFrame]:
+          progress: Progress = True, cancel: Callable[[], bool] | None = None, *, bins: int = 256,
+          seed: int = 0, chunk_chars: int = CHUNK_CHARS) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every unit against every concept, in one pass (targets stacked as one (n, C) matrix).
 
     Returns (per_concept, per_unit):
