@@ -23,11 +23,12 @@ and CPU seconds of the process, since the machine is shared and wall times are n
 Targets (issue 4): corrwith / search >= 20, search / plain read <= 3.
 
 Allocator: corrwith makes several 8-16 MB temporaries per column. Under glibc's adaptive mmap
-threshold each may be mapped and page-faulted afresh (here ~1,500 faults and ~50 ms per column)
-or reused from the heap (~10 ms per column), depending on what the process allocated before,
-so corrwith's time swung 4-5x between rounds and with whatever ran before it. By default the
-threshold is fixed at 32 MB first (`--allocator steady`), which puts corrwith in its fast state
-for every round; `--allocator default` leaves glibc alone (corrwith usually slow).
+threshold they are either reused from the heap or mapped and page-faulted afresh, depending on
+what the process allocated before, so corrwith's time per column swung 2-5x between rounds and
+with whatever ran before it (here: ~12 ms per column reused, ~30 ms when every temporary is
+mapped afresh, 40-60 ms on a loaded machine). By default the threshold is fixed at 32 MB
+before anything runs (`--allocator steady`), which keeps corrwith in its fast state in every
+round; `--allocator default` leaves glibc alone.
 
 The first search of a recording also builds its summary cache (`cache/histograms-<bins>.npz`:
 per-unit sums and the histogram of every character); the cache is deleted first, so this
@@ -163,7 +164,8 @@ def main() -> None:
             if frame is not None:
                 wall, cpu, _ = timed(lambda: frame.corrwith(target))
                 rows["corrwith"].append((wall * scale, cpu * scale))
-        med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in rows.items() if v}
+        med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
+               for k, v in rows.items() if v}
         gb = rec.n_chars * n_units * rec.dtype.itemsize / 1e9
         print(f"{'':28s} {'wall s':>8s} {'CPU s':>8s}   (medians of {args.repeats}; every wall time)")
         print(f"{'first search (builds cache)':28s} {t_first:8.2f} {c_first:8.2f}")
