@@ -127,24 +127,8 @@ def test_lazyload_roundtrip(tmp_path):
 
 
 def _fake_deb(path: Path, files: dict[str, bytes]) -> Path:
-    def tar_xz(members: dict[str, bytes]) -> bytes:
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w:xz") as tar:
-            for name, data in members.items():
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-        return buf.getvalue()
-
-    members = {"debian-binary": b"2.0\n",
-               "control.tar.xz": tar_xz({"./control": b"Package: r-cran-janeaustenr\nVersion: 9.9-1\n"}),
-               "data.tar.xz": tar_xz(files)}
-    out = b"!<arch>\n"
-    for name, data in members.items():
-        out += f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(data):<10}`\n".encode() + data
-        out += b"\n" if len(data) % 2 else b""
-    path.write_bytes(out)
-    return path
+    from test_corpus_recipes import fake_deb  # one .deb builder for both recipe test files
+    return fake_deb(path, files, package="r-cran-janeaustenr", version="9.9-1")
 
 
 def test_austen_build_from_deb_and_folder(tmp_path):
