@@ -231,7 +231,7 @@ class Trainer:
         """Train until the budget is spent or a stop is requested; returns the summary."""
         previous = self._handle_signals()
         chars_per_step = self.cfg.batch_size * self.cfg.seq_len
-        bar = self._progress_bar()
+        bar, counts_seconds = self._progress_bar()
         metrics = open(self.out / "metrics.csv", "a", newline="")
         writer = csv.writer(metrics)
         val_bpc = None
@@ -249,7 +249,7 @@ class Trainer:
                     self.record_probe()
                 writer.writerow([self.step, f"{self.seconds:.3f}", f"{lr:.3e}", f"{train_bpc:.4f}",
                                  f"{chars_per_step / dt:.0f}", "" if val_bpc is None else f"{val_bpc:.4f}"])
-                bar.update(1 if bar.unit == "step" else min(dt, bar.total - bar.n))
+                bar.update(min(dt, bar.total - bar.n) if counts_seconds else 1)
                 bar.set_postfix(step=self.step, bpc=f"{train_bpc:.3f}", val=f"{self.best_val:.3f}",
                                 cps=f"{chars_per_step / dt / 1000:.1f}k", refresh=False)
             if val_bpc is None:  # the last step was not an evaluation step
@@ -261,16 +261,17 @@ class Trainer:
                 signal.signal(sig, handler)
         return self.finish()
 
-    def _progress_bar(self):
-        """Counts steps, or seconds when the time budget will end training first."""
+    def _progress_bar(self) -> tuple[tqdm, bool]:
+        """(bar, counts_seconds): counts steps, or seconds when the time budget will end training first."""
         steps_left = self.cfg.max_steps - self.step
         if self.cfg.max_minutes and steps_left > 0:
             seconds_left = self.cfg.max_minutes * 60 - self.seconds
             rate = self.step / self.seconds if self.seconds else 0.0
             if not rate or steps_left / rate > seconds_left:
                 return tqdm(total=round(self.cfg.max_minutes * 60), initial=round(self.seconds), desc="train",
-                            unit="s", dynamic_ncols=True, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}{postfix}]")
-        return tqdm(total=self.cfg.max_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
+                            unit="s", dynamic_ncols=True,
+                            bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}{postfix}]"), True
+        return tqdm(total=self.cfg.max_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True), False
 
     def finish(self) -> dict:
         """Test bpc of the best weights; writes summary.json."""

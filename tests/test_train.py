@@ -36,6 +36,14 @@ def test_every_cell_trains_and_beats_uniform(small_corpus, tmp_path, cell):
     assert len(rows) == 40 and rows[9]["val_bpc"] != ""
 
 
+def test_time_budget_with_progress_bars_disabled(small_corpus, tmp_path, monkeypatch):
+    """TQDM_DISABLE=1 (as the study sets it) gives a bar without .unit; the time budget still ends training."""
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    cfg = config(small_corpus, tmp_path, 10**6, max_minutes=0.02)
+    summary = Trainer(cfg, dict(layers=1, hidden=16, embed=8)).fit()
+    assert 0 < summary["steps"] < 10**6 and summary["seconds"] >= 0.02 * 60
+
+
 def test_resume_continues_exactly(small_corpus, tmp_path):
     straight = Trainer(config(small_corpus, tmp_path / "a", 20), dict(layers=1, hidden=32, embed=16, dropout=0.1))
     straight.fit()
