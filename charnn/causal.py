@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from .recording.sources import corpus_string, text_corpus
 from .recording.streams import StreamPlan
-from .run import Run, load_run
+from .run import Run, load_run, model_on
 from .stepper import Intervention, Stepper
 
 LN2 = math.log(2)
@@ -53,17 +53,20 @@ def parse_mode(mode: str) -> tuple[str, float | None]:
 class StreamScorer:
     """Per-character loss of one text under any set of interventions (one pass per call)."""
 
-    def __init__(self, run: Run, ids: np.ndarray, streams: int = 256, burn_in: int = 256):
-        self.run, self.stepper = run, Stepper(run.model)
+    def __init__(self, run: Run, ids: np.ndarray, streams: int = 256, burn_in: int = 256, step_layers=(),
+                 device: str = "cpu"):
+        """step_layers: the layers that interventions will touch, stepped in every pass (see Stepper.run)."""
+        self.run, self.device, self.step_layers = run, torch.device(device), set(step_layers)
+        self.stepper = Stepper(model_on(run, self.device))
         self.plan = StreamPlan.make(len(ids), streams, burn_in)
-        self.matrix = self.plan.id_matrix(ids)  # (B, steps + 1)
+        self.matrix = self.plan.id_matrix(ids).to(self.device)  # (B, steps + 1)
         starts = np.array([self.plan.start(b) for b in range(self.plan.streams)])
         self.positions = starts[:, None] + np.arange(self.plan.steps + 1)  # (B, steps + 1) text positions
 
     def where_matrix(self, mask: np.ndarray) -> torch.Tensor:
         """(steps, B) bool, time-major: True where the stream reads a masked position."""
         padded = np.concatenate([mask, [False]])
-        return torch.from_numpy(padded[np.minimum(self.positions[:, :-1], len(mask))].T.copy())
+        return torch.from_numpy(padded[np.minimum(self.positions[:, :-1], len(mask))].T.copy()).to(self.device)
 
     @torch.no_grad()
     def loss(self, interventions=(), mean_of: tuple[int, str] | None = None, window: int = 128):
@@ -77,9 +80,9 @@ class StreamScorer:
             s1 = min(plan.steps, s0 + window)
             ivs = [self._window(iv, s0, s1) for iv in interventions]
             kinds = {mean_of[1]} if mean_of else set()
-            logits, state, states = self.stepper.run(self.matrix[:, s0:s1], state, kinds, ivs)
+            logits, state, states = self.stepper.run(self.matrix[:, s0:s1], state, kinds, ivs, stepped=self.step_layers)
             nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), self.matrix[:, s0 + 1 : s1 + 1], reduction="none")
-            nll = (nll / LN2).numpy()  # (B, W): bits for the position after each step
+            nll = (nll / LN2).cpu().numpy()  # (B, W): bits for the position after each step
             for b, (lo, hi) in enumerate(ranges):
                 a, z = max(lo - 1, s0), min(hi - 1, s1)  # step s predicts the position read at s + 1
                 if a < z:
@@ -90,7 +93,7 @@ class StreamScorer:
                     if a < z:
                         block = states[(mean_of[0], mean_of[1])][a - s0 : z - s0, b]  # (t, H)
                         total, count = total + block.double().sum(0), count + (z - a)
-        return out, (total / count).float() if mean_of else None
+        return out, (total / count).float().cpu() if mean_of else None
 
     def _window(self, iv: Intervention, s0: int, s1: int) -> Intervention:
         where = None if iv.where is None else iv.where[s0:s1]
@@ -122,15 +125,18 @@ class AblationResult:
 
 def ablate(run, text: str, unit: str, mode: str = "zero", where: str | None = None, apply_inside: str | None = None,
            random_units: int = 20, seed: int = 0, max_chars: int | None = None, streams: int = 256,
-           burn_in: int = 256, progress: bool = True) -> AblationResult:
-    """Ablate (zero/mean) or clamp `unit` and compare the loss change with `random_units` random units."""
+           burn_in: int = 256, progress: bool = True, device: str = "cpu") -> AblationResult:
+    """Ablate (zero/mean) or clamp `unit` and compare the loss change with `random_units` random units.
+
+    device: where the passes run ("cuda" is much faster: a stepped pass is many small kernels).
+    """
     from .search.targets import regex_target  # the search package's time-limited matching
     run = run if isinstance(run, Run) else load_run(run)
     layer, kind, index = parse_unit(unit, run)
     mode_name, value = parse_mode(mode)
     corpus = text_corpus(run, text, max_chars)
     string = corpus_string(corpus)
-    scorer = StreamScorer(run, corpus.encode(run.vocab), streams, burn_in)
+    scorer = StreamScorer(run, corpus.encode(run.vocab), streams, burn_in, step_layers={layer}, device=device)
     selected = regex_target(string, where).astype(bool) if where else np.ones(len(string), bool)
     apply_where = scorer.where_matrix(regex_target(string, apply_inside).astype(bool)) if apply_inside else None
     rng = np.random.default_rng(seed)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -83,3 +84,11 @@ def load_checkpoint(path: Path) -> dict:
 def save_checkpoint(payload: dict, path: Path) -> None:
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
+
+
+def model_on(run: Run, device: torch.device | str) -> torch.nn.Module:
+    """The run's model on `device`: itself when it is there already, else a copy (the run is not moved)."""
+    model, device = run.model, torch.device(device)
+    if next(model.parameters()).device == device:
+        return model
+    return copy.deepcopy(model).to(device)

@@ -4,11 +4,17 @@ of the fast path (`nn.LSTM`/`nn.GRU`/`nn.RNN`), exposing every layer's per-step 
     stepper = Stepper(model)
     logits, state, states = stepper.run(ids, kinds={"c", "h"})   # states[(layer, kind)]: (T, B, H)
 
-Each layer is run over the whole window before the next (its input projection is one matmul for
-all T steps; only h @ W_hh is left in the time loop). `Intervention`s (ablate or clamp a unit) are
-applied right after the state they name is computed, so the same code records, scores with a
-unit ablated, and generates with a unit clamped. Gate order follows PyTorch: LSTM i f g o,
-GRU r z n.
+Each layer is run over the whole window before the next. Two ways through a layer:
+
+- **fused** (recording, no interventions): the layer's own fused kernel (`torch.lstm`/`gru`/
+  `rnn_tanh`, what `nn.LSTM` calls) gives h for every step; the gates then follow from
+  (x_t, h_{t-1}) for all T steps at once, one big matmul plus elementwise ops, and an LSTM's
+  c_t = f_t * c_{t-1} + i_t * g_t is one fused op per step. Only what `kinds` asks for is computed.
+- **stepped** (with `Intervention`s): the equations step by step, each intervention applied right
+  after the state it names is computed, so a changed state feeds the following steps. The same
+  code scores with a unit ablated and generates with a unit clamped.
+
+Gate order follows PyTorch: LSTM i f g o, GRU r z n.
 """
 
 from __future__ import annotations
@@ -50,8 +56,14 @@ class Stepper:
             raise ValueError(f"unit {iv.unit} does not exist: layers have units 0..{self.cfg.hidden - 1}")
 
     @torch.no_grad()
-    def run(self, ids: torch.Tensor, state=None, kinds=(), interventions=()):
-        """ids (B, T) -> logits (B, T, V), final state (as the fast path), {(layer, kind): (T, B, H)}."""
+    def run(self, ids: torch.Tensor, state=None, kinds=(), interventions=(), stepped=()):
+        """ids (B, T) -> logits (B, T, V), final state (as the fast path), {(layer, kind): (T, B, H)}.
+
+        Layers with an intervention are stepped, the others fused. `stepped` (True, or layer
+        numbers) steps layers without one too: a comparison with and without an intervention
+        must step the same layers, or it measures the paths' float rounding (~1e-6) as an effect.
+        """
+        stepped = set(range(self.cfg.layers)) if stepped is True else set(stepped or ())
         for iv in interventions:
             self.check_intervention(iv)
         unknown = set(kinds) - set(STATE_KINDS[self.cfg.cell])
@@ -62,13 +74,17 @@ class Stepper:
         if state is None:
             state = self.model.init_state(B, device=ids.device)
         layer_step = {"lstm": self._lstm_layer, "gru": self._gru_layer, "rnn": self._rnn_layer}[self.cfg.cell]
+        fused = {"lstm": self._lstm_fused, "gru": self._gru_fused, "rnn": self._rnn_fused}[self.cfg.cell]
         recorded, finals = {}, []
         for layer in range(self.cfg.layers):
             wanted = set(kinds)
             ivs = [iv for iv in interventions if iv.layer == layer]
             layer_state = tuple(s[layer] for s in state) if isinstance(state, tuple) else state[layer]
-            out = {k: torch.empty(T, B, self.cfg.hidden) for k in wanted | {"h"}}  # (T, B, H) each
-            final = layer_step(layer, x, layer_state, out, ivs)
+            if ivs or layer in stepped:
+                out = {k: torch.empty(T, B, self.cfg.hidden, device=x.device) for k in wanted | {"h"}}  # (T, B, H)
+                final = layer_step(layer, x, layer_state, out, ivs)
+            else:
+                out, final = fused(layer, x, layer_state, wanted)
             finals.append(final)
             x = out["h"]  # (T, B, H): next layer's input
             recorded.update({(layer, k): out[k] for k in wanted})
@@ -79,6 +95,52 @@ class Stepper:
             final_state = torch.stack(finals)
         return logits, final_state, recorded
 
+    def _lstm_fused(self, layer, x, state, wanted):
+        """One LSTM layer through the fused kernel; the gates and c recomputed for all steps at once."""
+        w_ih, w_hh, b_ih, b_hh = self.weights[layer]
+        T, B, H = x.shape[0], x.shape[1], self.cfg.hidden
+        h0, c0 = state  # (B, H) each
+        hs, h_n, c_n = torch.lstm(x, (h0[None], c0[None]), (w_ih, w_hh, b_ih, b_hh), True, 1, 0.0, False, False, False)
+        out = {"h": hs}  # (T, B, H)
+        gate_kinds = wanted & set("ifgoc")
+        if gate_kinds:
+            h_prev = torch.cat([h0[None], hs[:-1]])  # (T, B, H): the h each step reads
+            gates = torch.addmm(b_ih + b_hh, x.flatten(0, 1), w_ih.t())  # (T*B, 4H)
+            gates = gates.addmm_(h_prev.flatten(0, 1), w_hh.t()).view(T, B, 4 * H)  # (T, B, 4H)
+            need = gate_kinds | ({"i", "f", "g"} if "c" in wanted else set())
+            for k, (lo, act) in {"i": (0, torch.sigmoid_), "f": (H, torch.sigmoid_), "g": (2 * H, torch.tanh_),
+                                 "o": (3 * H, torch.sigmoid_)}.items():
+                if k in need:
+                    out[k] = act(gates[:, :, lo : lo + H])  # (T, B, H), a view into gates
+            if "c" in wanted:
+                c = torch.mul(out["i"], out["g"])  # (T, B, H): i * g, then c_t = f_t * c_{t-1} + i_t * g_t
+                c[0].addcmul_(out["f"][0], c0)
+                for t in range(1, T):
+                    c[t].addcmul_(out["f"][t], c[t - 1])
+                out["c"] = c
+        return out, (h_n[0], c_n[0])
+
+    def _gru_fused(self, layer, x, h0, wanted):
+        """One GRU layer through the fused kernel; r, z, n recomputed for all steps at once (no loop)."""
+        w_ih, w_hh, b_ih, b_hh = self.weights[layer]
+        T, B, H = x.shape[0], x.shape[1], self.cfg.hidden
+        hs, h_n = torch.gru(x, h0[None], (w_ih, w_hh, b_ih, b_hh), True, 1, 0.0, False, False, False)
+        out = {"h": hs}  # (T, B, H)
+        if wanted & {"r", "z", "n"}:
+            h_prev = torch.cat([h0[None], hs[:-1]])  # (T, B, H)
+            xproj = torch.addmm(b_ih, x.flatten(0, 1), w_ih.t()).view(T, B, 3 * H)  # (T, B, 3H)
+            hproj = torch.addmm(b_hh, h_prev.flatten(0, 1), w_hh.t()).view(T, B, 3 * H)  # (T, B, 3H)
+            rz = torch.sigmoid_(xproj[:, :, : 2 * H].add_(hproj[:, :, : 2 * H]))  # (T, B, 2H)
+            out["r"], out["z"] = rz[:, :, :H], rz[:, :, H:]
+            if "n" in wanted:
+                out["n"] = torch.tanh_(xproj[:, :, 2 * H :].addcmul_(out["r"], hproj[:, :, 2 * H :]))
+        return out, h_n[0]
+
+    def _rnn_fused(self, layer, x, h0, wanted):
+        w_ih, w_hh, b_ih, b_hh = self.weights[layer]
+        hs, h_n = torch.rnn_tanh(x, h0[None], (w_ih, w_hh, b_ih, b_hh), True, 1, 0.0, False, False, False)
+        return {"h": hs}, h_n[0]  # (T, B, H), (B, H)
+
     @staticmethod
     def _apply(value: torch.Tensor, t: int, ivs) -> None:
         for iv in ivs:
@@ -86,7 +148,7 @@ class Stepper:
                 value[:, iv.unit] = iv.value
             else:
                 mask = iv.where[t]  # (B,)
-                value[:, iv.unit] = torch.where(mask, torch.as_tensor(iv.value, dtype=value.dtype), value[:, iv.unit])
+                value[:, iv.unit] = torch.where(mask, torch.as_tensor(iv.value, dtype=value.dtype, device=value.device), value[:, iv.unit])
 
     def _lstm_layer(self, layer, x, state, out, ivs):
         w_ih, w_hh, b_ih, b_hh = self.weights[layer]
@@ -96,7 +158,7 @@ class Stepper:
         w_hh_t = w_hh.t()
         by_kind = {k: [iv for iv in ivs if iv.kind == k] for k in "ifgoch"}
         # Each state is computed straight into its recording buffer (T, B, H), or a scratch one.
-        bufs = {k: out.get(k, torch.empty(2, B, H)) for k in "ifgoch"}
+        bufs = {k: out.get(k, torch.empty(2, B, H, device=x.device)) for k in "ifgoch"}
         for t in range(T):
             slot = {k: (t if k in out else t % 2) for k in "ifgoch"}  # scratch alternates: c, h need t-1
             i, f, g, o, c_new, h_new = (bufs[k][slot[k]] for k in "ifgoch")

@@ -118,7 +118,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=EXPERIMENTS / "runs", help="root of the run folders")
     p.add_argument("--results-dir", type=Path, default=EXPERIMENTS, help="where results-<timestamp>.md goes")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                   help="training device (recording and ablation run on the CPU)")
+                   help="device for training, recording and ablation (default: cuda when there is one)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--random-units", type=int, default=20, help="random units per ablation baseline (default 20)")
     p.add_argument("--max-record-chars", type=int, default=300_000, help="test-split characters recorded (default 300k)")
@@ -199,7 +199,7 @@ def train_model(spec: str, out: Path, args) -> dict:
 def record_test(run, args):
     """Record the head of the test split with every LSTM state; returns the open Recording."""
     path = charnn.record(run, "test", name="test", kinds="i,f,g,o,c,h", max_chars=args.max_record_chars,
-                         progress=args.progress)
+                         progress=args.progress, device=args.device)
     return charnn.open_recording(path)
 
 
@@ -225,7 +225,7 @@ def ablation(run, unit: str, where: str, args) -> dict:
     """Zero `unit` everywhere; loss change on the `where` characters against random units."""
     try:
         res = ablate(run, "test", unit, mode="zero", where=where, random_units=args.random_units,
-                     seed=args.seed, max_chars=args.ablate_chars, progress=args.progress)
+                     seed=args.seed, max_chars=args.ablate_chars, progress=args.progress, device=args.device)
     except RegexError as err:  # the selection is empty in the scored text
         log(f"ablation of {unit} skipped: {err}")
         return {"n_where": 0, "delta_bits": float("nan"), "random_median": float("nan"), "effect_ratio": float("nan")}

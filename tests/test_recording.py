@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from charnn.model import CharRNN, ModelConfig
+from charnn.model import STATE_KINDS, CharRNN, ModelConfig
 from charnn.recording import RecordingError, open_recording, record
 from charnn.recording import writer as writer_module
 from charnn.run import RunError, load_run
@@ -34,6 +34,14 @@ def test_recording_path_equals_fast_path(cell, layers):
     with torch.no_grad():
         out, _ = model.rnn(model.embedding(ids), state)
     assert (states[(layers - 1, "h")].transpose(0, 1) - out).abs().max() <= 1e-5
+    # the fused path (recording) and the stepped path (interventions) agree on every state
+    kinds = set(STATE_KINDS[cell])
+    _, _, fused = Stepper(model).run(ids, state, kinds=kinds)
+    stepped_logits, _, stepped = Stepper(model).run(ids, state, kinds=kinds, stepped=True)
+    assert (stepped_logits - fast_logits).abs().max() <= 1e-5
+    assert fused.keys() == stepped.keys() == {(l, k) for l in range(layers) for k in kinds}
+    for key in fused:
+        assert (fused[key] - stepped[key]).abs().max() <= 1e-5, key
 
 
 def test_lstm_gates_obey_the_cell_equation():

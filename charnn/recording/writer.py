@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from ..fsio import atomic_dir, write_json
 from ..model import STATE_KINDS
-from ..run import Run, load_run
+from ..run import Run, load_run, model_on
 from ..stepper import Stepper
 from ..vocab import UNK_ID
 from . import layout
@@ -56,8 +56,12 @@ def default_name(spec: str) -> str:
 
 def record(run: str | Path | Run, text: str, name: str | None = None, kinds="c,h",
            max_chars: int | None = None, dtype: str = "float16", streams: int = 256,
-           burn_in: int = 256, top_k: int = 5, out: Path | None = None, progress: bool = True) -> Path:
-    """Record `text` (file, folder, bundled name, or a split name) through `run`; returns the folder."""
+           burn_in: int = 256, top_k: int = 5, out: Path | None = None, progress: bool = True,
+           device: str = "cpu") -> Path:
+    """Record `text` (file, folder, bundled name, or a split name) through `run`; returns the folder.
+
+    device: where the model runs ("cuda" if there is one); the rows are written from the CPU.
+    """
     run = run if isinstance(run, Run) else load_run(run)
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be float16 or float32, not {dtype!r}")
@@ -69,7 +73,7 @@ def record(run: str | Path | Run, text: str, name: str | None = None, kinds="c,h
     started = time.time()
     with atomic_dir(target) as tmp:
         plan = StreamPlan.make(len(ids), streams, burn_in)
-        run_streams(run, ids, plan, kinds, tmp, DTYPES[dtype], top_k, progress)
+        run_streams(run, ids, plan, kinds, tmp, DTYPES[dtype], top_k, progress, torch.device(device))
         convert_to_parquet(tmp, string, corpus, run, kinds, dtype, top_k, progress)
         write_json(tmp / "meta.json", {
             "schema_version": layout.SCHEMA_VERSION,
@@ -101,22 +105,23 @@ def window_size(plan: StreamPlan, hidden: int, n_states: int, budget_bytes: int 
 
 
 @torch.no_grad()
-def run_streams(run: Run, ids: np.ndarray, plan: StreamPlan, kinds, folder: Path, dtypes, top_k, progress):
+def run_streams(run: Run, ids: np.ndarray, plan: StreamPlan, kinds, folder: Path, dtypes, top_k, progress,
+                device: torch.device = torch.device("cpu")):
     """Pass 1: read every stream window by window, write rows at their text positions."""
     np_dtype, torch_dtype = dtypes
     cfg = run.model_config
     files = {(l, k): layout.RowFile(layout.cache_file(folder, l, k), plan.n, np_dtype, cfg.hidden, create=True)
              for l in range(cfg.layers) for k in kinds}
     preds = layout.RowFile(folder / "cache" / "predictions.raw", plan.n, pred_dtype(top_k), create=True)
-    matrix = plan.id_matrix(ids)  # (B, steps + 1)
+    matrix = plan.id_matrix(ids).to(device)  # (B, steps + 1)
     ranges = [plan.recorded_steps(b) for b in range(plan.streams)]
-    stepper, state = Stepper(run.model), None
+    stepper, state = Stepper(model_on(run, device)), None
     window = window_size(plan, cfg.hidden, len(files))
     bar = tqdm(total=plan.n, desc="record", unit="char", unit_scale=True, disable=not progress, dynamic_ncols=True)
     for s0 in range(0, plan.steps, window):
         s1 = min(plan.steps, s0 + window)
         logits, state, states = stepper.run(matrix[:, s0:s1], state, kinds)  # logits (B, W, V)
-        rows = {key: v.transpose(0, 1).to(torch_dtype).numpy() for key, v in states.items()}  # (B, W, H)
+        rows = {key: v.transpose(0, 1).to(torch_dtype).cpu().numpy() for key, v in states.items()}  # (B, W, H)
         pred = predictions(logits, matrix[:, s0 + 1 : s1 + 1], top_k)  # (B, W) records
         written = 0
         for b, (lo, hi) in enumerate(ranges):
@@ -136,7 +141,8 @@ def run_streams(run: Run, ids: np.ndarray, plan: StreamPlan, kinds, folder: Path
 
 def predictions(logits: torch.Tensor, next_ids: torch.Tensor, top_k: int) -> np.ndarray:
     """(B, W, V) logits and (B, W) true next ids -> (B, W) structured predictions."""
-    logp = torch.log_softmax(logits.float(), dim=-1)  # (B, W, V)
+    logp = torch.log_softmax(logits.float(), dim=-1).cpu()  # (B, W, V)
+    next_ids = next_ids.cpu()
     nll = -logp.gather(-1, next_ids.unsqueeze(-1)).squeeze(-1)  # (B, W)
     top_logp, top_ids = logp.topk(min(top_k, logp.shape[-1]), dim=-1)  # (B, W, k)
     out = np.zeros(nll.shape, dtype=pred_dtype(top_k))
