@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from charnn import colors
 from charnn.causal import ablate, clamp_step_fn
 from charnn.sample import generate
 from charnn.search import regex_target
 
-from . import colors
 from .state import unit_label, window_bounds
 from .unitstats import mask_runs
 from .views.textpanel import window_payload

@@ -11,7 +11,7 @@ unit out of range -> wrapped, ...), so a hand-edited URL cannot break the app.
 
 from __future__ import annotations
 
-from .colors import SCALES
+from charnn.colors import SCALES
 
 WINDOWS = (1000, 2000, 3000, 5000)  # characters per text window
 DEFAULT_WINDOW = 3000

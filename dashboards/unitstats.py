@@ -5,6 +5,7 @@
     top = top_positions(values, 20, sign=+1)    # strongest activations, at least min_gap apart
     picks = quantile_samples(values)             # [(quantile bin, position), ...]
     prof = position_profile(values, mask)        # mean activation by offset from match start / end
+    at = next_strong(norm, pos, strong_threshold(norm))   # where the next strong activation begins
 """
 
 from __future__ import annotations
@@ -73,6 +74,23 @@ def position_profile(values: np.ndarray, mask: np.ndarray, before: int = 5, max_
         count = ok.sum(0)
         out[name] = {"offset": offsets, "mean": vals.sum(0) / np.maximum(count, 1), "count": count}
     return out
+
+
+def strong_threshold(norm: np.ndarray, quantile: float = 0.99, floor: float = 0.5) -> float:
+    """What counts as a strong activation of a unit: its `quantile` of |norm|, at least `floor`."""
+    if norm.size == 0:
+        return floor
+    return float(max(floor, np.quantile(np.abs(norm), quantile)))
+
+
+def next_strong(norm: np.ndarray, after: int, threshold: float) -> int | None:
+    """First position > after where a run of |norm| >= threshold begins (wraps around); None if none."""
+    strong = np.abs(norm) >= threshold  # (n,)
+    starts = np.flatnonzero(strong & ~np.concatenate([[False], strong[:-1]]))  # (m,) run starts
+    if starts.size == 0:
+        return None
+    later = starts[starts > after]
+    return int(later[0] if later.size else starts[0])
 
 
 def mask_runs(mask: np.ndarray) -> list[list[int]]:

@@ -11,7 +11,8 @@ import plotly.graph_objects as go
 from dash import ALL, Input, Output, State, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from .. import colors
+from charnn import colors
+
 from ..state import query, unit_label
 from ..unitstats import histograms, position_profile, quantile_samples, top_positions
 

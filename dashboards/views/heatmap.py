@@ -10,7 +10,8 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, ctx, dash_table, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from .. import colors
+from charnn import colors
+
 from ..unitstats import span_units
 
 WIDTHS = (100, 200, 500, 1000)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dash import Input, Output, State, ctx, dcc, html, no_update
 
-from .. import colors
+from charnn import colors
+
+from .. import unitstats
 from ..state import KIND_LABELS, WINDOWS, resolve
 from ..urlstate import build_query, parse_query
 
@@ -79,7 +81,7 @@ def next_strong(data, v: dict) -> int | None:
     lo, hi = data.unit_range(v["run"], v["rec"], v["layer"], v["kind"], v["unit"])
     norm = colors.normalize(column, v["kind"], v["scale"], lo, hi)
     after = v["focus"] if v.get("focus") is not None else v["pos"] - 1
-    return colors.next_strong(norm, after, colors.strong_threshold(norm))
+    return unitstats.next_strong(norm, after, unitstats.strong_threshold(norm))
 
 
 VALUES = ["run", "rec", "layer", "kind", "unit", "scale", "win-size", "tabs"]  # inputs read by `value`

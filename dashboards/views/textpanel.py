@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 from dash import html
 
-from .. import colors
+from charnn import colors
+
 from ..unitstats import mask_runs
 from ..state import query, unit_label, window_bounds
 

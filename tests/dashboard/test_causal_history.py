@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboards import colors
+from charnn import colors
 from dashboards.data import DataStore
 from dashboards.interventions import (BURN_IN, Request, delta_colors, held_value, mode_spec, run_intervention, samples,
                                       scored_span, summary_lines)

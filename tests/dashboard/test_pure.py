@@ -1,5 +1,6 @@
-"""Pure functions of the dashboard: coloring, URL state, view resolution, path safety, unit
-statistics, jobs. Run: .venv/bin/pytest tests/dashboard/test_pure.py -q
+"""Pure functions of the dashboard: coloring (charnn.colors, shared with `charnn export`), URL
+state, view resolution, path safety, unit statistics, jobs.
+Run: .venv/bin/pytest tests/dashboard/test_pure.py -q
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import time
 import numpy as np
 import pytest
 
-from dashboards import colors, paths
+from charnn import colors
+from dashboards import paths
 from dashboards.jobs import Jobs
 from dashboards.state import DEFAULT_WINDOW, resolve, window_bounds
-from dashboards.unitstats import histograms, mask_runs, position_profile, quantile_samples, span_units, top_positions
+from dashboards.unitstats import (histograms, mask_runs, next_strong, position_profile, quantile_samples, span_units,
+                                  strong_threshold, top_positions)
 from dashboards.urlstate import build_query, parse_query
 
 
@@ -40,11 +43,11 @@ def test_normalize_by_kind():
 def test_loss_colors_and_strong_positions():
     assert colors.loss_colors([0.0, 100.0]) == ["#ffffff", "#e6550d"]
     norm = np.array([0, 0.95, 0.96, 0, 0, -0.99, 0, 0.97], np.float32)
-    assert colors.next_strong(norm, -1, 0.9) == 1
-    assert colors.next_strong(norm, 1, 0.9) == 5  # the start of the next run, not the middle of this one
-    assert colors.next_strong(norm, 7, 0.9) == 1  # wraps around
-    assert colors.next_strong(np.zeros(5), 0, 0.9) is None
-    assert colors.strong_threshold(np.zeros(100)) == 0.5
+    assert next_strong(norm, -1, 0.9) == 1
+    assert next_strong(norm, 1, 0.9) == 5  # the start of the next run, not the middle of this one
+    assert next_strong(norm, 7, 0.9) == 1  # wraps around
+    assert next_strong(np.zeros(5), 0, 0.9) is None
+    assert strong_threshold(np.zeros(100)) == 0.5
 
 
 # ------------------------------------------------------------------ URL and view

@@ -1,4 +1,5 @@
-"""Activation -> color, as pure numpy functions (tested in tests/dashboard/test_colors.py).
+"""Activation -> color, as pure numpy functions: the one coloring of text by a unit, used by the
+dashboard's panels and by `charnn export` (tested in tests/dashboard/test_pure.py).
 
     norm = normalize(values, "c", "tanh")        # (n,) in [-1, 1]
     colors = diverging(norm)                      # ["#ffffff", "#f4a582", ...] blue < 0 < red
@@ -70,19 +71,3 @@ def loss_colors(loss_bits) -> list[str]:
     """Per-character loss in bits -> colors, white at 0 bits, full color at LOSS_CAP_BITS."""
     return sequential(np.asarray(loss_bits, np.float64) / LOSS_CAP_BITS)
 
-
-def strong_threshold(norm: np.ndarray, quantile: float = 0.99, floor: float = 0.5) -> float:
-    """What counts as a strong activation of a unit: its `quantile` of |norm|, at least `floor`."""
-    if norm.size == 0:
-        return floor
-    return float(max(floor, np.quantile(np.abs(norm), quantile)))
-
-
-def next_strong(norm: np.ndarray, after: int, threshold: float) -> int | None:
-    """First position > after where a run of |norm| >= threshold begins (wraps around); None if none."""
-    strong = np.abs(norm) >= threshold  # (n,)
-    starts = np.flatnonzero(strong & ~np.concatenate([[False], strong[:-1]]))  # (m,) run starts
-    if starts.size == 0:
-        return None
-    later = starts[starts > after]
-    return int(later[0] if later.size else starts[0])
