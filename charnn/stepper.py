@@ -19,6 +19,7 @@ Gate order follows PyTorch: LSTM i f g o, GRU r z n.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -35,6 +36,17 @@ class Intervention:
     unit: int
     value: float | torch.Tensor = 0.0
     where: torch.Tensor | None = None  # (T, B) bool, time-major like the states
+
+
+def _fused_kernel(kernel, x, state, weights):
+    """One layer through the kernel nn.LSTM/GRU/RNN call (biases, 1 layer, no dropout, eval, time-major).
+
+    On CUDA, cuDNN copies the layer's four weights into one buffer per call and warns that they
+    are not one chunk; that copy is small next to a window of steps, so the warning is silenced.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous chunk")
+        return kernel(x, state, weights, True, 1, 0.0, False, False, False)
 
 
 class Stepper:
@@ -100,7 +112,7 @@ class Stepper:
         w_ih, w_hh, b_ih, b_hh = self.weights[layer]
         T, B, H = x.shape[0], x.shape[1], self.cfg.hidden
         h0, c0 = state  # (B, H) each
-        hs, h_n, c_n = torch.lstm(x, (h0[None], c0[None]), (w_ih, w_hh, b_ih, b_hh), True, 1, 0.0, False, False, False)
+        hs, h_n, c_n = _fused_kernel(torch.lstm, x, (h0[None], c0[None]), (w_ih, w_hh, b_ih, b_hh))
         out = {"h": hs}  # (T, B, H)
         gate_kinds = wanted & set("ifgoc")
         if gate_kinds:
@@ -124,7 +136,7 @@ class Stepper:
         """One GRU layer through the fused kernel; r, z, n recomputed for all steps at once (no loop)."""
         w_ih, w_hh, b_ih, b_hh = self.weights[layer]
         T, B, H = x.shape[0], x.shape[1], self.cfg.hidden
-        hs, h_n = torch.gru(x, h0[None], (w_ih, w_hh, b_ih, b_hh), True, 1, 0.0, False, False, False)
+        hs, h_n = _fused_kernel(torch.gru, x, h0[None], (w_ih, w_hh, b_ih, b_hh))
         out = {"h": hs}  # (T, B, H)
         if wanted & {"r", "z", "n"}:
             h_prev = torch.cat([h0[None], hs[:-1]])  # (T, B, H)
@@ -138,7 +150,7 @@ class Stepper:
 
     def _rnn_fused(self, layer, x, h0, wanted):
         w_ih, w_hh, b_ih, b_hh = self.weights[layer]
-        hs, h_n = torch.rnn_tanh(x, h0[None], (w_ih, w_hh, b_ih, b_hh), True, 1, 0.0, False, False, False)
+        hs, h_n = _fused_kernel(torch.rnn_tanh, x, h0[None], (w_ih, w_hh, b_ih, b_hh))
         return {"h": hs}, h_n[0]  # (T, B, H), (B, H)
 
     @staticmethod
