@@ -15,7 +15,7 @@ if [ -f "$RUN/summary.json" ]; then
 else
     echo "== training on the bundled Austen novels for at most $MINUTES minutes"
     $CHARNN train austen --out "$RUN" --layers 1 --hidden 256 --seq-len 128 --batch-size 32 \
-        --lr 3e-3 --max-steps 100000 --max-minutes "$MINUTES" --eval-every 250
+        --lr 6e-3 --max-steps 100000 --max-minutes "$MINUTES" --eval-every 250
 fi
 echo "== what it writes (temperature 0.8)"
 $CHARNN sample "$RUN" --prime '"My dear' --length 400 --temperature 0.8 --seed 1

@@ -7,6 +7,7 @@ import json
 import math
 
 from ..causal import ablate
+from .record import default_device
 
 
 def add_parser(sub) -> None:
@@ -21,12 +22,13 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-chars", type=int, default=None)
     p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--device", default=None, help="where the passes run, e.g. cuda (default: cuda if there is one, else cpu)")
     p.set_defaults(func=main)
 
 
 def main(args) -> int:
     result = ablate(args.run, args.text, args.unit, args.mode, args.where, args.apply_inside, args.random,
-                    args.seed, args.max_chars, progress=args.format == "table")
+                    args.seed, args.max_chars, progress=args.format == "table", device=default_device(args.device))
     if args.format == "json":
         print(json.dumps(result.to_dict(), allow_nan=True))
         return 0

@@ -57,27 +57,16 @@ def layout(concepts: dict) -> html.Div:
     ])
 
 
-class ProgressRecording:
-    """The recording, seen through a proxy whose iter_chunks reports how far a scan has got."""
-
-    def __init__(self, rec, report):
-        self._rec, self._report = rec, report
-
-    def __getattr__(self, name):
-        return getattr(self._rec, name)
-
-    def iter_chunks(self, *args, **kwargs):
-        self._report(0.0, "scoring every unit")
-        for start, stop, block in self._rec.iter_chunks(*args, **kwargs):
-            yield start, stop, block
-            self._report(stop / max(1, self._rec.n_chars), "scoring every unit")  # the chunk is done
-
-
 def run_search(rec, query: dict, job):
     """The engine's search, reporting progress to the job and stopping when it is cancelled."""
     job.report(0.0, "matching" if query.get("regex") else "computing the concept")
-    return search(ProgressRecording(rec, job.report), regex=query.get("regex"), concept=query.get("concept"),
-                  target=query.get("target") or "inside", progress=False, cancel=job.cancel.is_set)
+
+    def report(done_chars: int, total_chars: int) -> None:
+        job.report(done_chars / max(1, total_chars), "scoring every unit")
+
+    # The recording itself (not a wrapper), so the engine scans its memory maps and cached summaries.
+    return search(rec, regex=query.get("regex"), concept=query.get("concept"),
+                  target=query.get("target") or "inside", progress=report, cancel=job.cancel.is_set)
 
 
 def table_rows(df) -> list[dict]:
