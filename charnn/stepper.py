@@ -6,13 +6,18 @@ of the fast path (`nn.LSTM`/`nn.GRU`/`nn.RNN`), exposing every layer's per-step 
 
 Each layer is run over the whole window before the next. Two ways through a layer:
 
-- **fused** (recording, no interventions): the layer's own fused kernel (`torch.lstm`/`gru`/
-  `rnn_tanh`, what `nn.LSTM` calls) gives h for every step; the gates then follow from
-  (x_t, h_{t-1}) for all T steps at once, one big matmul plus elementwise ops, and an LSTM's
-  c_t = f_t * c_{t-1} + i_t * g_t is one fused op per step. Only what `kinds` asks for is computed.
-- **stepped** (with `Intervention`s): the equations step by step, each intervention applied right
-  after the state it names is computed, so a changed state feeds the following steps. The same
-  code scores with a unit ablated and generates with a unit clamped.
+- **stepped** (on the CPU, and wherever there are interventions): the equations step by step,
+  the input projection as one matmul for all T steps and only h @ W_hh in the time loop, each
+  `Intervention` applied right after the state it names is computed, so a changed state feeds
+  the following steps. The same code records, scores with a unit ablated and generates with a
+  unit clamped.
+- **fused** (on a GPU, recording without interventions): the layer's own fused kernel
+  (`torch.lstm`/`gru`/`rnn_tanh`, what `nn.LSTM` calls) gives h for every step; the gates then
+  follow from (x_t, h_{t-1}) for all T steps at once, one big matmul plus elementwise ops, and
+  an LSTM's c_t = f_t * c_{t-1} + i_t * g_t is one op per step, instead of the stepped path's
+  ~8 small kernel launches per step. On the CPU it is slower (measured on 2 cores, 2x256, 256
+  streams: 650-860 ms against 450-650 ms per 128-step window): recomputing the gates repeats
+  the recurrent matmul, which dominates there.
 
 Gate order follows PyTorch: LSTM i f g o, GRU r z n.
 """
@@ -58,6 +63,7 @@ class Stepper:
              getattr(rnn, f"bias_ih_l{l}"), getattr(rnn, f"bias_hh_l{l}"))
             for l in range(self.cfg.layers)
         ]
+        self._ifog = {}  # layer -> LSTM weights with the gates reordered (see _lstm_ifog)
 
     def check_intervention(self, iv: Intervention) -> None:
         if not 0 <= iv.layer < self.cfg.layers:
@@ -68,14 +74,20 @@ class Stepper:
             raise ValueError(f"unit {iv.unit} does not exist: layers have units 0..{self.cfg.hidden - 1}")
 
     @torch.no_grad()
-    def run(self, ids: torch.Tensor, state=None, kinds=(), interventions=(), stepped=()):
+    def run(self, ids: torch.Tensor, state=None, kinds=(), interventions=(), stepped=(), fused: bool | None = None):
         """ids (B, T) -> logits (B, T, V), final state (as the fast path), {(layer, kind): (T, B, H)}.
 
-        Layers with an intervention are stepped, the others fused. `stepped` (True, or layer
-        numbers) steps layers without one too: a comparison with and without an intervention
-        must step the same layers, or it measures the paths' float rounding (~1e-6) as an effect.
+        On a GPU, layers with an intervention are stepped and the others fused; on the CPU every
+        layer is stepped (faster there). `stepped` (True, or layer numbers) steps layers without
+        an intervention too: a comparison with and without an intervention must step the same
+        layers, or it measures the paths' float rounding (~1e-6) as an effect. fused=True fuses
+        every layer without an intervention, wherever it runs (tests compare the two paths).
         """
         stepped = set(range(self.cfg.layers)) if stepped is True else set(stepped or ())
+        if fused is None:
+            fused = ids.is_cuda
+        if not fused:
+            stepped = set(range(self.cfg.layers))
         for iv in interventions:
             self.check_intervention(iv)
         unknown = set(kinds) - set(STATE_KINDS[self.cfg.cell])
@@ -86,7 +98,7 @@ class Stepper:
         if state is None:
             state = self.model.init_state(B, device=ids.device)
         layer_step = {"lstm": self._lstm_layer, "gru": self._gru_layer, "rnn": self._rnn_layer}[self.cfg.cell]
-        fused = {"lstm": self._lstm_fused, "gru": self._gru_fused, "rnn": self._rnn_fused}[self.cfg.cell]
+        layer_fused = {"lstm": self._lstm_fused, "gru": self._gru_fused, "rnn": self._rnn_fused}[self.cfg.cell]
         recorded, finals = {}, []
         for layer in range(self.cfg.layers):
             wanted = set(kinds)
@@ -96,7 +108,7 @@ class Stepper:
                 out = {k: torch.empty(T, B, self.cfg.hidden, device=x.device) for k in wanted | {"h"}}  # (T, B, H)
                 final = layer_step(layer, x, layer_state, out, ivs)
             else:
-                out, final = fused(layer, x, layer_state, wanted)
+                out, final = layer_fused(layer, x, layer_state, wanted)
             finals.append(final)
             x = out["h"]  # (T, B, H): next layer's input
             recorded.update({(layer, k): out[k] for k in wanted})
@@ -162,23 +174,40 @@ class Stepper:
                 mask = iv.where[t]  # (B,)
                 value[:, iv.unit] = torch.where(mask, torch.as_tensor(iv.value, dtype=value.dtype, device=value.device), value[:, iv.unit])
 
+    def _lstm_ifog(self, layer):
+        """Layer weights with the gate rows reordered i f o g (PyTorch: i f g o), so that one sigmoid
+        covers the three sigmoid gates: (W_ih (4H, in), W_hh^T (H, 4H), b (4H,)), made once."""
+        if layer not in self._ifog:
+            w_ih, w_hh, b_ih, b_hh = self.weights[layer]
+            H = self.cfg.hidden
+            order = torch.cat([torch.arange(0, 2 * H), torch.arange(3 * H, 4 * H), torch.arange(2 * H, 3 * H)])
+            order = order.to(w_ih.device)
+            self._ifog[layer] = (w_ih[order], w_hh[order].t().contiguous(), (b_ih + b_hh)[order])
+        return self._ifog[layer]
+
     def _lstm_layer(self, layer, x, state, out, ivs):
-        w_ih, w_hh, b_ih, b_hh = self.weights[layer]
+        w_ih, w_hh_t, bias = self._lstm_ifog(layer)
         T, B, H = x.shape[0], x.shape[1], self.cfg.hidden
         h, c = state  # (B, H) each
-        xproj = torch.addmm(b_ih + b_hh, x.flatten(0, 1), w_ih.t()).view(T, B, 4 * H)  # (T, B, 4H)
-        w_hh_t = w_hh.t()
+        xproj = torch.addmm(bias, x.flatten(0, 1), w_ih.t()).view(T, B, 4 * H)  # (T, B, 4H), gates i f o g
         by_kind = {k: [iv for iv in ivs if iv.kind == k] for k in "ifgoch"}
-        # Each state is computed straight into its recording buffer (T, B, H), or a scratch one.
-        bufs = {k: out.get(k, torch.empty(2, B, H, device=x.device)) for k in "ifgoch"}
+        # Each state is computed straight into its recording buffer, or a scratch one that
+        # alternates between two slots (c and h need t - 1). i, f, o live side by side in one
+        # (T, B, 3H) buffer so that one sigmoid computes them; the recorded i, f, o are its views.
+        keep_ifo = bool({"i", "f", "o"} & out.keys())
+        ifo_buf = torch.empty(T if keep_ifo else 2, B, 3 * H, device=x.device)
+        bufs = {k: out.get(k, torch.empty(2, B, H, device=x.device)) for k in "gch"}
+        for k, lo in (("i", 0), ("f", H), ("o", 2 * H)):
+            if k in out:
+                out[k] = ifo_buf[:, :, lo : lo + H]  # (T, B, H) view
+        gates = torch.empty(B, 4 * H, device=x.device)
         for t in range(T):
-            slot = {k: (t if k in out else t % 2) for k in "ifgoch"}  # scratch alternates: c, h need t-1
-            i, f, g, o, c_new, h_new = (bufs[k][slot[k]] for k in "ifgoch")
-            gates = torch.addmm(xproj[t], h, w_hh_t)  # (B, 4H)
-            torch.sigmoid(gates[:, :H], out=i)
-            torch.sigmoid(gates[:, H : 2 * H], out=f)
-            torch.tanh(gates[:, 2 * H : 3 * H], out=g)
-            torch.sigmoid(gates[:, 3 * H :], out=o)
+            ifo = ifo_buf[t if keep_ifo else t % 2]  # (B, 3H)
+            g, c_new, h_new = (bufs[k][t if k in out else t % 2] for k in "gch")
+            torch.addmm(xproj[t], h, w_hh_t, out=gates)  # (B, 4H)
+            torch.sigmoid(gates[:, : 3 * H], out=ifo)
+            torch.tanh(gates[:, 3 * H :], out=g)
+            i, f, o = ifo[:, :H], ifo[:, H : 2 * H], ifo[:, 2 * H :]
             for name, value in (("i", i), ("f", f), ("g", g), ("o", o)):
                 if by_kind[name]:
                     self._apply(value, t, by_kind[name])

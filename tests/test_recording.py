@@ -36,7 +36,7 @@ def test_recording_path_equals_fast_path(cell, layers):
     assert (states[(layers - 1, "h")].transpose(0, 1) - out).abs().max() <= 1e-5
     # the fused path (recording) and the stepped path (interventions) agree on every state
     kinds = set(STATE_KINDS[cell])
-    _, _, fused = Stepper(model).run(ids, state, kinds=kinds)
+    _, _, fused = Stepper(model).run(ids, state, kinds=kinds, fused=True)
     stepped_logits, _, stepped = Stepper(model).run(ids, state, kinds=kinds, stepped=True)
     assert (stepped_logits - fast_logits).abs().max() <= 1e-5
     assert fused.keys() == stepped.keys() == {(l, k) for l in range(layers) for k in kinds}

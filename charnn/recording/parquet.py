@@ -1,7 +1,8 @@
 """Pass 2 of recording: raw rows (in text order) -> Parquet row groups, plus per-unit statistics.
 
-Unit columns are written plain (no dictionary, no compression, no statistics): measured here,
-that is the fastest pyarrow write, and activations barely compress.
+State files go through `plainparquet` (PLAIN, uncompressed pages written straight from the
+transposed rows: activations barely compress, and pyarrow's writer was the slowest part of a
+recording); the text table, with its strings and lists, through pyarrow.
 """
 
 from __future__ import annotations
@@ -18,10 +19,8 @@ from tqdm.auto import tqdm
 from ..vocab import DOC_ID, UNK_ID
 from . import layout
 from .layout import ROW_GROUP
+from .plainparquet import PlainParquetWriter
 
-# Plain pages, no dictionary, compression or statistics, large write batches: measured here,
-# the fastest pyarrow write (activations barely compress anyway).
-WRITE_OPTIONS = dict(compression="none", use_dictionary=False, write_statistics=["pos"], write_batch_size=ROW_GROUP)
 WORKERS = 2  # Parquet files written in parallel (pyarrow releases the GIL while encoding)
 
 
@@ -47,17 +46,15 @@ def convert_to_parquet(folder: Path, string: str, corpus, run, kinds, dtype: str
 def write_states_file(folder: Path, key, n: int, hidden: int, np_dtype, bar) -> pa.Table:
     """One (layer, kind): raw rows -> Parquet row groups; returns its per-unit statistics."""
     raw = layout.RowFile(layout.cache_file(folder, *key), n, np_dtype, hidden)
-    schema = pa.schema([("pos", pa.int64())] + [(layout.unit_column(u), pa.from_numpy_dtype(np_dtype)) for u in range(hidden)])
     path = layout.states_file(folder, *key)
     path.parent.mkdir(parents=True, exist_ok=True)
     stats = UnitStats(hidden)
-    with pq.ParquetWriter(path, schema, **WRITE_OPTIONS) as writer:
+    with PlainParquetWriter(path, [layout.unit_column(u) for u in range(hidden)], np_dtype) as writer:
         for s in range(0, n, ROW_GROUP):
             e = min(n, s + ROW_GROUP)
             columns = torch.from_numpy(raw.read(s, e)).t().contiguous()  # (H, n): one array per unit
             stats.update(columns)
-            arrays = [pa.array(np.arange(s, e, dtype=np.int64))] + [pa.array(c) for c in columns.numpy()]
-            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+            writer.write_row_group(np.arange(s, e, dtype=np.int64), columns.numpy())
             bar.update(e - s)
     raw.close()
     return stats.table(*key)
