@@ -15,9 +15,10 @@ Each layer is run over the whole window before the next. Two ways through a laye
   (`torch.lstm`/`gru`/`rnn_tanh`, what `nn.LSTM` calls) gives h for every step; the gates then
   follow from (x_t, h_{t-1}) for all T steps at once, one big matmul plus elementwise ops, and
   an LSTM's c_t = f_t * c_{t-1} + i_t * g_t is one op per step, instead of the stepped path's
-  ~8 small kernel launches per step. On the CPU it is slower (measured on 2 cores, 2x256, 256
-  streams: 650-860 ms against 450-650 ms per 128-step window): recomputing the gates repeats
-  the recurrent matmul, which dominates there.
+  ~8 small kernel launches per step (the GPU choice was not timed against the stepped path; it
+  recorded the study's 2x512 models on an H100). On the CPU it is slower (measured on 2 cores,
+  2x256, 256 streams: 650-860 ms against 450-650 ms per 128-step window): recomputing the gates
+  repeats the recurrent matmul, which dominates there.
 
 Gate order follows PyTorch: LSTM i f g o, GRU r z n.
 """
