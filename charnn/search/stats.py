@@ -68,10 +68,15 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     """A process-wide pool per worker count (threads are started once, not per update), whose
     threads run torch single-threaded (a new thread may otherwise start with the default count)."""
     with _pool_lock:
-        if workers not in _pools:
-            _pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="charnn-search",
-                                                 initializer=torch.set_num_threads, initargs=(1,))
-        return _pools[workers]
+        pool = _pools.get(workers)
+        # A worker that died (a test harness or a server shutdown raising SystemExit in every
+        # thread) would leave submitted tiles waiting forever: start a fresh pool instead.
+        if pool is None or any(not t.is_alive() for t in getattr(pool, "_threads", ())):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+            pool = _pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="charnn-search",
+                                                        initializer=torch.set_num_threads, initargs=(1,))
+        return pool
 
 
 _tls = threading.local()

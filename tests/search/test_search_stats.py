@@ -103,3 +103,21 @@ def test_merge_refuses_different_bins():
     X, T = random_data(n=100)
     with pytest.raises(AssertionError, match="same units"):
         fit(X, T, [True, True, False]).merge(fit(X, T, [True, True, False], bins=64))
+
+
+def test_a_pool_with_a_dead_worker_is_replaced():
+    """dash_duo stops a server by raising SystemExit in its threads, which can end the engine's
+    pool workers; the next search must start a fresh pool, not wait on the dead one forever."""
+    import threading
+
+    from charnn.search import stats as stats_module
+
+    pool = stats_module._pool(2)
+    assert pool.submit(lambda: 1).result(timeout=5) == 1
+    dead = threading.Thread(target=lambda: None)
+    dead.start()
+    dead.join()
+    pool._threads.add(dead)  # as if a worker had been killed
+    fresh = stats_module._pool(2)
+    assert fresh is not pool and stats_module._pool(2) is fresh
+    assert fresh.submit(lambda: 41 + 1).result(timeout=5) == 42
