@@ -227,11 +227,12 @@ class Trainer:
             self.stop_requested = True
         return {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
 
-    def fit(self) -> dict:
-        """Train until the budget is spent or a stop is requested; returns the summary."""
+    def fit(self, progress: bool = True) -> dict:
+        """Train until the budget is spent or a stop is requested; returns the summary.
+        progress=False hides the progress bar."""
         previous = self._handle_signals()
         chars_per_step = self.cfg.batch_size * self.cfg.seq_len
-        bar, counts_seconds = self._progress_bar()
+        bar, counts_seconds = self._progress_bar(disable=not progress)
         metrics = open(self.out / "metrics.csv", "a", newline="")
         writer = csv.writer(metrics)
         val_bpc = None
@@ -261,7 +262,7 @@ class Trainer:
                 signal.signal(sig, handler)
         return self.finish()
 
-    def _progress_bar(self) -> tuple[tqdm, bool]:
+    def _progress_bar(self, disable: bool = False) -> tuple[tqdm, bool]:
         """(bar, counts_seconds): counts steps, or seconds when the time budget will end training first."""
         steps_left = self.cfg.max_steps - self.step
         if self.cfg.max_minutes and steps_left > 0:
@@ -269,9 +270,10 @@ class Trainer:
             rate = self.step / self.seconds if self.seconds else 0.0
             if not rate or steps_left / rate > seconds_left:
                 return tqdm(total=round(self.cfg.max_minutes * 60), initial=round(self.seconds), desc="train",
-                            unit="s", dynamic_ncols=True,
+                            unit="s", dynamic_ncols=True, disable=disable,
                             bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}{postfix}]"), True
-        return tqdm(total=self.cfg.max_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True), False
+        return tqdm(total=self.cfg.max_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True,
+                    disable=disable), False
 
     def finish(self) -> dict:
         """Test bpc of the best weights; writes summary.json."""

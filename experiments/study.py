@@ -48,7 +48,6 @@ than those of the deeper layers.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import math
 import os
@@ -142,21 +141,6 @@ def machine_info(device: str) -> dict:
             "platform": platform.platform(), "load_1min": round(load, 2)}
 
 
-@contextlib.contextmanager
-def tqdm_disabled(disabled: bool):
-    """Hide the trainer's progress bar (tqdm reads TQDM_DISABLE as its default) unless --progress."""
-    saved = os.environ.get("TQDM_DISABLE")
-    if disabled:
-        os.environ["TQDM_DISABLE"] = "1"
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("TQDM_DISABLE", None)
-        else:
-            os.environ["TQDM_DISABLE"] = saved
-
-
 def corpus_spec(name: str) -> str:
     """A corpus name as something `charnn.load_corpus` reads, building a recipe corpus if needed."""
     from charnn.corpus import bundled_corpora
@@ -186,8 +170,7 @@ def train_model(spec: str, out: Path, args) -> dict:
                                        dropout=args.dropout))
     log(f"train {out.name}: {trainer.corpus.n_positions:,} chars, vocabulary {len(trainer.vocab)}, "
         f"{args.layers}x{args.hidden} LSTM, {args.minutes:g} min on {args.device}")
-    with tqdm_disabled(not args.progress):
-        summary = trainer.fit()
+    summary = trainer.fit(progress=args.progress)
     if summary["interrupted"]:
         raise SystemExit(f"training of {out} was interrupted; the checkpoint is saved (charnn train --resume)")
     log(f"trained {out.name}: {summary['steps']} steps in {summary['seconds'] / 60:.1f} min, "
