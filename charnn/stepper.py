@@ -78,11 +78,11 @@ class Stepper:
     def run(self, ids: torch.Tensor, state=None, kinds=(), interventions=(), stepped=(), fused: bool | None = None):
         """ids (B, T) -> logits (B, T, V), final state (as the fast path), {(layer, kind): (T, B, H)}.
 
-        On a GPU, layers with an intervention are stepped and the others fused; on the CPU every
-        layer is stepped (faster there). `stepped` (True, or layer numbers) steps layers without
-        an intervention too: a comparison with and without an intervention must step the same
-        layers, or it measures the paths' float rounding (~1e-6) as an effect. fused=True fuses
-        every layer without an intervention, wherever it runs (tests compare the two paths).
+        A layer is stepped if it has an intervention, if it is in `stepped` (True: every layer)
+        or if `fused` is False, else fused. `fused` defaults to whether `ids` is on a GPU (on the
+        CPU the fused path is slower). The paths differ by float rounding (~1e-6), so a comparison
+        with and without an intervention passes the intervened layers as `stepped`: both sides
+        then take the same path and the difference is the intervention's alone.
         """
         stepped = set(range(self.cfg.layers)) if stepped is True else set(stepped or ())
         if fused is None:
