@@ -80,8 +80,9 @@ def profile_figure(profile: dict | None, note: str) -> go.Figure:
             fig.add_scatter(x=p["offset"][keep], y=p["mean"][keep], mode="lines+markers", name=f"from match {name}",
                             line_color=color, marker_size=4)
         fig.add_vline(x=0, line_dash="dot", line_color="#999")
-    fig.update_layout(title=f"Mean activation by position in the match ({note})", height=320, margin=dict(l=40, r=10, t=40, b=30),
+    fig.update_layout(title=f"By position in the match ({note})", height=320, margin=dict(l=40, r=10, t=40, b=30),
                       xaxis_title="offset (characters; 0 = first / last character of the match)",
+                      yaxis_title="mean activation",
                       legend=dict(orientation="h", y=1.02, x=0.4))
     return fig
 
