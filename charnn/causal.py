@@ -128,7 +128,7 @@ def ablate(run, text: str, unit: str, mode: str = "zero", where: str | None = No
            burn_in: int = 256, progress: bool = True, device: str = "cpu") -> AblationResult:
     """Ablate (zero/mean) or clamp `unit` and compare the loss change with `random_units` random units.
 
-    device: where the passes run ("cuda" is much faster: a stepped pass is many small kernels).
+    device: where the passes run ("cuda" if there is one).
     """
     from .search.targets import regex_target  # the search package's time-limited matching
     run = run if isinstance(run, Run) else load_run(run)

@@ -95,19 +95,16 @@ class Stepper:
         if unknown:
             raise ValueError(f"{self.cfg.cell} has no state kinds {sorted(unknown)}: use {STATE_KINDS[self.cfg.cell]}")
         x = self.model.embedding(ids).transpose(0, 1)  # (T, B, E)
-        T, B = x.shape[:2]
         if state is None:
-            state = self.model.init_state(B, device=ids.device)
+            state = self.model.init_state(x.shape[1], device=ids.device)
         layer_step = {"lstm": self._lstm_layer, "gru": self._gru_layer, "rnn": self._rnn_layer}[self.cfg.cell]
         layer_fused = {"lstm": self._lstm_fused, "gru": self._gru_fused, "rnn": self._rnn_fused}[self.cfg.cell]
-        recorded, finals = {}, []
+        wanted, recorded, finals = set(kinds), {}, []
         for layer in range(self.cfg.layers):
-            wanted = set(kinds)
             ivs = [iv for iv in interventions if iv.layer == layer]
             layer_state = tuple(s[layer] for s in state) if isinstance(state, tuple) else state[layer]
             if ivs or layer in stepped:
-                out = {k: torch.empty(T, B, self.cfg.hidden, device=x.device) for k in wanted | {"h"}}  # (T, B, H)
-                final = layer_step(layer, x, layer_state, out, ivs)
+                out, final = layer_step(layer, x, layer_state, wanted, ivs)
             else:
                 out, final = layer_fused(layer, x, layer_state, wanted)
             finals.append(final)
@@ -186,7 +183,12 @@ class Stepper:
             self._ifog[layer] = (w_ih[order], w_hh[order].t().contiguous(), (b_ih + b_hh)[order])
         return self._ifog[layer]
 
-    def _lstm_layer(self, layer, x, state, out, ivs):
+    def _buffers(self, x, kinds) -> dict:
+        """(T, B, H) buffers for the states a stepped layer records, h always (the next layer's input)."""
+        T, B = x.shape[:2]
+        return {k: torch.empty(T, B, self.cfg.hidden, device=x.device) for k in set(kinds) | {"h"}}
+
+    def _lstm_layer(self, layer, x, state, wanted, ivs):
         w_ih, w_hh_t, bias = self._lstm_ifog(layer)
         T, B, H = x.shape[0], x.shape[1], self.cfg.hidden
         h, c = state  # (B, H) each
@@ -195,11 +197,12 @@ class Stepper:
         # Each state is computed straight into its recording buffer, or a scratch one that
         # alternates between two slots (c and h need t - 1). i, f, o live side by side in one
         # (T, B, 3H) buffer so that one sigmoid computes them; the recorded i, f, o are its views.
-        keep_ifo = bool({"i", "f", "o"} & out.keys())
+        out = self._buffers(x, wanted & {"g", "c"})
+        keep_ifo = bool(wanted & {"i", "f", "o"})
         ifo_buf = torch.empty(T if keep_ifo else 2, B, 3 * H, device=x.device)
         bufs = {k: out.get(k, torch.empty(2, B, H, device=x.device)) for k in "gch"}
         for k, lo in (("i", 0), ("f", H), ("o", 2 * H)):
-            if k in out:
+            if k in wanted:
                 out[k] = ifo_buf[:, :, lo : lo + H]  # (T, B, H) view
         gates = torch.empty(B, 4 * H, device=x.device)
         for t in range(T):
@@ -221,11 +224,12 @@ class Stepper:
             if by_kind["h"]:
                 self._apply(h_new, t, by_kind["h"])
             h, c = h_new, c_new
-        return h.clone(), c.clone()
+        return out, (h.clone(), c.clone())
 
-    def _gru_layer(self, layer, x, h, out, ivs):
+    def _gru_layer(self, layer, x, h, wanted, ivs):
         w_ih, w_hh, b_ih, b_hh = self.weights[layer]
         H = self.cfg.hidden
+        out = self._buffers(x, wanted)
         h = h.clone()  # (B, H)
         xproj = torch.addmm(b_ih, x.flatten(0, 1), w_ih.t()).view(x.shape[0], x.shape[1], 3 * H)  # (T, B, 3H)
         w_hh_t = w_hh.t()
@@ -246,10 +250,11 @@ class Stepper:
             for name, value in (("r", r), ("z", z), ("n", n), ("h", h)):
                 if name in out:
                     out[name][t] = value
-        return h
+        return out, h
 
-    def _rnn_layer(self, layer, x, h, out, ivs):
+    def _rnn_layer(self, layer, x, h, wanted, ivs):
         w_ih, w_hh, b_ih, b_hh = self.weights[layer]
+        out = self._buffers(x, ())
         h = h.clone()  # (B, H)
         xproj = torch.addmm(b_ih + b_hh, x.flatten(0, 1), w_ih.t()).view(x.shape[0], x.shape[1], -1)  # (T, B, H)
         w_hh_t = w_hh.t()
@@ -258,4 +263,4 @@ class Stepper:
             if ivs:
                 self._apply(h, t, ivs)
             out["h"][t] = h
-        return h
+        return out, h

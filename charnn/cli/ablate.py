@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import math
 
+import torch
+
 from ..causal import ablate
-from .record import default_device
 
 
 def add_parser(sub) -> None:
@@ -22,13 +23,13 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-chars", type=int, default=None)
     p.add_argument("--format", choices=["table", "json"], default="table")
-    p.add_argument("--device", default=None, help="where the passes run, e.g. cuda (default: cuda if there is one, else cpu)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="where the passes run")
     p.set_defaults(func=main)
 
 
 def main(args) -> int:
     result = ablate(args.run, args.text, args.unit, args.mode, args.where, args.apply_inside, args.random,
-                    args.seed, args.max_chars, progress=args.format == "table", device=default_device(args.device))
+                    args.seed, args.max_chars, progress=args.format == "table", device=args.device)
     if args.format == "json":
         print(json.dumps(result.to_dict(), allow_nan=True))
         return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from ..recording import open_recording, record
 
 
@@ -17,23 +19,15 @@ def add_parser(sub) -> None:
     p.add_argument("--streams", type=int, default=256, help="parallel streams (B) a long text is cut into")
     p.add_argument("--burn-in", type=int, default=256, help="characters each stream reads before it records")
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--device", default=None, help="where the model runs, e.g. cuda (default: cuda if there is one, else cpu)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="where the model runs")
     p.set_defaults(func=main)
-
-
-def default_device(device: str | None) -> str:
-    if device:
-        return device
-    import torch
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def main(args) -> int:
     if args.threads:
-        import torch
         torch.set_num_threads(args.threads)
     path = record(args.run, args.text, name=args.name, kinds=args.kinds, max_chars=args.max_chars,
-                  dtype=args.dtype, streams=args.streams, burn_in=args.burn_in, device=default_device(args.device))
+                  dtype=args.dtype, streams=args.streams, burn_in=args.burn_in, device=args.device)
     rec = open_recording(path)
     meta = rec.meta
     unknown = f", {meta['unknown_chars']} characters unknown to the vocabulary" if meta["unknown_chars"] else ""
