@@ -19,29 +19,31 @@ exactly whatever the chunking.
 Target-independent part (`UnitSummary`): the count, per-unit sums and sums of squares and the
 histogram of all characters do not depend on the query. `summary()` takes them from a pass
 made without one; `StreamStats(..., base=summary)` then computes only what depends on the
-targets, over only the rows that matter: with at most two binary targets (a search and its
-chance baseline) one pass over the rows where either target is set (gathered tile by tile)
+targets, over only the rows that matter: with at most two binary targets (a search, or a
+target and its chance baseline) one pass over the rows where either is set (gathered tile by tile)
 gives their cross products and positive histograms; otherwise one pass over every row for the
 cross products and, per binary target, one gathered pass for its histogram. `flip` marks
 targets that are mostly 1: their histogram and sum are taken over the zeros instead (the
 smaller side) and subtracted from the totals. The engine caches the summary per recording.
 
 Speed (2 cores shared with other jobs, so read ratios; numbers per value = per (row, unit)):
-a pass goes through row tiles of ROW_BLOCK rows x every unit, gathered (index_select of the
-rows a pass needs, as stored: float16 from a recording's memory map) into per-thread buffers
-that are allocated once (every fresh 512 KB tensor a tile op allocated cost a page-faulting
-mmap here: 5-10 ns per value, more than all the arithmetic). Per tile: convert to float32
-(a float16 -> float32 copy_; a mixed-dtype subtraction was 2x slower), centre about the range
-midpoint, float32 matmul against the targets (summed in float64 across tiles), sum of squares
-(only without a base), bin index (mul, add, clamp, truncate: separate, correctly rounded ops,
-so that every pass bins a value alike and cached and fresh histograms agree exactly), and
-`index_add_` of ones into that thread's int32 counters `unit*G*bins + group*bins + bin`, laid
-out UNIT_BLOCK units at a time so the counters hit stay in L1/L2. On a (32768, 512) float16
-chunk, single-threaded, about 3.1 ns per gathered value, 1.2-2 of them in index_add_ (torch's
-fastest scatter here: bincount 2x slower with its per-call output, put_/scatter_add_/np.add.at
-slower still). The tiles are shared by up to MAX_WORKERS Python threads, torch single-threaded
-inside (per-op threads waited at barriers: 5x slower when another process held a core); a
-second thread helps only when the machine has a core to spare.
+a pass goes through row tiles of TILE_VALUES // U rows (at least 512) x every unit, gathered
+(index_select of the rows a pass needs, as stored: float16 from a recording's memory map)
+into per-thread buffers that are allocated once (every fresh 512 KB tensor a tile op allocated
+cost a page-faulting mmap here: 5-10 ns per value, more than all the arithmetic). Per tile:
+convert to float32 (a float16 -> float32 copy_; a mixed-dtype subtraction was 2x slower),
+centre about the range midpoint, float32 matmul against the targets (summed in float64 across
+tiles), sum of squares (only without a base), bin index (mul, add, clamp, truncate: separate,
+correctly rounded ops, so that every pass bins a value alike and cached and fresh histograms
+agree exactly), and `index_add_` of ones into that thread's int32 counters
+`unit*G*bins + group*bins + bin`, laid out UNIT_BLOCK units at a time so the counters hit stay
+in L1/L2. Single-threaded, about 3 ns per gathered value (gather 0.5, matmul 0.3, binning 0.9,
+index_add_ 1.35 in a search of 2x512 c,h units: torch's fastest scatter here, bincount 2x
+slower with its per-call output, put_/scatter_add_/np.add.at and a numba loop slower still).
+The tiles are shared by up to MAX_WORKERS Python threads, torch single-threaded inside
+(per-op threads waited at barriers: 5x slower when another process held a core). Two threads
+give 1.3-1.4x, not 2x: each op is 15-20% slower beside the other thread, and the Python
+between ops holds the GIL. A second thread helps only when the machine has a core to spare.
 """
 
 from __future__ import annotations
@@ -55,7 +57,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-ROW_BLOCK = 512  # rows per tile: a (512, 512) float32 tile (1 MB) stays in cache for every pass
+TILE_VALUES = 512 * 512  # values per tile: a float32 tile (1 MB) stays in cache for every pass. Fewer
+# (512 rows x 64 units) made each op too short for the threads sharing the tiles: 2x the time per value
+MIN_ROWS = 512  # rows per tile at least
 UNIT_BLOCK = 16  # units per counter block: the tile's bin indices are laid out block by block
 MAX_WORKERS = 2  # threads for the row tiles (at most torch's own thread count)
 JOINT_MAX = 2  # up to this many binary targets share one histogram pass (2**k index groups)
@@ -89,6 +93,20 @@ def _buffers(size: int):
         _tls.bufs = (torch.empty(size, dtype=torch.float16), torch.empty(size), torch.empty(size),
                      torch.empty(size, dtype=torch.int32), torch.ones(1, dtype=torch.int32).expand(size))
     return _tls.bufs
+
+
+def _tile_products(TtT: torch.Tensor, xt: torch.Tensor) -> torch.Tensor:
+    """TtT (C, nb) @ xt (nb, U) as (C, U) float64: float32 products summed over MIN_ROWS rows at a
+    time (one batched matmul), so a tile of many rows is as accurate as one of MIN_ROWS."""
+    (C, nb), U = TtT.shape, xt.shape[1]
+    if nb <= MIN_ROWS:
+        return torch.mm(TtT, xt).double()
+    k = nb - nb % MIN_ROWS
+    out = torch.mm(TtT[:, k:], xt[k:]).double()  # the rows after the last whole block
+    if k:
+        out += torch.bmm(TtT[:, :k].reshape(C, k // MIN_ROWS, MIN_ROWS).transpose(0, 1),  # (k/R, C, R)
+                         xt[:k].view(k // MIN_ROWS, MIN_ROWS, U)).double().sum(0)  # (k/R, R, U) -> (C, U)
+    return out
 
 
 @contextlib.contextmanager
@@ -148,6 +166,10 @@ class UnitSummary:
     sx: np.ndarray  # (U,) float64
     sxx: np.ndarray  # (U,) float64
     hist_all: np.ndarray  # (U, bins) int64
+
+    def head(self, k: int) -> "UnitSummary":
+        """The summary of the first k units."""
+        return UnitSummary(self.n, self.lo[:k], self.hi[:k], self.bins, self.sx[:k], self.sxx[:k], self.hist_all[:k])
 
     def matches(self, lo, hi, bins: int) -> bool:
         """Whether this summary is for units with ranges lo, hi (as the recording gives them) and bins."""
@@ -257,7 +279,9 @@ class StreamStats:
     def update(self, X: np.ndarray, T) -> None:
         """Add a chunk: X (n, U) activations (float32, or float16 as stored: converted tile by tile),
         T (n, K) or (n,) targets (binary ones 0/1), or a ChunkTargets shared by several StreamStats."""
-        X = np.ascontiguousarray(X, None if X.dtype in (np.float16, np.float32) else np.float32)
+        X = np.asarray(X)  # a column slice of a memory map stays a view: tiles gather only its rows
+        if X.dtype not in (np.float16, np.float32) or X.strides[1] != X.itemsize:
+            X = np.ascontiguousarray(X, np.float32 if X.dtype not in (np.float16, np.float32) else None)
         tg = T if isinstance(T, ChunkTargets) else ChunkTargets(np.asarray(T).reshape(len(X), -1))
         T = tg.T
         n, U = X.shape
@@ -328,6 +352,7 @@ class StreamStats:
         """
         U, B = x.shape[1], self.bins
         m = x.shape[0] if rows is None else rows.numel()
+        rows_per_tile = max(MIN_ROWS, TILE_VALUES // U)
         W = max(d for d in range(1, UNIT_BLOCK + 1) if U % d == 0)  # units per counter block
         nblk = U // W
         uoff = (torch.arange(U, dtype=torch.int32) * (G * B)).view(nblk, 1, W)  # unit j owns counters j*G*B ...
@@ -336,7 +361,7 @@ class StreamStats:
 
         def tile(job) -> None:  # rows b..b+nb, every unit
             b, nb, offset = job
-            xc16, xc, tmp, idx, ones = _buffers(ROW_BLOCK * U)
+            xc16, xc, tmp, idx, ones = _buffers(rows_per_tile * U)
             me = threading.get_ident()
             if me not in acc:
                 with lock:
@@ -354,7 +379,7 @@ class StreamStats:
                 xt.copy_(g)
             xt.sub_(self._shift32)  # centred about the range midpoint
             if Tt is not None:
-                mom += torch.mm(TtT[:, b:b + nb], xt).double()  # (C, U) float32 per tile, float64 across
+                mom += _tile_products(TtT[:, b:b + nb], xt)
             if squares:
                 sq_tile = torch.mul(xt, xt, out=tmp[:nb * U].view(nb, U)).sum(0)
                 if not torch.isfinite(sq_tile).all():
@@ -372,7 +397,8 @@ class StreamStats:
                 cnt[offset:].index_add_(0, it.view(-1), ones[:nb * U])
 
         segments = [(0, m, 0)] if segments is None else segments
-        tiles = [(b, min(ROW_BLOCK, m1 - b), offset) for m0, m1, offset in segments for b in range(m0, m1, ROW_BLOCK)]
+        tiles = [(b, min(rows_per_tile, m1 - b), offset) for m0, m1, offset in segments
+                 for b in range(m0, m1, rows_per_tile)]
         list(_pool(workers).map(tile, tiles) if workers > 1 else map(tile, tiles))  # per-thread accumulators
         mom = sum(a[0] for a in acc.values()).T.numpy() if Tt is not None and acc else None
         sq = sum(a[1] for a in acc.values()).numpy() if squares and acc else None

@@ -140,3 +140,17 @@ def test_cli_search_atlas_probe(planted_rec, monkeypatch, capsys):
     res = json.loads(run_cli(["probe", "rec", "--regex", QUOTE, "--max-rows", "2000", "--format", "json"],
                              rec, monkeypatch, capsys))
     assert res["units"] and res["path"]
+
+
+def test_chance_baseline_is_the_first_units_against_the_shifted_target(planted_rec, monkeypatch):
+    from sklearn.metrics import roc_auc_score
+    from charnn.search import engine
+    rec, y = planted_rec
+    monkeypatch.setattr(engine, "BASELINE_UNITS", 4)
+    base = search(rec, regex=QUOTE, progress=False).attrs["baseline"]
+    shifted = np.roll(y, base["offset"])  # (n,)
+    sample = np.concatenate([a[:, :4] for a in rec.acts.values()], 1)  # (n, 16): 4 units of each block
+    r = np.array([np.corrcoef(u, shifted)[0, 1] for u in sample.T])
+    auc = np.array([roc_auc_score(shifted, u) for u in sample.T])
+    assert base["r_p99"] == pytest.approx(np.percentile(np.abs(r), 99), abs=1e-6)
+    assert base["auroc_p99"] == pytest.approx(np.percentile(np.maximum(auc, 1 - auc), 99), abs=2e-3)
