@@ -7,6 +7,11 @@ so the heavy data stays in this process and the browser only gets windows and su
     data.target("austen", "val", {"regex": '"[^"]*"'})      # (n_chars,) float32 0/1, cached
     data.run("austen")                                      # charnn Run (model + vocab), loaded once
     data.probe_steps("austen")                              # {1200: "step-0001200", ...}
+    data.preparing("austen", "val").join()                  # the search summary, built on first open
+
+A recording's first open also starts building its search summary in a background thread
+(`charnn.search.prepare`: one pass over every unit, a few seconds for a million characters), so
+that by the time a user has typed a regex the search has only the target's rows to histogram.
 
 Every run and recording name goes through `paths.safe_join`, so a name from the browser cannot
 reach outside RUNS_DIR. Only the engine's public API is used (no Parquet here).
@@ -24,7 +29,7 @@ import pandas as pd
 import charnn
 from charnn.gates import saturation
 from charnn.history import STEP_NAME
-from charnn.search import concept_target, regex_target
+from charnn.search import concept_target, prepare, regex_target
 
 from . import paths
 
@@ -69,6 +74,8 @@ class DataStore:
         self._searches = LRU(8)
         self._runs = LRU(2)
         self._results = LRU(16)
+        self._preparing: dict[Path, threading.Thread] = {}
+        self._lock = threading.Lock()
 
     # ------------------------------------------------------------ catalog
     def runs(self) -> list[str]:
@@ -79,7 +86,22 @@ class DataStore:
 
     def recording(self, run: str, rec: str):
         path = paths.recording_path(self.root, run, rec)
-        return self._recordings.get(path, lambda: charnn.open_recording(path))
+        return self._recordings.get(path, lambda: self._start_preparing(charnn.open_recording(path)))
+
+    def preparing(self, run: str, rec: str) -> threading.Thread:
+        """The thread building this recording's search summary (started once per recording; done
+        when it is not alive)."""
+        r = self.recording(run, rec)
+        with self._lock:
+            return self._preparing[r.path]
+
+    def _start_preparing(self, r):
+        with self._lock:
+            if r.path not in self._preparing:
+                self._preparing[r.path] = thread = threading.Thread(
+                    target=_prepare_quietly, args=(r,), name=f"prepare-{r.path.name}", daemon=True)
+                thread.start()
+        return r
 
     def info(self, run: str, rec: str) -> dict:
         r = self.recording(run, rec)
@@ -168,6 +190,13 @@ class DataStore:
         """Per (layer, gate, unit): fraction of steps with the gate < 0.1 (left) and > 0.9 (right)."""
         r = self.recording(run, rec)
         return self._derived.get(("saturation", r.path, max_chars), lambda: saturation(r, max_chars))
+
+
+def _prepare_quietly(r) -> None:
+    try:
+        prepare(r, progress=False)
+    except Exception:  # noqa: BLE001 - the first search then builds the summary itself, and reports what fails
+        pass
 
 
 def make_target(text: str, regex: str | None, concept: str | None, target: str | None) -> np.ndarray:

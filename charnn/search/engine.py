@@ -125,7 +125,8 @@ def stream_stats(rec, targets: list[np.ndarray], binary: list[bool], kinds=None,
         for start, stop, arrays in _chunks(rec, wanted, chunk_chars):
             if cancel is not None and cancel():
                 raise SearchCancelled(f"{desc} cancelled at character {start:,} of {rec.n_chars:,}")
-            T = ChunkTargets(np.stack([y[start:stop] for y in targets], 1))  # (n, K), shared by the blocks
+            T = ChunkTargets(np.stack([y[start:stop] for y in targets], 1) if targets
+                             else np.zeros((stop - start, 0), np.float32))  # (n, K), shared by the blocks
             TB = ChunkTargets(np.stack([y[start:stop] for y in baseline], 1)) if len(baseline) else None
             for b in blocks:
                 stats[b].update(arrays[b], T)
@@ -139,6 +140,23 @@ def stream_stats(rec, targets: list[np.ndarray], binary: list[bool], kinds=None,
         if built:
             summaries.save(rec, bins, built)
     return stats, sampled
+
+
+def prepare(rec, kinds: Iterable[str] | None = None, bins: int = 256, progress: Progress = True,
+            cancel: Callable[[], bool] | None = None) -> bool:
+    """Build the recording's summary cache (what a first search builds) unless it is there already.
+
+    Returns True if it made one. The dashboard runs this when it opens a recording, so that the
+    first search a user types histograms only the rows its target marks.
+    """
+    if not summaries.cacheable(rec):
+        return False
+    cached = summaries.load(rec, bins)
+    blocks = _blocks(rec, kinds)
+    if all(b in cached and cached[b].matches(*rec.unit_range(*b), bins) for b in blocks):
+        return False
+    stream_stats(rec, [], [], kinds, bins, progress, cancel, desc="prepare search")
+    return True
 
 
 def _chunks(rec, kinds: list[str], chunk_chars: int):

@@ -12,7 +12,7 @@ import numpy as np
 from dash import Input, Output, State, dash_table, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from charnn.search import search
+from charnn.search import SearchCancelled, search
 
 from ..state import TARGETS
 
@@ -57,8 +57,14 @@ def layout(concepts: dict) -> html.Div:
     ])
 
 
-def run_search(rec, query: dict, job):
-    """The engine's search, reporting progress to the job and stopping when it is cancelled."""
+def run_search(rec, query: dict, job, preparing=None):
+    """The engine's search, reporting progress to the job and stopping when it is cancelled; first
+    waits for `preparing` (the thread building the recording's summary), if it still runs."""
+    while preparing is not None and preparing.is_alive():
+        job.report(0.0, "preparing this recording for search (once)")
+        if job.cancel.is_set():
+            raise SearchCancelled("search cancelled while the recording was being prepared")
+        preparing.join(0.1)
     job.report(0.0, "matching" if query.get("regex") else "computing the concept")
 
     def report(done_chars: int, total_chars: int) -> None:
@@ -123,8 +129,9 @@ def register(app, data, jobs) -> None:
         if not (query.get("regex") or query.get("concept")):
             return {**refused, "error": "type a regex or pick a concept"}
         rec = data.recording(view["run"], view["rec"])
+        preparing = data.preparing(view["run"], view["rec"])
         job_id = jobs.start(lambda job: data.cached_search(view["run"], view["rec"], query,
-                                                           lambda: run_search(rec, query, job)))
+                                                           lambda: run_search(rec, query, job, preparing)))
         return {"job": job_id, "polling_off": False, "error": "", "cancel_off": False, "open": query, "status": "starting"}
 
     @app.callback(Input("search-cancel", "n_clicks"), State("search-job", "data"), prevent_initial_call=True)

@@ -38,6 +38,16 @@ def test_catalog_and_cache(data):
     assert data.metrics("tiny")["step"].iloc[-1] == 30
 
 
+def test_opening_a_recording_prepares_its_search(dash_runs):
+    from charnn.search import summaries
+    store = DataStore(dash_runs)
+    rec = store.recording("tiny", "pride")
+    thread = store.preparing("tiny", "pride")
+    thread.join(60)
+    assert not thread.is_alive() and summaries.load(rec, 256)  # the cache a first search would build
+    assert store.preparing("tiny", "pride") is thread  # once per recording
+
+
 @pytest.mark.parametrize("run, rec", [("..", "pride"), ("tiny", "../../tiny"), ("/etc", "x"), ("tiny/..", "pride")])
 def test_names_that_escape_runs_dir_are_refused(data, run, rec):
     with pytest.raises(PathError):

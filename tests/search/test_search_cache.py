@@ -15,7 +15,7 @@ import torch
 from charnn.model import CharRNN, ModelConfig
 from charnn.recording import open_recording, record
 from charnn.run import create_run
-from charnn.search import atlas, search, summaries
+from charnn.search import atlas, prepare, search, summaries
 from charnn.search.stats import ChunkTargets, StreamStats
 from charnn.vocab import Vocab
 
@@ -178,3 +178,18 @@ def test_no_cache_without_a_recording_id(real_rec, tmp_path):
     assert summaries.cache_path(twin, 256) is None
     meta = json.loads((rec.path / "meta.json").read_text())
     assert summaries.cacheable(rec) and meta["recording_id"] == rec.meta["recording_id"]
+
+
+def test_prepare_builds_the_cache_a_first_search_would(real_rec):
+    rec, twin = real_rec
+    cache = summaries.cache_path(rec, 256)
+    cache.unlink(missing_ok=True)
+    assert prepare(rec, progress=False) is True and cache.is_file()
+    assert prepare(rec, progress=False) is False  # already there: nothing read
+    built = summaries.load(rec, 256)
+    cache.unlink()
+    search(rec, concept="whitespace", progress=False)  # a first search builds the same summary
+    for block, summary in summaries.load(rec, 256).items():
+        np.testing.assert_array_equal(built[block].hist_all, summary.hist_all)
+        np.testing.assert_allclose(built[block].sx, summary.sx, rtol=1e-6)  # float32 within tiles
+    assert prepare(twin, progress=False) is False  # an in-memory recording has nowhere to cache
