@@ -55,7 +55,7 @@ from charnn.corpus import load_corpus
 from charnn.model import CharRNN, ModelConfig
 from charnn.recording import open_recording, record
 from charnn.run import create_run
-from charnn.search import search
+from charnn.search import native, search
 from charnn.search.engine import make_target
 
 
@@ -142,7 +142,8 @@ def main() -> None:
         rec = open_recording(path)
         query = {"regex": args.regex} if args.regex else {"concept": args.concept}
         n_units = rec.layers * len(rec.kinds) * rec.hidden
-        print(f"{rec!r}; {n_units} units; torch threads {torch.get_num_threads()}; load average "
+        kernel = "the C kernel" if native.available() else "torch ops (no C kernel: CHARNN_NATIVE=0 or not built)"
+        print(f"{rec!r}; {n_units} units; statistics by {kernel}; torch threads {torch.get_num_threads()}; load average "
               f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs; malloc: {allocator}")
         rec.string  # the text is loaded once, outside the timings
         frame = target = None

@@ -57,6 +57,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import native
+
 TILE_VALUES = 512 * 512  # values per tile: a float32 tile (1 MB) stays in cache for every pass. Fewer
 # (512 rows x 64 units) made each op too short for the threads sharing the tiles: 2x the time per value
 MIN_ROWS = 512  # rows per tile at least
@@ -93,6 +95,10 @@ def _buffers(size: int):
         _tls.bufs = (torch.empty(size, dtype=torch.float16), torch.empty(size), torch.empty(size),
                      torch.empty(size, dtype=torch.int32), torch.ones(1, dtype=torch.int32).expand(size))
     return _tls.bufs
+
+
+def _not_finite(units: list[int]):
+    raise ValueError(f"units {units} have NaN or infinite activations: the recording is not usable")
 
 
 def _tile_products(TtT: torch.Tensor, xt: torch.Tensor) -> torch.Tensor:
@@ -352,7 +358,11 @@ class StreamStats:
         """
         U, B = x.shape[1], self.bins
         m = x.shape[0] if rows is None else rows.numel()
-        rows_per_tile = max(MIN_ROWS, TILE_VALUES // U)
+        fast = native.available()
+        if fast:  # a few long GIL-free calls per thread, enough of them to share the rows evenly
+            rows_per_tile = MIN_ROWS * max(1, -(-m // (MIN_ROWS * 2 * workers)))
+        else:
+            rows_per_tile = max(MIN_ROWS, TILE_VALUES // U)
         W = max(d for d in range(1, UNIT_BLOCK + 1) if U % d == 0)  # units per counter block
         nblk = U // W
         uoff = (torch.arange(U, dtype=torch.int32) * (G * B)).view(nblk, 1, W)  # unit j owns counters j*G*B ...
@@ -368,6 +378,13 @@ class StreamStats:
                     acc[me] = (torch.zeros(Tt.shape[1], U, dtype=torch.float64) if Tt is not None else None,
                                torch.zeros(U, dtype=torch.float64) if squares else None)
             mom, sq = acc[me]
+            if fast:  # the same statistics in one call (charnn/search/_tilestats.c)
+                native.tile_stats(x, None if rows is None else rows[b:b + nb], b, nb, self._shift32, self._scale32,
+                                  self._beta32, B, None if codes is None else codes[b:b + nb], offset, G * B,
+                                  None if Tt is None else Tt[b:b + nb],
+                                  None if counter is None else self._counter(counter + (me,), U * G * B),
+                                  None if mom is None else mom.numpy(), None if sq is None else sq.numpy())
+                return
             xt = xc[:nb * U].view(nb, U)
             if rows is None:
                 xt.copy_(x[b:b + nb])  # (nb, U) float32 copy (a float16 -> float32 copy is vectorised,
@@ -383,8 +400,7 @@ class StreamStats:
             if squares:
                 sq_tile = torch.mul(xt, xt, out=tmp[:nb * U].view(nb, U)).sum(0)
                 if not torch.isfinite(sq_tile).all():
-                    bad = torch.nonzero(~torch.isfinite(sq_tile))[:, 0].tolist()
-                    raise ValueError(f"units {bad} have NaN or infinite activations: the recording is not usable")
+                    _not_finite(torch.nonzero(~torch.isfinite(sq_tile))[:, 0].tolist())
                 sq += sq_tile.double()
             if counter is not None:
                 xt.mul_(self._scale32).add_(self._beta32).clamp_(0, B - 1)  # (x - lo) * scale: the bin, as a float
@@ -402,6 +418,8 @@ class StreamStats:
         list(_pool(workers).map(tile, tiles) if workers > 1 else map(tile, tiles))  # per-thread accumulators
         mom = sum(a[0] for a in acc.values()).T.numpy() if Tt is not None and acc else None
         sq = sum(a[1] for a in acc.values()).numpy() if squares and acc else None
+        if sq is not None and not np.isfinite(sq).all():  # the torch path checks tile by tile
+            _not_finite(np.flatnonzero(~np.isfinite(sq)).tolist())
         if Tt is not None and mom is None:
             mom = np.zeros((U, Tt.shape[1]))
         return mom, sq

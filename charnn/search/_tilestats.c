@@ -1,0 +1,136 @@
+/* The search's per-row-block statistics in one pass over the rows, without Python in between.
+
+   charnn/search/native.py loads this file's shared library with ctypes (which lets go of the
+   GIL during the call, so two threads use two cores) and documents the call. It is built by
+   `pip install` (setup.py, -O3 -march=native); where it cannot be built, the search uses its
+   torch path instead, which computes the same numbers (tests/search/test_native.py).
+
+   For rows r (rows[i], or first + i) of x (float16 bits or float32, `stride` elements apart,
+   units contiguous), in blocks of RB rows (converted to float32 in L2, beside the counters):
+     v = x[r, u] - shift[u]                                   (float32)
+     mom[k, u] += T[i, k] * v                                  (float32 product, float64 sum)
+     sq[u]     += v * v                                        (ditto)
+     hist[u * GB + off + bin] += 1, bin = (int) clamp(v * scale[u] + beta[u], 0, B - 1)
+   with off = offs[i] or off0. Every float op is rounded on its own (-ffp-contract=off: no fused
+   multiply-add), in the same order as the torch path, so both bin every value alike and a
+   histogram cached by one path matches a search made by the other. NaN bins to 0 (the caller
+   checks sq for non-finite values). */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+#if defined(__AVX512F__) || defined(__F16C__)
+#include <immintrin.h>
+#endif
+
+#define RB 256
+#define NR 32  /* rows binned before their counters are added: 2x faster than row by row */
+
+static inline float half_to_float(uint16_t h) {
+#ifdef __F16C__
+    return _cvtsh_ss(h);
+#else
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, bits;
+    if (exp == 0) {  /* zero or subnormal: man * 2^-24, exact in float32 */
+        float f = (float)man * 5.9604644775390625e-8f;
+        return sign ? -f : f;
+    }
+    bits = sign | (exp == 31 ? 0x7f800000u : (exp + 112u) << 23) | (man << 13);
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+#endif
+}
+
+/* buf (nb, U) = x[rows] - shift */
+static void load_block(const void *x, int is_f16, int64_t stride, const int64_t *rows, int64_t first,
+                       int64_t nb, int32_t U, const float *shift, float *buf) {
+    for (int64_t i = 0; i < nb; i++) {
+        int64_t r = rows ? rows[i] : first + i;
+        float *dst = buf + i * U;
+        int32_t u = 0;
+        if (is_f16) {
+            const uint16_t *src = (const uint16_t *)x + r * stride;
+#ifdef __AVX512F__
+            for (; u + 16 <= U; u += 16) {
+                __m512 v = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + u)));
+                _mm512_storeu_ps(dst + u, _mm512_sub_ps(v, _mm512_loadu_ps(shift + u)));
+            }
+#endif
+            for (; u < U; u++) dst[u] = half_to_float(src[u]) - shift[u];
+        } else {
+            const float *src = (const float *)x + r * stride;
+            for (; u < U; u++) dst[u] = src[u] - shift[u];
+        }
+    }
+}
+
+/* hist[u * GB + off_i + bin(buf[i, u])] += 1, 16 units at a time so their counters stay in L1 */
+static void count_block(const float *buf, int64_t nb, int32_t U, const float *scale, const float *beta,
+                        int32_t B, const int32_t *offs, int32_t off0, int64_t GB, int32_t *hist) {
+    const float top = (float)(B - 1);
+    for (int32_t u0 = 0; u0 < U; u0 += 16) {
+        int32_t u1 = u0 + 16 < U ? u0 + 16 : U;
+#ifdef __AVX512F__
+        if (u1 - u0 == 16) {
+            const __m512 sc = _mm512_loadu_ps(scale + u0), be = _mm512_loadu_ps(beta + u0);
+            const __m512 zero = _mm512_setzero_ps(), hi = _mm512_set1_ps(top);
+            const __m512i base = _mm512_mullo_epi32(
+                _mm512_add_epi32(_mm512_set1_epi32(u0), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)),
+                _mm512_set1_epi32((int32_t)GB));
+            int32_t idx[NR * 16] __attribute__((aligned(64)));
+            for (int64_t i0 = 0; i0 < nb; i0 += NR) {
+                int64_t nr = nb - i0 < NR ? nb - i0 : NR;
+                for (int64_t i = i0; i < i0 + nr; i++) {
+                    __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(buf + i * U + u0), sc), be);
+                    v = _mm512_min_ps(_mm512_max_ps(v, zero), hi);  /* max(NaN, 0) is 0 */
+                    __m512i at = _mm512_add_epi32(base, _mm512_cvttps_epi32(v));
+                    _mm512_store_si512((__m512i *)(idx + (i - i0) * 16),
+                                       _mm512_add_epi32(at, _mm512_set1_epi32(offs ? offs[i] : off0)));
+                }
+                for (int j = 0; j < nr * 16; j++) hist[idx[j]]++;
+            }
+            continue;
+        }
+#endif
+        for (int64_t i = 0; i < nb; i++) {
+            int64_t off = offs ? offs[i] : off0;
+            for (int32_t u = u0; u < u1; u++) {
+                float v = buf[i * U + u] * scale[u];
+                v = v + beta[u];
+                v = v > 0.0f ? v : 0.0f;  /* NaN -> 0 */
+                v = v < top ? v : top;
+                hist[(int64_t)u * GB + off + (int32_t)v]++;
+            }
+        }
+    }
+}
+
+void charnn_tile_stats(const void *x, int32_t is_f16, int64_t stride, const int64_t *rows, int64_t first,
+                       int64_t m, int32_t U, const float *shift, const float *scale, const float *beta,
+                       int32_t B, const int32_t *offs, int32_t off0, int64_t GB, const float *T, int32_t K,
+                       int32_t *hist, double *mom, double *sq, float *scratch /* RB * U floats */) {
+    float *buf = scratch;
+    for (int64_t a = 0; a < m; a += RB) {
+        int64_t nb = m - a < RB ? m - a : RB;
+        load_block(x, is_f16, stride, rows ? rows + a : NULL, first + a, nb, U, shift, buf);
+        for (int64_t i = 0; i < nb; i++) {
+            const float *row = buf + i * U;
+            for (int32_t k = 0; mom && k < K; k++) {
+                const float t = T[(a + i) * K + k];
+                if (t == 0.0f) continue;
+                double *mk = mom + (int64_t)k * U;
+                for (int32_t u = 0; u < U; u++) mk[u] += t * row[u];
+            }
+            for (int32_t u = 0; sq && u < U; u++) sq[u] += row[u] * row[u];
+        }
+        if (hist) count_block(buf, nb, U, scale, beta, B, offs ? offs + a : NULL, off0, GB, hist);
+    }
+}
+
+/* An (empty) module, so that the library is importable and found like any extension module. */
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_tilestats",
+                                    "charnn_tile_stats, loaded with ctypes by charnn.search.native", -1, NULL};
+
+PyMODINIT_FUNC PyInit__tilestats(void) { return PyModule_Create(&module); }

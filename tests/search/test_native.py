@@ -1,0 +1,68 @@
+"""The compiled statistics kernel (charnn/search/_tilestats.c) against the torch path it replaces:
+the same histograms bit for bit, the same sums up to float32 rounding, in every kind of pass.
+
+    pytest -q tests/search/test_native.py
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from charnn.search import native
+from charnn.search.stats import ChunkTargets, StreamStats
+
+from test_search_cache import random_data
+
+pytestmark = pytest.mark.skipif(not native.available(), reason="the C kernel was not built (no compiler?)")
+
+
+def fit(X, T, binary, monkeypatch, use_native: bool, **kw):
+    monkeypatch.setenv("CHARNN_NATIVE", "1" if use_native else "0")
+    s = StreamStats(np.asarray(X).min(0), np.asarray(X).max(0), binary, **kw)
+    for idx in np.array_split(np.arange(len(X)), 3):
+        s.update(X[idx[0]:idx[-1] + 1], ChunkTargets(T[idx]))
+    return s
+
+
+def same(a: StreamStats, b: StreamStats):
+    if a.hist_pos is not None:
+        np.testing.assert_array_equal(a.hist_pos, b.hist_pos)
+    np.testing.assert_array_equal(a.hist_all, b.hist_all)
+    fa, fb = a.finalize(), b.finalize()
+    for key in ("auroc", "f1", "threshold", "sign", "support"):
+        np.testing.assert_array_equal(fa[key], fb[key], err_msg=key)
+    np.testing.assert_allclose(fa["r"], fb["r"], atol=1e-6)
+    np.testing.assert_allclose(fa["d"], fb["d"], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+@pytest.mark.parametrize("U", [37, 48])  # 37: units past the last block of 16 take the scalar path
+def test_every_pass_matches_the_torch_path(monkeypatch, dtype, U):
+    X, T = random_data(n=9000, U=U)
+    X = X.astype(dtype)
+    summary = fit(X, T[:, :0], [], monkeypatch, False, keep_hist=True).summary()
+    cases = [  # (targets, binary, keyword arguments): the passes StreamStats makes
+        (T[:, :2], [True, True], {}),  # every row, two targets binned together (per-row group codes)
+        (T, [True, True, False], {}),  # every row, then one gathered pass per binary target
+        (T[:, :2], [True, True], {"base": summary, "flip": [False, False]}),  # gathered union, segments
+        (1 - T[:, :1], [True], {"base": summary, "flip": [True]}),  # counted on its zeros
+        (T, [True, True, False], {"base": summary, "flip": [False, False]}),  # the atlas's mode
+    ]
+    for targets, binary, kw in cases:
+        same(fit(X, targets, binary, monkeypatch, True, **kw), fit(X, targets, binary, monkeypatch, False, **kw))
+
+
+def test_a_column_slice_of_a_wider_array_is_read_in_place(monkeypatch):
+    X, T = random_data(n=5000, U=40)
+    X16 = X.astype(np.float16)
+    sliced = fit(X16[:, :20], T[:, :1], [True], monkeypatch, True)  # rows 40 units apart
+    copied = fit(np.ascontiguousarray(X16[:, :20]), T[:, :1], [True], monkeypatch, False)
+    same(sliced, copied)
+
+
+def test_nan_is_reported_not_binned_out_of_range(monkeypatch):
+    X, T = random_data(n=3000, U=20)
+    X[100, 3] = np.nan
+    with pytest.raises(ValueError, match=r"units \[3\] have NaN"):
+        fit(X, T[:, :1], [True], monkeypatch, True)
