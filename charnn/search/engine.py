@@ -17,15 +17,16 @@ percentile of |r| and of max(AUROC, 1 - AUROC) over the first BASELINE_UNITS uni
 (layer, kind) (unit numbers carry no meaning in a trained network, so these are a sample of
 its units): a unit well above it is not chance. The shifted target is scored in the same pass,
 so the data is read once, and on a sample because scoring it on every unit made a search 1.4x
-slower for a percentile that a few hundred units estimate as well.
+slower for a percentile that a few hundred units estimate about as well.
 
 Speed: a charnn Recording is scanned through memory maps of its row-major float16 cache (kept
 by the Recording, so a second search copies nothing), and the query-independent statistics
 (per-unit sums, sums of squares, the histogram of every character) are computed by the first
-search of a recording and cached beside it (`summaries`), so later searches histogram only the
-characters that the target or its baseline marks. Other recording objects (test doubles, a
-wrapper that watches iter_chunks) are read through their iter_chunks, and cached when they
-have a folder and a recording_id.
+search of a recording (or by `prepare`) and cached beside it (`summaries`), so later searches
+histogram only the characters that the target or its baseline marks; the per-tile work is
+`stats`' (a C kernel where it was built). Other recording objects (test doubles, a wrapper that
+watches iter_chunks) are read through their iter_chunks, and cached when they have a folder and
+a recording_id.
 """
 
 from __future__ import annotations

@@ -27,23 +27,25 @@ targets that are mostly 1: their histogram and sum are taken over the zeros inst
 smaller side) and subtracted from the totals. The engine caches the summary per recording.
 
 Speed (2 cores shared with other jobs, so read ratios; numbers per value = per (row, unit)):
-a pass goes through row tiles of TILE_VALUES // U rows (at least 512) x every unit, gathered
-(index_select of the rows a pass needs, as stored: float16 from a recording's memory map)
-into per-thread buffers that are allocated once (every fresh 512 KB tensor a tile op allocated
-cost a page-faulting mmap here: 5-10 ns per value, more than all the arithmetic). Per tile:
-convert to float32 (a float16 -> float32 copy_; a mixed-dtype subtraction was 2x slower),
-centre about the range midpoint, float32 matmul against the targets (summed in float64 across
-tiles), sum of squares (only without a base), bin index (mul, add, clamp, truncate: separate,
-correctly rounded ops, so that every pass bins a value alike and cached and fresh histograms
-agree exactly), and `index_add_` of ones into that thread's int32 counters
-`unit*G*bins + group*bins + bin`, laid out UNIT_BLOCK units at a time so the counters hit stay
-in L1/L2. Single-threaded, about 3 ns per gathered value (gather 0.5, matmul 0.3, binning 0.9,
-index_add_ 1.35 in a search of 2x512 c,h units: torch's fastest scatter here, bincount 2x
-slower with its per-call output, put_/scatter_add_/np.add.at and a numba loop slower still).
-The tiles are shared by up to MAX_WORKERS Python threads, torch single-threaded inside
-(per-op threads waited at barriers: 5x slower when another process held a core). Two threads
-give 1.3-1.4x, not 2x: each op is 15-20% slower beside the other thread, and the Python
-between ops holds the GIL. A second thread helps only when the machine has a core to spare.
+a pass goes through row tiles x every unit, gathered (the rows a pass needs, as stored: float16
+from a recording's memory map). Per tile: convert to float32, centre about the range midpoint,
+products with the targets and squares (summed in float64), bin index (mul, add, clamp,
+truncate: separate, correctly rounded ops, so that every pass bins a value alike and cached and
+fresh histograms agree exactly), and one count at `unit*G*bins + group*bins + bin` in that
+thread's int32 counters. The tiles are shared by up to MAX_WORKERS Python threads.
+
+Two implementations of a tile, giving the same counts (tests/search/test_native.py):
+- `native` (charnn/search/_tilestats.c, built by pip where a C compiler is): one GIL-free call
+  per tile (a few per thread and update), about 1 ns per value (AVX-512 conversion and binning, 32 rows binned
+  before their counts are added, which halved the time of counting row by row), and two
+  threads give 1.5-2x. A warm search of 2,048 units x 1M characters against a 43% target: 0.7 s.
+- torch ops (the fallback, or CHARNN_NATIVE=0): tiles of TILE_VALUES into per-thread buffers
+  allocated once (a fresh 512 KB tensor per op cost a page-faulting mmap: 5-10 ns per value),
+  `index_add_` for the counts (torch's fastest scatter here: bincount 2x slower, put_,
+  scatter_add_ and np.add.at slower still), torch single-threaded inside (per-op threads waited
+  at barriers: 5x slower when another process held a core). About 3 ns per value (gather 0.5,
+  products 0.3, binning 0.9, index_add_ 1.35), and two threads give only 1.3-1.4x: the Python
+  between ops holds the GIL. The same search: 2.4 s.
 """
 
 from __future__ import annotations
