@@ -31,7 +31,7 @@ a recording_id.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Union
+from typing import Callable, Iterable, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -91,11 +91,10 @@ def _blocks(rec, kinds: Iterable[str] | None) -> list[tuple[int, str]]:
 
 def stream_stats(rec, targets: list[np.ndarray], binary: list[bool], kinds=None, bins: int = 256,
                  progress: Progress = True, cancel: Callable[[], bool] | None = None,
-                 chunk_chars: int = CHUNK_CHARS, desc: str = "search", baseline: list[np.ndarray] = (),
-                 baseline_units: int | None = None) -> tuple[dict, dict]:
+                 chunk_chars: int = CHUNK_CHARS, desc: str = "search",
+                 baseline: Sequence[np.ndarray] = ()) -> tuple[dict, dict]:
     """One pass over the recording: StreamStats per (layer, kind) against K targets, and against
-    the `baseline` targets (one per target, same binary flags) on its first `baseline_units` units
-    (default BASELINE_UNITS).
+    the `baseline` targets (one per target, same binary flags) on its first BASELINE_UNITS units.
 
     Returns (stats, baseline_stats), each {(layer, kind): StreamStats} (the second empty without
     baseline targets). targets: K arrays (n_chars,) (bool or float), stacked per chunk into an
@@ -116,7 +115,7 @@ def stream_stats(rec, targets: list[np.ndarray], binary: list[bool], kinds=None,
         stats[b] = StreamStats(lo, hi, binary=binary, bins=bins, base=base, flip=flip,
                                keep_hist=base is None and summaries.cacheable(rec))
         if len(baseline):
-            S = min(baseline_units or BASELINE_UNITS, len(lo))
+            S = min(BASELINE_UNITS, len(lo))
             sampled[b] = StreamStats(lo[:S], hi[:S], binary=binary, bins=bins, flip=flip,
                                      base=base.head(S) if base is not None else None)
     wanted = sorted({k for _, k in blocks})
@@ -132,7 +131,7 @@ def stream_stats(rec, targets: list[np.ndarray], binary: list[bool], kinds=None,
             for b in blocks:
                 stats[b].update(arrays[b], T)
                 if TB is not None:
-                    sampled[b].update(arrays[b][:, :sampled[b].lo.size], TB)  # (n, S) copied: a few columns
+                    sampled[b].update(arrays[b][:, :sampled[b].lo.size], TB)  # (n, S), a view read in place
             bar.update(stop - start)
             if report is not None:
                 report(stop, rec.n_chars)

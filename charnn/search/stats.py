@@ -36,9 +36,10 @@ thread's int32 counters. The tiles are shared by up to MAX_WORKERS Python thread
 
 Two implementations of a tile, giving the same counts (tests/search/test_native.py):
 - `native` (charnn/search/_tilestats.c, built by pip where a C compiler is): one GIL-free call
-  per tile (a few per thread and update), about 1 ns per value (AVX-512 conversion and binning, 32 rows binned
-  before their counts are added, which halved the time of counting row by row), and two
-  threads give 1.5-2x. A warm search of 2,048 units x 1M characters against a 43% target: 0.7 s.
+  per tile (a few per thread and update), about 1 ns per value (AVX-512 conversion and binning;
+  32 rows binned before their counts are added, which halved the time of counting row by row),
+  and two threads give 1.5-2x. A warm search of 2,048 units x 1M characters against a 43%
+  target: 0.7 s.
 - torch ops (the fallback, or CHARNN_NATIVE=0): tiles of TILE_VALUES into per-thread buffers
   allocated once (a fresh 512 KB tensor per op cost a page-faulting mmap: 5-10 ns per value),
   `index_add_` for the counts (torch's fastest scatter here: bincount 2x slower, put_,
@@ -373,7 +374,6 @@ class StreamStats:
 
         def tile(job) -> None:  # rows b..b+nb, every unit
             b, nb, offset = job
-            xc16, xc, tmp, idx, ones = _buffers(rows_per_tile * U)
             me = threading.get_ident()
             if me not in acc:
                 with lock:
@@ -387,6 +387,7 @@ class StreamStats:
                                   None if counter is None else self._counter(counter + (me,), U * G * B),
                                   None if mom is None else mom.numpy(), None if sq is None else sq.numpy())
                 return
+            xc16, xc, tmp, idx, ones = _buffers(rows_per_tile * U)
             xt = xc[:nb * U].view(nb, U)
             if rows is None:
                 xt.copy_(x[b:b + nb])  # (nb, U) float32 copy (a float16 -> float32 copy is vectorised,
