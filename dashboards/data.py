@@ -7,11 +7,12 @@ so the heavy data stays in this process and the browser only gets windows and su
     data.target("austen", "val", {"regex": '"[^"]*"'})      # (n_chars,) float32 0/1, cached
     data.run("austen")                                      # charnn Run (model + vocab), loaded once
     data.probe_steps("austen")                              # {1200: "step-0001200", ...}
-    data.preparing("austen", "val").join()                  # the search summary, built on first open
+    data.preparing("austen", "val").result()                # the search summary, built on first open
 
-A recording's first open also starts building its search summary in a background thread
-(`charnn.search.prepare`: one pass over every unit, a few seconds for a million characters), so
-that by the time a user has typed a regex the search has only the target's rows to histogram.
+A recording's first open also queues the building of its search summary (`charnn.search.prepare`:
+one pass over every unit, a second or two for a million characters) on one background thread,
+so that by the time a user has typed a regex the search has only the target's rows to
+histogram; recordings are prepared one at a time, in the order they were opened.
 
 Every run and recording name goes through `paths.safe_join`, so a name from the browser cannot
 reach outside RUNS_DIR. Only the engine's public API is used (no Parquet here).
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +76,8 @@ class DataStore:
         self._searches = LRU(8)
         self._runs = LRU(2)
         self._results = LRU(16)
-        self._preparing: dict[Path, threading.Thread] = {}
+        self._preparing: dict[Path, Future] = {}
+        self._preparer = ThreadPoolExecutor(1, thread_name_prefix="charnn-prepare")
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ catalog
@@ -88,9 +91,9 @@ class DataStore:
         path = paths.recording_path(self.root, run, rec)
         return self._recordings.get(path, lambda: self._start_preparing(charnn.open_recording(path)))
 
-    def preparing(self, run: str, rec: str) -> threading.Thread:
-        """The thread building this recording's search summary (started once per recording; done
-        when it is not alive)."""
+    def preparing(self, run: str, rec: str) -> Future:
+        """The queued building of this recording's search summary (once per recording). A search
+        that finds it still queued cancels it and builds the summary itself."""
         r = self.recording(run, rec)
         with self._lock:
             return self._preparing[r.path]
@@ -98,9 +101,7 @@ class DataStore:
     def _start_preparing(self, r):
         with self._lock:
             if r.path not in self._preparing:
-                self._preparing[r.path] = thread = threading.Thread(
-                    target=_prepare_quietly, args=(r,), name=f"prepare-{r.path.name}", daemon=True)
-                thread.start()
+                self._preparing[r.path] = self._preparer.submit(_prepare_quietly, r)
         return r
 
     def info(self, run: str, rec: str) -> dict:

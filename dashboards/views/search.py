@@ -8,6 +8,8 @@ the neuron view with the matches underlined.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, wait
+
 import numpy as np
 from dash import Input, Output, State, dash_table, dcc, html, no_update
 from dash.exceptions import PreventUpdate
@@ -57,14 +59,16 @@ def layout(concepts: dict) -> html.Div:
     ])
 
 
-def run_search(rec, query: dict, job, preparing=None):
-    """The engine's search, reporting progress to the job and stopping when it is cancelled; first
-    waits for `preparing` (the thread building the recording's summary), if it still runs."""
-    while preparing is not None and preparing.is_alive():
-        job.report(0.0, "preparing this recording for search (once)")
-        if job.cancel.is_set():
-            raise SearchCancelled("search cancelled while the recording was being prepared")
-        preparing.join(0.1)
+def run_search(rec, query: dict, job, preparing: Future | None = None):
+    """The engine's search, reporting progress to the job and stopping when it is cancelled. If
+    the recording's summary is being built (`preparing` runs), waits for it; if that is only
+    queued behind another recording, cancels it: the search then builds the summary itself."""
+    if preparing is not None and not preparing.cancel():
+        while not preparing.done():
+            job.report(0.0, "preparing this recording for search (once)")
+            if job.cancel.is_set():
+                raise SearchCancelled("search cancelled while the recording was being prepared")
+            wait([preparing], timeout=0.1)
     job.report(0.0, "matching" if query.get("regex") else "computing the concept")
 
     def report(done_chars: int, total_chars: int) -> None:

@@ -42,10 +42,10 @@ def test_opening_a_recording_prepares_its_search(dash_runs):
     from charnn.search import summaries
     store = DataStore(dash_runs)
     rec = store.recording("tiny", "pride")
-    thread = store.preparing("tiny", "pride")
-    thread.join(60)
-    assert not thread.is_alive() and summaries.load(rec, 256)  # the cache a first search would build
-    assert store.preparing("tiny", "pride") is thread  # once per recording
+    job = store.preparing("tiny", "pride")
+    job.result(timeout=60)
+    assert summaries.load(rec, 256)  # the cache a first search would build
+    assert store.preparing("tiny", "pride") is job  # once per recording
 
 
 @pytest.mark.parametrize("run, rec", [("..", "pride"), ("tiny", "../../tiny"), ("/etc", "x"), ("tiny/..", "pride")])
@@ -152,3 +152,20 @@ def test_a_crafted_request_cannot_leave_runs_dir(dash_runs):
     body["inputs"][0]["value"] = {**view, "run": "tiny", "rec": "pride"}
     served = client.post("/_dash-update-component", json=body)
     assert served.status_code == 200 and b'"chars"' in served.data
+
+
+def test_a_search_cancels_a_queued_preparation_and_waits_for_a_running_one(data):
+    import threading
+    from concurrent.futures import Future
+    from dashboards.jobs import Job
+    from dashboards.views.search import run_search
+    rec = data.recording("tiny", "pride")
+    query = {"regex": '"[^"]*"', "target": "inside"}
+    queued = Future()  # behind another recording's preparation
+    assert len(run_search(rec, query, Job("a"), queued)) == 2 * 5 * 16 and queued.cancelled()
+    running, job, messages = Future(), Job("b"), []
+    running.set_running_or_notify_cancel()
+    job.report = lambda fraction, message=None: messages.append(message)
+    threading.Timer(0.3, running.set_result, [True]).start()
+    assert len(run_search(rec, query, job, running)) == 2 * 5 * 16
+    assert messages[0] == "preparing this recording for search (once)" and running.done()
