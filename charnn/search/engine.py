@@ -193,7 +193,7 @@ def _baseline(df: pd.DataFrame, binary: bool, offset: int, seed: int) -> dict:
     sep = np.maximum(df["auroc"], 1 - df["auroc"]) if binary else None
     return {"r_p99": float(np.percentile(df["r"].abs(), 99)),
             "auroc_p99": float(np.percentile(sep, 99)) if binary else None,
-            "offset": offset, "seed": seed}
+            "offset": offset, "seed": seed, "units": len(df)}
 
 
 def _shifted(y: np.ndarray, offset: int) -> np.ndarray:
@@ -209,9 +209,10 @@ def search(rec, regex: str | None = None, concept: str | None = None, target: st
     Returns one row per (layer, kind, unit), best first (see module docstring), columns
     layer, kind, unit, r, auroc, d, f1, threshold, sign, support; auroc, d, f1 and threshold are
     NaN for a continuous concept. df.attrs: "query", "binary", "n_chars", and "baseline"
-    {"r_p99", "auroc_p99", "offset", "seed"}. Raises RegexError (a ValueError) for a bad,
-    slow or constant target, SearchCancelled when cancel() returns True. progress: True for a
-    tqdm bar, or a function called as progress(done_chars, total_chars) after every chunk.
+    {"r_p99", "auroc_p99", "offset", "seed", "units" (how many units it was scored on)}.
+    Raises RegexError (a ValueError) for a bad, slow or constant target, SearchCancelled when
+    cancel() returns True. progress: True for a tqdm bar, or a function called as
+    progress(done_chars, total_chars) after every chunk.
     """
     y, binary, label = make_target(rec.string, regex, concept, target, timeout)
     offset = baseline_offset(rec.n_chars, seed)

@@ -100,7 +100,8 @@ def baseline_text(df) -> str:
     if not parts:
         return ""
     shift = f" shifted by {base['offset']:,} characters" if "offset" in base else ""
-    return f"chance level, 99th percentile over units against the target{shift}: " + ", ".join(parts)
+    over = f"{base['units']:,} sampled units" if "units" in base else "units"
+    return f"chance level, 99th percentile over {over} against the target{shift}: " + ", ".join(parts)
 
 
 def parse_row_id(row_id: str) -> dict:

@@ -130,7 +130,7 @@ def test_search_job_reports_progress_and_can_be_cancelled(data):
     assert len(df) == 2 * 5 * 16 and seen[0] == 0.0 and seen == sorted(seen)
     rows = table_rows(df)
     assert rows[0]["id"] == f"{rows[0]['layer']}:{rows[0]['kind']}:{rows[0]['unit']}"
-    assert "chance level" in baseline_text(df)
+    assert "chance level, 99th percentile over 160 sampled units" in baseline_text(df)  # 10 blocks of 16
     stopped = Job("b")
     stopped.cancel.set()
     with pytest.raises(Exception, match="cancelled"):

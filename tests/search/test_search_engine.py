@@ -154,3 +154,4 @@ def test_chance_baseline_is_the_first_units_against_the_shifted_target(planted_r
     auc = np.array([roc_auc_score(shifted, u) for u in sample.T])
     assert base["r_p99"] == pytest.approx(np.percentile(np.abs(r), 99), abs=1e-6)
     assert base["auroc_p99"] == pytest.approx(np.percentile(np.maximum(auc, 1 - auc), 99), abs=2e-3)
+    assert base["units"] == 16
