@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from charnn.search import native
 from charnn.search.stats import ChunkTargets, StreamStats
@@ -21,7 +23,8 @@ def fit(X, T, binary, monkeypatch, use_native: bool, **kw):
     monkeypatch.setenv("CHARNN_NATIVE", "1" if use_native else "0")
     s = StreamStats(np.asarray(X).min(0), np.asarray(X).max(0), binary, **kw)
     for idx in np.array_split(np.arange(len(X)), 3):
-        s.update(X[idx[0]:idx[-1] + 1], ChunkTargets(T[idx]))
+        if len(idx):
+            s.update(X[idx[0]:idx[-1] + 1], ChunkTargets(T[idx]))
     return s
 
 
@@ -32,8 +35,9 @@ def same(a: StreamStats, b: StreamStats):
     fa, fb = a.finalize(), b.finalize()
     for key in ("auroc", "f1", "threshold", "sign", "support"):
         np.testing.assert_array_equal(fa[key], fb[key], err_msg=key)
-    np.testing.assert_allclose(fa["r"], fb["r"], atol=1e-6)
-    np.testing.assert_allclose(fa["d"], fb["d"], rtol=1e-5, atol=1e-6)
+    # the torch path sums products in float32 within a tile, the kernel in float64: float32 noise
+    np.testing.assert_allclose(fa["r"], fb["r"], atol=1e-5)
+    np.testing.assert_allclose(fa["d"], fb["d"], rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32])
@@ -66,3 +70,20 @@ def test_nan_is_reported_not_binned_out_of_range(monkeypatch):
     X[100, 3] = np.nan
     with pytest.raises(ValueError, match=r"units \[3\] have NaN"):
         fit(X, T[:, :1], [True], monkeypatch, True)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n=st.integers(1, 1500), U=st.integers(1, 40), f16=st.booleans(), density=st.floats(0.0, 1.0),
+       scale=st.sampled_from([0.0, 1e-3, 1.0, 300.0]), seed=st.integers(0, 2**16))
+def test_random_shapes_and_ranges_match_the_torch_path(monkeypatch, n, U, f16, density, scale, seed):
+    """Constant units, huge and tiny ranges, a target that is all 0 or all 1, a single row: the
+    kernel counts exactly what the torch path counts (and writes no counter out of range)."""
+    rng = np.random.default_rng(seed)
+    X = (rng.standard_normal((n, U)) * scale * rng.random(U) + rng.uniform(-2, 2, U)).astype(np.float16 if f16 else np.float32)
+    t = (rng.random(n) < density).astype(np.float32)
+    T = np.stack([t, np.roll(t, n // 3)], 1)
+    fast, slow = (fit(X, T, [True, True], monkeypatch, use) for use in (True, False))
+    same(fast, slow)
+    summary = fit(X, T[:, :0], [], monkeypatch, False, keep_hist=True).summary()
+    flip = [bool(f) for f in T.mean(0) > 0.5]
+    same(*(fit(X, T, [True, True], monkeypatch, use, base=summary, flip=flip) for use in (True, False)))
