@@ -193,3 +193,29 @@ def test_training_records_the_probe_text_at_checkpoints(small_corpus, tmp_path):
     early, late = (open_recording(tmp_path / "run" / "recordings" / s) for s in steps)
     assert early.string == late.string and early.meta["model_sha256"] != late.meta["model_sha256"]
     assert not np.allclose(early.activations(0, "c"), late.activations(0, "c"))
+
+
+def test_unit_stats_match_the_recorded_values(tiny_run):
+    rec = open_recording(record(tiny_run, "val", name="stats", streams=4, burn_in=32, progress=False))
+    for layer, kind in [(0, "c"), (1, "h")]:
+        a = rec.activations(layer, kind).astype(np.float64)  # (n, H)
+        s = rec.unit_stats.query("layer == @layer and kind == @kind").sort_values("unit")
+        np.testing.assert_array_equal(s["min"], a.min(0).astype(np.float32))
+        np.testing.assert_array_equal(s["max"], a.max(0).astype(np.float32))
+        np.testing.assert_allclose(s["mean"], a.mean(0), atol=1e-5)
+        np.testing.assert_allclose(s["std"], a.std(0), atol=1e-4)
+
+
+def test_unit_stats_over_row_groups_of_different_lengths():
+    from charnn.recording.parquet import UnitStats
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((5, 3000)) * 2).astype(np.float16)  # (H, n)
+    stats = UnitStats(5)
+    for a, b in [(0, 2000), (2000, 2500), (2500, 3000)]:  # the buffer is reused for smaller groups
+        stats.update(torch.from_numpy(x[:, a:b].copy()))
+    t = stats.table(0, "c").to_pandas()
+    x64 = x.astype(np.float64)
+    np.testing.assert_array_equal(t["min"], x64.min(1))
+    np.testing.assert_array_equal(t["max"], x64.max(1))
+    np.testing.assert_allclose(t["mean"], x64.mean(1), atol=1e-5)
+    np.testing.assert_allclose(t["std"], x64.std(1), atol=1e-4)
