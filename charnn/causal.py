@@ -57,7 +57,7 @@ class StreamScorer:
                  device: str = "cpu"):
         """step_layers: the layers that interventions will touch, stepped in every pass (see Stepper.run)."""
         self.run, self.device, self.step_layers = run, torch.device(device), set(step_layers)
-        self.stepper = Stepper(model_on(run, self.device))
+        self.stepper = Stepper(model_on(run, self.device), reuse_outputs=True)  # states are used within a window
         self.plan = StreamPlan.make(len(ids), streams, burn_in)
         self.matrix = self.plan.id_matrix(ids).to(self.device)  # (B, steps + 1)
         starts = np.array([self.plan.start(b) for b in range(self.plan.streams)])
