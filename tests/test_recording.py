@@ -44,6 +44,24 @@ def test_recording_path_equals_fast_path(cell, layers):
         assert (fused[key] - stepped[key]).abs().max() <= 1e-5, key
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_reused_buffers_give_the_same_windows(cell):
+    """reuse_outputs: each window's states equal a fresh stepper's, window after window (windows of
+    different lengths, so a buffer is reused at another shape)."""
+    torch.manual_seed(0)
+    model = CharRNN(ModelConfig(vocab_size=30, cell=cell, layers=2, hidden=16, embed=8)).eval()
+    ids = torch.randint(0, 30, (4, 60))
+    kinds = set(STATE_KINDS[cell])
+    fresh, reused = Stepper(model), Stepper(model, reuse_outputs=True)
+    state_a = state_b = None
+    for s0, s1 in [(0, 25), (25, 35), (35, 60)]:
+        la, state_a, a = fresh.run(ids[:, s0:s1], state_a, kinds)
+        lb, state_b, b = reused.run(ids[:, s0:s1], state_b, kinds)
+        assert torch.equal(la, lb)
+        for key in a:
+            assert torch.equal(a[key], b[key]), key
+
+
 def test_lstm_gates_obey_the_cell_equation():
     model = CharRNN(ModelConfig(vocab_size=20, layers=1, hidden=8, embed=4)).eval()
     _, _, s = Stepper(model).run(torch.randint(0, 20, (2, 10)), kinds="ifgoch")
