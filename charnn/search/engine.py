@@ -15,9 +15,10 @@ random offset (between a quarter and three quarters of the text), so the shifted
 its run lengths and frequency but no longer lines up with the text. Reported as the 99th
 percentile of |r| and of max(AUROC, 1 - AUROC) over the first BASELINE_UNITS units of every
 (layer, kind) (unit numbers carry no meaning in a trained network, so these are a sample of
-its units): a unit well above it is not chance. The shifted target is scored in the same pass,
-so the data is read once, and on a sample because scoring it on every unit made a search 1.4x
-slower for a percentile that a few hundred units estimate about as well.
+its units): a unit well above it is not chance. The shifted target is scored chunk by chunk
+in the same pass over the recording (its own StreamStats, gathering its own rows of those
+units), and on a sample because scoring it on every unit made a search 1.4x slower for a
+percentile that a few hundred units estimate about as well.
 
 Speed: a charnn Recording is scanned through memory maps of its row-major float16 cache (kept
 by the Recording, so a second search copies nothing), and the query-independent statistics
@@ -129,7 +130,8 @@ def stream_stats(rec, targets: list[np.ndarray], binary: list[bool], kinds=None,
                              else np.zeros((stop - start, 0), np.float32))  # (n, K), shared by the blocks
             TB = ChunkTargets(np.stack([y[start:stop] for y in baseline], 1)) if len(baseline) else None
             for b in blocks:
-                stats[b].update(arrays[b], T)
+                if targets or stats[b].base is None:  # a cached block has nothing to add without targets
+                    stats[b].update(arrays[b], T)
                 if TB is not None:
                     sampled[b].update(arrays[b][:, :sampled[b].lo.size], TB)  # (n, S), a view read in place
             bar.update(stop - start)
@@ -146,8 +148,9 @@ def prepare(rec, kinds: Iterable[str] | None = None, bins: int = 256, progress: 
             cancel: Callable[[], bool] | None = None) -> bool:
     """Build the recording's summary cache (what a first search builds) unless it is there already.
 
-    Returns True if it made one. The dashboard runs this when it opens a recording, so that the
-    first search a user types histograms only the rows its target marks.
+    Returns True if it computed one (saved unless the folder is read-only: then with a warning).
+    The dashboard runs this when it opens a recording, so that the first search a user types
+    histograms only the rows its target marks. Blocks already cached are not read again.
     """
     if not summaries.cacheable(rec):
         return False

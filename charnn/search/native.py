@@ -3,6 +3,7 @@
     from charnn.search import native
     native.available()        # True where `pip install` could build it (a C compiler was there)
     CHARNN_NATIVE=0 charnn search ...   # use the torch path instead (the same numbers, slower)
+    CHARNN_NATIVE_PORTABLE=1 ...        # the kernel's portable C loop even where AVX-512 is (tests)
 
 Why: one (row block x every unit) pass of the search is a gather, a float16 conversion, a
 matmul against the targets and a histogram. Done as torch ops, that is about ten Python calls
@@ -12,7 +13,8 @@ call per row range, about 1 ns per value, binning every value with the same floa
 the histograms are identical) and summing products in float64 (more accurate than the tiles'
 float32 matmuls); ctypes lets go of the GIL for the call, so two threads give 1.5-2x. It is an
 optional extension (setup.py): where it cannot be built, `available()` is False and the search
-uses its torch path.
+uses its torch path. It is compiled for any x86-64 (or other) CPU and picks its AVX-512 loop at
+run time, so a build copied to an older CPU runs the portable loop instead of crashing.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def _load():
                 from . import _tilestats  # noqa: F401 - the built extension; its file is the library
                 lib = ctypes.CDLL(_tilestats.__file__)
                 lib.charnn_tile_stats.argtypes = [_P, _I32, _I64, _P, _I64, _I64, _I32, _P, _P, _P, _I32, _P, _I32,
-                                                  _I64, _P, _I32, _P, _P, _P, _P]
+                                                  _I64, _P, _I32, _P, _P, _P, _P, _I32]
                 lib.charnn_tile_stats.restype = None
                 _lib = lib
             except (ImportError, OSError, AttributeError):
@@ -62,9 +64,10 @@ _tls = threading.local()
 
 
 def _scratch(floats: int) -> np.ndarray:
-    if getattr(_tls, "scratch", np.empty(0, np.float32)).size < floats:
-        _tls.scratch = np.empty(floats, np.float32)
-    return _tls.scratch
+    scratch = getattr(_tls, "scratch", None)
+    if scratch is None or scratch.size < floats:
+        scratch = _tls.scratch = np.empty(max(floats, 1), np.float32)
+    return scratch
 
 
 def tile_stats(x: torch.Tensor, rows: torch.Tensor | None, first: int, m: int, shift: torch.Tensor,
@@ -87,4 +90,4 @@ def tile_stats(x: torch.Tensor, rows: torch.Tensor | None, first: int, m: int, s
     _load().charnn_tile_stats(
         _ptr(x), int(x.dtype == torch.float16), x.stride(0), _ptr(rows), first, m, U, _ptr(shift), _ptr(scale),
         _ptr(beta), bins, _ptr(offs), off0, counters_per_unit, _ptr(T), K, _ptr(hist), _ptr(mom), _ptr(sq),
-        _ptr(_scratch(ROW_BLOCK * U)))
+        _ptr(_scratch(ROW_BLOCK * U)), int(os.environ.get("CHARNN_NATIVE_PORTABLE", "0") == "1"))

@@ -19,9 +19,9 @@ exactly whatever the chunking.
 Target-independent part (`UnitSummary`): the count, per-unit sums and sums of squares and the
 histogram of all characters do not depend on the query. `summary()` takes them from a pass
 made without one; `StreamStats(..., base=summary)` then computes only what depends on the
-targets, over only the rows that matter: with at most two binary targets (a search, or a
-target and its chance baseline) one pass over the rows where either is set (gathered tile by tile)
-gives their cross products and positive histograms; otherwise one pass over every row for the
+targets, over only the rows that matter: with at most two binary targets one pass over the
+rows where either is set (gathered tile by tile) gives their cross products and positive
+histograms; otherwise one pass over every row for the
 cross products and, per binary target, one gathered pass for its histogram. `flip` marks
 targets that are mostly 1: their histogram and sum are taken over the zeros instead (the
 smaller side) and subtracted from the totals. The engine caches the summary per recording.
@@ -118,6 +118,10 @@ def _tile_products(TtT: torch.Tensor, xt: torch.Tensor) -> torch.Tensor:
     return out
 
 
+_threads_lock = threading.Lock()
+_thread_users, _threads_before = 0, 1
+
+
 @contextlib.contextmanager
 def _threads_per_op(k: int):
     """Run torch ops single-threaded and parallelise over row tiles instead; yields the worker count.
@@ -125,14 +129,24 @@ def _threads_per_op(k: int):
     An update is hundreds of small ops; with torch's own threads each one waits at a barrier,
     and when another process held a core that made a chunk 5x slower here (0.5 s -> 2.7 s).
     torch's thread count is process-wide, so other threads' torch work is single-threaded
-    meanwhile; it is restored on exit.
+    meanwhile. Overlapping passes (a search beside the dashboard's background preparation)
+    share one setting: the first saves the count, the last restores it (a pass that saved and
+    restored its own "before" could restore another pass's 1 for good).
     """
-    before = torch.get_num_threads()
-    torch.set_num_threads(k)
+    global _thread_users, _threads_before
+    with _threads_lock:
+        if _thread_users == 0:
+            _threads_before = torch.get_num_threads()
+            torch.set_num_threads(k)
+        _thread_users += 1
+        before = _threads_before
     try:
         yield max(1, min(before, MAX_WORKERS))
     finally:
-        torch.set_num_threads(before)
+        with _threads_lock:
+            _thread_users -= 1
+            if _thread_users == 0:
+                torch.set_num_threads(_threads_before)
 
 
 class ChunkTargets:
@@ -289,7 +303,7 @@ class StreamStats:
         """Add a chunk: X (n, U) activations (float32, or float16 as stored: converted tile by tile),
         T (n, K) or (n,) targets (binary ones 0/1), or a ChunkTargets shared by several StreamStats."""
         X = np.asarray(X)  # a column slice of a memory map stays a view: tiles gather only its rows
-        if X.dtype not in (np.float16, np.float32) or X.strides[1] != X.itemsize:
+        if X.dtype not in (np.float16, np.float32) or X.strides[1] != X.itemsize or X.strides[0] < 0:
             X = np.ascontiguousarray(X, np.float32 if X.dtype not in (np.float16, np.float32) else None)
         tg = T if isinstance(T, ChunkTargets) else ChunkTargets(np.asarray(T).reshape(len(X), -1))
         T = tg.T

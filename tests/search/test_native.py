@@ -19,6 +19,12 @@ from test_search_cache import random_data
 pytestmark = pytest.mark.skipif(not native.available(), reason="the C kernel was not built (no compiler?)")
 
 
+@pytest.fixture(params=["avx512", "portable"], autouse=True)
+def kernel_loop(request, monkeypatch):
+    """Every test twice: the kernel's AVX-512 loop (where the CPU has it) and its portable C loop."""
+    monkeypatch.setenv("CHARNN_NATIVE_PORTABLE", "1" if request.param == "portable" else "0")
+
+
 def fit(X, T, binary, monkeypatch, use_native: bool, **kw):
     monkeypatch.setenv("CHARNN_NATIVE", "1" if use_native else "0")
     s = StreamStats(np.asarray(X).min(0), np.asarray(X).max(0), binary, **kw)
