@@ -128,10 +128,11 @@ def _threads_per_op(k: int):
 
     An update is hundreds of small ops; with torch's own threads each one waits at a barrier,
     and when another process held a core that made a chunk 5x slower here (0.5 s -> 2.7 s).
-    torch's thread count is process-wide, so other threads' torch work is single-threaded
-    meanwhile. Overlapping passes (a search beside the dashboard's background preparation)
-    share one setting: the first saves the count, the last restores it (a pass that saved and
-    restored its own "before" could restore another pass's 1 for good).
+    torch keeps the count per thread, but a new thread starts with the last count set anywhere,
+    so threads started during a pass start single-threaded. Overlapping passes (a search beside
+    the dashboard's background preparation) therefore share one setting: the first saves the
+    count, the last restores it. A pass that saved and restored its own "before" could start
+    with another pass's 1 and restore it for good.
     """
     global _thread_users, _threads_before
     with _threads_lock:

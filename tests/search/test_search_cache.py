@@ -193,3 +193,50 @@ def test_prepare_builds_the_cache_a_first_search_would(real_rec):
         np.testing.assert_array_equal(built[block].hist_all, summary.hist_all)
         np.testing.assert_allclose(built[block].sx, summary.sx, rtol=1e-6)  # float32 within tiles
     assert prepare(twin, progress=False) is False  # an in-memory recording has nowhere to cache
+
+
+def test_overlapping_passes_restore_the_thread_count():
+    """A search beside the dashboard's background preparation. torch's thread count is set per
+    thread, and a new thread starts with the last count set anywhere: a search thread started
+    during the preparation begins with 1. Whichever pass ends last, threads started afterwards
+    must get the full count back, and the search must still use two workers."""
+    import threading
+    from charnn.search.stats import _threads_per_op
+    suite_threads = torch.get_num_threads()  # the suite runs on 1 (tests/conftest.py)
+    torch.set_num_threads(before := 2)  # new threads now start with 2
+    a_in, a_out, b_in, b_out = (threading.Event() for _ in range(4))
+    seen = {}
+
+    def preparation():
+        with _threads_per_op(1):
+            a_in.set()
+            a_out.wait(10)
+
+    def search():
+        with _threads_per_op(1) as workers:
+            seen["workers"] = workers
+            b_in.set()
+            b_out.wait(10)
+
+    a = threading.Thread(target=preparation)
+    a.start()
+    a_in.wait(10)
+    b = threading.Thread(target=search)  # starts while the count is 1
+    b.start()
+    b_in.wait(10)
+    a_out.set()  # the preparation ends first
+    a.join(10)
+    b_out.set()
+    b.join(10)
+    later = threading.Thread(target=lambda: seen.update(later=torch.get_num_threads()))
+    later.start()
+    later.join(10)
+    torch.set_num_threads(suite_threads)
+    assert seen == {"workers": 2, "later": before}
+
+
+def test_a_reversed_chunk_is_read():
+    X, T = random_data(n=3000, U=8)
+    forward = fit(X, T[:, :1], [True], chunks=1).finalize()
+    backward = fit(X[::-1], T[::-1, :1], [True], chunks=1).finalize()  # negative row stride
+    np.testing.assert_array_equal(forward["auroc"], backward["auroc"])
