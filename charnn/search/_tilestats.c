@@ -17,9 +17,10 @@
    histogram cached by one path matches a search made by the other. NaN bins to 0 (the caller
    checks sq for non-finite values).
 
-   Two builds of the same loop, chosen when called: AVX-512 (conversion and binning 16 units at
-   a time, 32 rows binned before their counts are added, which halved the time of counting row
-   by row) where the CPU has it, and portable C elsewhere (or with `portable` set, for tests). */
+   Three builds of the loop, chosen when called: AVX-512 intrinsics (conversion and binning 16
+   units at a time) where the CPU has it, else the portable C loop compiled for AVX2 and F16C
+   (vectorised by the compiler), else the same loop for any CPU. All bin NR = 32 rows before
+   adding their counts, which halved the time of counting row by row. `loop` forces one (tests). */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -35,7 +36,24 @@
 #define RB 256
 #define NR 32
 
-static inline float half_to_float(uint16_t h) {
+/* float16 bits -> float32, exactly. hw: through the compiler's _Float16, which is one instruction
+   per 8 or 16 values with F16C (or on ARM) but a library call per value on other x86-64 CPUs;
+   else by hand. */
+#if defined(__FLT16_MAX__) && !defined(__x86_64__)
+#define HW_HALF_ANYWHERE 1 /* _Float16 is native on this architecture */
+#else
+#define HW_HALF_ANYWHERE 0
+#endif
+
+static inline __attribute__((always_inline)) float half_to_float(uint16_t h, int hw) {
+#ifdef __FLT16_MAX__
+    if (hw) {
+        _Float16 f;
+        memcpy(&f, &h, sizeof f);
+        return (float)f;
+    }
+#endif
+    (void)hw;
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, bits;
     if (exp == 0) { /* zero or subnormal: man * 2^-24, exact in float32 */
         float f = (float)man * 5.9604644775390625e-8f;
@@ -58,10 +76,10 @@ static inline __attribute__((always_inline)) int32_t bin_of(float v, float scale
 /* buf (nb, U) = x[rows] - shift, from unit u0 on (the units before it are done by the caller) */
 static inline __attribute__((always_inline)) void load_tail(const void *x, int is_f16, int64_t stride,
                                                              int64_t r, int32_t u0, int32_t U,
-                                                             const float *shift, float *dst) {
+                                                             const float *shift, float *dst, int hw) {
     if (is_f16) {
         const uint16_t *src = (const uint16_t *)x + r * stride;
-        for (int32_t u = u0; u < U; u++) dst[u] = half_to_float(src[u]) - shift[u];
+        for (int32_t u = u0; u < U; u++) dst[u] = half_to_float(src[u], hw) - shift[u];
     } else {
         const float *src = (const float *)x + r * stride;
         for (int32_t u = u0; u < U; u++) dst[u] = src[u] - shift[u];
@@ -84,25 +102,36 @@ static inline __attribute__((always_inline)) void sum_block(const float *buf, in
     }
 }
 
+/* counts of units [u0, u1) (at most 16) of a converted block: NR rows binned, then counted */
 static inline __attribute__((always_inline)) void count_units(const float *buf, int64_t nb, int32_t U,
                                                               int32_t u0, int32_t u1, const float *scale,
                                                               const float *beta, float top,
                                                               const int32_t *offs, int32_t off0, int64_t GB,
                                                               int32_t *hist) {
-    for (int64_t i = 0; i < nb; i++) {
-        int64_t off = offs ? offs[i] : off0;
-        for (int32_t u = u0; u < u1; u++) hist[(int64_t)u * GB + off + bin_of(buf[i * U + u], scale[u], beta[u], top)]++;
+    int32_t idx[NR * 16];
+    const int32_t w = u1 - u0;
+    for (int64_t i0 = 0; i0 < nb; i0 += NR) {
+        int64_t nr = nb - i0 < NR ? nb - i0 : NR;
+        for (int64_t i = 0; i < nr; i++) {
+            const int32_t off = offs ? offs[i0 + i] : off0;
+            const float *row = buf + (i0 + i) * U + u0;
+            for (int32_t j = 0; j < w; j++)
+                idx[i * 16 + j] = (u0 + j) * (int32_t)GB + off + bin_of(row[j], scale[u0 + j], beta[u0 + j], top);
+        }
+        for (int64_t i = 0; i < nr; i++)
+            for (int32_t j = 0; j < w; j++) hist[idx[i * 16 + j]]++;
     }
 }
 
-static void tile_portable(const void *x, int32_t is_f16, int64_t stride, const int64_t *rows, int64_t first,
-                          int64_t m, int32_t U, const float *shift, const float *scale, const float *beta,
-                          int32_t B, const int32_t *offs, int32_t off0, int64_t GB, const float *T, int32_t K,
-                          int32_t *hist, double *mom, double *sq, float *buf) {
+/* the whole loop in portable C, built twice below: for any CPU, and for AVX2 (auto-vectorised) */
+static inline __attribute__((always_inline)) void tile_generic(
+        const void *x, int32_t is_f16, int64_t stride, const int64_t *rows, int64_t first, int64_t m, int32_t U,
+        const float *shift, const float *scale, const float *beta, int32_t B, const int32_t *offs, int32_t off0,
+        int64_t GB, const float *T, int32_t K, int32_t *hist, double *mom, double *sq, float *buf, int hw) {
     for (int64_t a = 0; a < m; a += RB) {
         int64_t nb = m - a < RB ? m - a : RB;
         for (int64_t i = 0; i < nb; i++)
-            load_tail(x, is_f16, stride, rows ? rows[a + i] : first + a + i, 0, U, shift, buf + i * U);
+            load_tail(x, is_f16, stride, rows ? rows[a + i] : first + a + i, 0, U, shift, buf + i * U, hw);
         sum_block(buf, nb, U, T ? T + a * K : NULL, K, mom, sq);
         for (int32_t u0 = 0; hist && u0 < U; u0 += 16)  /* 16 units at a time: their counters stay in L1 */
             count_units(buf, nb, U, u0, u0 + 16 < U ? u0 + 16 : U, scale, beta, (float)(B - 1),
@@ -110,11 +139,27 @@ static void tile_portable(const void *x, int32_t is_f16, int64_t stride, const i
     }
 }
 
+/* the units past the last whole vector of the AVX-512 loop (kept out of line: inlined, its stack
+   array made the vector loop 15% slower) */
+__attribute__((noinline)) static void count_tail(const float *buf, int64_t nb, int32_t U, int32_t u0,
+                                                 const float *scale, const float *beta, float top,
+                                                 const int32_t *offs, int32_t off0, int64_t GB, int32_t *hist) {
+    count_units(buf, nb, U, u0, U, scale, beta, top, offs, off0, GB, hist);
+}
+
+#define TILE_ARGS const void *x, int32_t is_f16, int64_t stride, const int64_t *rows, int64_t first, int64_t m, \
+    int32_t U, const float *shift, const float *scale, const float *beta, int32_t B, const int32_t *offs,    \
+    int32_t off0, int64_t GB, const float *T, int32_t K, int32_t *hist, double *mom, double *sq, float *buf
+#define TILE_CALL x, is_f16, stride, rows, first, m, U, shift, scale, beta, B, offs, off0, GB, T, K, hist, mom, sq, buf
+
+static void tile_portable(TILE_ARGS) { tile_generic(TILE_CALL, HW_HALF_ANYWHERE); }
+
 #ifdef HAVE_AVX512_BUILD
-AVX512 static void tile_avx512(const void *x, int32_t is_f16, int64_t stride, const int64_t *rows, int64_t first,
-                               int64_t m, int32_t U, const float *shift, const float *scale, const float *beta,
-                               int32_t B, const int32_t *offs, int32_t off0, int64_t GB, const float *T,
-                               int32_t K, int32_t *hist, double *mom, double *sq, float *buf) {
+__attribute__((target("avx2,f16c"))) static void tile_avx2(TILE_ARGS) { tile_generic(TILE_CALL, 1); }
+#endif
+
+#ifdef HAVE_AVX512_BUILD
+AVX512 static void tile_avx512(TILE_ARGS) {
     const float top = (float)(B - 1);
     const int32_t U16 = U - U % 16; /* units in whole vectors; the rest go the portable way */
     for (int64_t a = 0; a < m; a += RB) {
@@ -128,9 +173,9 @@ AVX512 static void tile_avx512(const void *x, int32_t is_f16, int64_t stride, co
                     __m512 v = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + u)));
                     _mm512_storeu_ps(dst + u, _mm512_sub_ps(v, _mm512_loadu_ps(shift + u)));
                 }
-                load_tail(x, is_f16, stride, r, U16, U, shift, dst);
+                load_tail(x, is_f16, stride, r, U16, U, shift, dst, 1);
             } else {
-                load_tail(x, is_f16, stride, r, 0, U, shift, dst);
+                load_tail(x, is_f16, stride, r, 0, U, shift, dst, 1);
             }
         }
         sum_block(buf, nb, U, T ? T + a * K : NULL, K, mom, sq);
@@ -155,26 +200,31 @@ AVX512 static void tile_avx512(const void *x, int32_t is_f16, int64_t stride, co
                 for (int j = 0; j < nr * 16; j++) hist[idx[j]]++;
             }
         }
-        if (U16 < U) count_units(buf, nb, U, U16, U, scale, beta, top, o, off0, GB, hist);
+        if (U16 < U) count_tail(buf, nb, U, U16, scale, beta, top, o, off0, GB, hist);
     }
 }
 #endif
 
+/* loop: 0 the fastest this CPU runs, 1 portable, 2 AVX2, 3 AVX-512 (a loop the CPU lacks: the next best) */
 void charnn_tile_stats(const void *x, int32_t is_f16, int64_t stride, const int64_t *rows, int64_t first,
                        int64_t m, int32_t U, const float *shift, const float *scale, const float *beta,
                        int32_t B, const int32_t *offs, int32_t off0, int64_t GB, const float *T, int32_t K,
-                       int32_t *hist, double *mom, double *sq, float *scratch /* RB * U floats */,
-                       int32_t portable) {
+                       int32_t *hist, double *mom, double *sq, float *buf /* RB * U floats */, int32_t loop) {
 #ifdef HAVE_AVX512_BUILD
-    if (!portable && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
-        tile_avx512(x, is_f16, stride, rows, first, m, U, shift, scale, beta, B, offs, off0, GB, T, K, hist, mom,
-                    sq, scratch);
+    int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                 __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+    if (avx512 && (loop == 0 || loop == 3)) {
+        tile_avx512(TILE_CALL);
+        return;
+    }
+    if (avx2 && loop != 1) {
+        tile_avx2(TILE_CALL);
         return;
     }
 #endif
-    tile_portable(x, is_f16, stride, rows, first, m, U, shift, scale, beta, B, offs, off0, GB, T, K, hist, mom, sq,
-                  scratch);
+    (void)loop;
+    tile_portable(TILE_CALL);
 }
 
 /* An (empty) module, so that the library is importable and found like any extension module. */

@@ -3,7 +3,7 @@
     from charnn.search import native
     native.available()        # True where `pip install` could build it (a C compiler was there)
     CHARNN_NATIVE=0 charnn search ...   # use the torch path instead (the same numbers, slower)
-    CHARNN_NATIVE_PORTABLE=1 ...        # the kernel's portable C loop even where AVX-512 is (tests)
+    CHARNN_NATIVE_LOOP=portable ...     # one of the kernel's loops: auto (default), portable, avx2, avx512
 
 Why: one (row block x every unit) pass of the search is a gather, a float16 conversion, a
 matmul against the targets and a histogram. Done as torch ops, that is about ten Python calls
@@ -13,8 +13,8 @@ call per row range, about 1 ns per value, binning every value with the same floa
 the histograms are identical) and summing products in float64 (more accurate than the tiles'
 float32 matmuls); ctypes lets go of the GIL for the call, so two threads give 1.5-2x. It is an
 optional extension (setup.py): where it cannot be built, `available()` is False and the search
-uses its torch path. It is compiled for any x86-64 (or other) CPU and picks its AVX-512 loop at
-run time, so a build copied to an older CPU runs the portable loop instead of crashing.
+uses its torch path. It is compiled for any x86-64 (or other) CPU and picks its AVX-512 or AVX2
+loop at run time, so a build copied to an older CPU runs a slower loop instead of crashing.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import threading
 import numpy as np
 import torch
 
+LOOPS = {"auto": 0, "portable": 1, "avx2": 2, "avx512": 3}  # the C file's `loop` (CHARNN_NATIVE_LOOP)
 ROW_BLOCK = 256  # rows the kernel converts at a time (RB in the C file): its scratch is ROW_BLOCK x U floats
 
 _lib = None
@@ -82,6 +83,9 @@ def tile_stats(x: torch.Tensor, rows: torch.Tensor | None, first: int, m: int, s
     Each may be None to skip that statistic. Inputs are not checked beyond shapes: the caller
     (StreamStats._pass) owns them.
     """
+    loop = os.environ.get("CHARNN_NATIVE_LOOP", "auto")
+    if loop not in LOOPS:
+        raise ValueError(f"CHARNN_NATIVE_LOOP={loop!r}: use one of {', '.join(LOOPS)}")
     U = x.shape[1]
     assert x.stride(1) == 1 and x.dtype in (torch.float16, torch.float32), "units must be contiguous floats"
     K = 0 if T is None else T.shape[1]
@@ -90,4 +94,4 @@ def tile_stats(x: torch.Tensor, rows: torch.Tensor | None, first: int, m: int, s
     _load().charnn_tile_stats(
         _ptr(x), int(x.dtype == torch.float16), x.stride(0), _ptr(rows), first, m, U, _ptr(shift), _ptr(scale),
         _ptr(beta), bins, _ptr(offs), off0, counters_per_unit, _ptr(T), K, _ptr(hist), _ptr(mom), _ptr(sq),
-        _ptr(_scratch(ROW_BLOCK * U)), int(os.environ.get("CHARNN_NATIVE_PORTABLE", "0") == "1"))
+        _ptr(_scratch(ROW_BLOCK * U)), LOOPS[loop])

@@ -36,10 +36,10 @@ thread's int32 counters. The tiles are shared by up to MAX_WORKERS Python thread
 
 Two implementations of a tile, giving the same counts (tests/search/test_native.py):
 - `native` (charnn/search/_tilestats.c, built by pip where a C compiler is): one GIL-free call
-  per tile (a few per thread and update), about 1 ns per value (AVX-512 conversion and binning;
-  32 rows binned before their counts are added, which halved the time of counting row by row),
-  and two threads give 1.5-2x. A warm search of 2,048 units x 1M characters against a 43%
-  target: 0.7 s.
+  per tile (a few per thread and update), about 1 ns per value with its AVX-512 loop (32 rows
+  binned before their counts are added, which halved the time of counting row by row), and two
+  threads give 1.5-2x. A warm search of 2,048 units x 1M characters against a 43% target:
+  0.7 s; 1.6-1.8 s with its AVX2 loop, 2.3 s with its portable loop (CHARNN_NATIVE_LOOP).
 - torch ops (the fallback, or CHARNN_NATIVE=0): tiles of TILE_VALUES into per-thread buffers
   allocated once (a fresh 512 KB tensor per op cost a page-faulting mmap: 5-10 ns per value),
   `index_add_` for the counts (torch's fastest scatter here: bincount 2x slower, put_,

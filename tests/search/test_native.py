@@ -19,10 +19,10 @@ from test_search_cache import random_data
 pytestmark = pytest.mark.skipif(not native.available(), reason="the C kernel was not built (no compiler?)")
 
 
-@pytest.fixture(params=["avx512", "portable"], autouse=True)
+@pytest.fixture(params=["avx512", "avx2", "portable"], autouse=True)
 def kernel_loop(request, monkeypatch):
-    """Every test twice: the kernel's AVX-512 loop (where the CPU has it) and its portable C loop."""
-    monkeypatch.setenv("CHARNN_NATIVE_PORTABLE", "1" if request.param == "portable" else "0")
+    """Every test with each of the kernel's loops (one the CPU lacks falls back to the next)."""
+    monkeypatch.setenv("CHARNN_NATIVE_LOOP", request.param)
 
 
 def fit(X, T, binary, monkeypatch, use_native: bool, **kw):
