@@ -73,8 +73,8 @@ static inline __attribute__((always_inline)) int32_t bin_of(float v, float scale
     return (int32_t)v;
 }
 
-/* buf (nb, U) = x[rows] - shift, from unit u0 on (the units before it are done by the caller) */
-static inline __attribute__((always_inline)) void load_tail(const void *x, int is_f16, int64_t stride,
+/* one row of buf: dst[u] = x[r, u] - shift[u] for u in [u0, U) (the AVX-512 loop does the units before u0) */
+static inline __attribute__((always_inline)) void load_row(const void *x, int is_f16, int64_t stride,
                                                              int64_t r, int32_t u0, int32_t U,
                                                              const float *shift, float *dst, int hw) {
     if (is_f16) {
@@ -131,7 +131,7 @@ static inline __attribute__((always_inline)) void tile_generic(
     for (int64_t a = 0; a < m; a += RB) {
         int64_t nb = m - a < RB ? m - a : RB;
         for (int64_t i = 0; i < nb; i++)
-            load_tail(x, is_f16, stride, rows ? rows[a + i] : first + a + i, 0, U, shift, buf + i * U, hw);
+            load_row(x, is_f16, stride, rows ? rows[a + i] : first + a + i, 0, U, shift, buf + i * U, hw);
         sum_block(buf, nb, U, T ? T + a * K : NULL, K, mom, sq);
         for (int32_t u0 = 0; hist && u0 < U; u0 += 16)  /* 16 units at a time: their counters stay in L1 */
             count_units(buf, nb, U, u0, u0 + 16 < U ? u0 + 16 : U, scale, beta, (float)(B - 1),
@@ -173,9 +173,9 @@ AVX512 static void tile_avx512(TILE_ARGS) {
                     __m512 v = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + u)));
                     _mm512_storeu_ps(dst + u, _mm512_sub_ps(v, _mm512_loadu_ps(shift + u)));
                 }
-                load_tail(x, is_f16, stride, r, U16, U, shift, dst, 1);
+                load_row(x, is_f16, stride, r, U16, U, shift, dst, 1);
             } else {
-                load_tail(x, is_f16, stride, r, 0, U, shift, dst, 1);
+                load_row(x, is_f16, stride, r, 0, U, shift, dst, 1);
             }
         }
         sum_block(buf, nb, U, T ? T + a * K : NULL, K, mom, sq);
