@@ -218,7 +218,7 @@ def screenshot(page: str, png: Path, browser: str) -> None:
 def top_units(rec, concept: str | None = None, regex: str | None = None, top: int = 3, kinds=None,
               progress=True) -> tuple[list[Unit], dict[Unit, str]]:
     """The `top` best units for a concept or a regex (charnn.search.search), and a note for each."""
-    from .search import search  # the search engine is only needed here
+    from .search.engine import score_text, search  # the search engine is only needed here
     if top < 1:
         raise ExportError(f"top must be at least 1, not {top}")
     df = search(rec, regex=regex, concept=concept, kinds=kinds, top=top, progress=progress)
@@ -226,8 +226,7 @@ def top_units(rec, concept: str | None = None, regex: str | None = None, top: in
     units, notes = [], {}
     for rank, row in enumerate(df.itertuples(index=False), 1):
         unit = (int(row.layer), row.kind, int(row.unit))
-        score = (f"AUROC {row.auroc:.3f} (chance {chance['auroc_p99']:.3f}), r {row.r:+.3f}" if df.attrs["binary"]
-                 else f"r {row.r:+.3f} (chance |r| {chance['r_p99']:.3f})")
+        score = score_text(df.attrs["binary"], row.auroc, row.r, chance["auroc_p99"], chance["r_p99"])
         units.append(unit)
         notes[unit] = f"#{rank} for {df.attrs['query']}: {score}"
     return units, notes

@@ -88,7 +88,8 @@ def main_search(args) -> int:
         support = int(df["support"].iloc[0])
         chance = f"|r| {base['r_p99']:.3f}" + (f", AUROC {base['auroc_p99']:.3f}" if base["auroc_p99"] else "")
         print(f"{df.attrs['query']}: {rec.n_chars:,} characters, {support:,} non-zero")
-        print(f"chance (target shifted by {base['offset']:,} characters), 99th percentile over units: {chance}")
+        print(f"chance (target shifted by {base['offset']:,} characters), 99th percentile over {base['units']:,} "
+              f"sampled units: {chance}")
         print(_fmt(top))
         best = df.iloc[0]
         from .engine import make_target
@@ -100,11 +101,11 @@ def main_search(args) -> int:
 
 def atlas_lines(per_concept: pd.DataFrame, per_unit: pd.DataFrame, n_units: int = 10) -> list[str]:
     """Readable summary: the best units of each concept, then the units that are best explained."""
-    lines = ["best units per concept (chance = 99th percentile over units against a shifted target):"]
+    from .engine import score_text
+    lines = ["best units per concept (chance = 99th percentile over sampled units against a shifted target):"]
     for name, group in per_concept.groupby("concept", sort=False):
         for _, row in group.iterrows():
-            score = (f"AUROC {row.auroc:.3f} (chance {row.baseline_auroc_p99:.3f}), r {row.r:+.3f}" if row.binary
-                     else f"r {row.r:+.3f} (chance |r| {row.baseline_r_p99:.3f})")
+            score = score_text(row.binary, row.auroc, row.r, row.baseline_auroc_p99, row.baseline_r_p99)
             lines.append(f"  {name:15s} layer {row.layer} {row.kind} unit {row.unit:<5d} {score}")
     lines.append(f"best concept per unit (top {n_units} by |r|):")
     for row in per_unit.head(n_units).itertuples():

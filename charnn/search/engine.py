@@ -119,6 +119,11 @@ def stream_stats(rec, targets: list[np.ndarray], binary: list[bool], kinds=None,
             S = min(BASELINE_UNITS, len(lo))
             sampled[b] = StreamStats(lo[:S], hi[:S], binary=binary, bins=bins, flip=flip,
                                      base=base.head(S) if base is not None else None)
+    if not targets and not len(baseline):  # a summary only: a block that has one has nothing to add
+        stats = {b: s for b, s in stats.items() if s.base is None}
+        blocks = list(stats)
+        if not blocks:
+            return {}, {}
     wanted = sorted({k for _, k in blocks})
     report = progress if callable(progress) else None
     with tqdm(total=rec.n_chars, unit="char", unit_scale=True, disable=report is not None or not progress,
@@ -130,8 +135,7 @@ def stream_stats(rec, targets: list[np.ndarray], binary: list[bool], kinds=None,
                              else np.zeros((stop - start, 0), np.float32))  # (n, K), shared by the blocks
             TB = ChunkTargets(np.stack([y[start:stop] for y in baseline], 1)) if len(baseline) else None
             for b in blocks:
-                if targets or stats[b].base is None:  # a cached block has nothing to add without targets
-                    stats[b].update(arrays[b], T)
+                stats[b].update(arrays[b], T)
                 if TB is not None:
                     sampled[b].update(arrays[b][:, :sampled[b].lo.size], TB)  # (n, S), a view read in place
             bar.update(stop - start)
@@ -154,12 +158,8 @@ def prepare(rec, kinds: Iterable[str] | None = None, bins: int = 256, progress: 
     """
     if not summaries.cacheable(rec):
         return False
-    cached = summaries.load(rec, bins)
-    blocks = _blocks(rec, kinds)
-    if all(b in cached and cached[b].matches(*rec.unit_range(*b), bins) for b in blocks):
-        return False
-    stream_stats(rec, [], [], kinds, bins, progress, cancel, desc="prepare search")
-    return True
+    stats, _ = stream_stats(rec, [], [], kinds, bins, progress, cancel, desc="prepare search")
+    return bool(stats)
 
 
 def _chunks(rec, kinds: list[str], chunk_chars: int):
@@ -190,6 +190,13 @@ def _frame(finals: dict, col: int) -> pd.DataFrame:
             "support": np.full(U, out["support"][col]),
         }))
     return pd.concat(parts, ignore_index=True)[COLUMNS]
+
+
+def score_text(binary: bool, auroc: float, r: float, chance_auroc: float | None, chance_r: float) -> str:
+    """A unit's score beside its chance level, as the CLI and figures print it."""
+    if binary:
+        return f"AUROC {auroc:.3f} (chance {chance_auroc:.3f}), r {r:+.3f}"
+    return f"r {r:+.3f} (chance |r| {chance_r:.3f})"
 
 
 def _baseline(df: pd.DataFrame, binary: bool, offset: int, seed: int) -> dict:

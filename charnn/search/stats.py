@@ -379,12 +379,12 @@ class StreamStats:
         fast = native.available()
         if fast:  # a few long GIL-free calls per thread, enough of them to share the rows evenly
             rows_per_tile = MIN_ROWS * max(1, -(-m // (MIN_ROWS * 2 * workers)))
-        else:
+        else:  # the torch path's tiles and counter layout
             rows_per_tile = max(MIN_ROWS, TILE_VALUES // U)
-        W = max(d for d in range(1, UNIT_BLOCK + 1) if U % d == 0)  # units per counter block
-        nblk = U // W
-        uoff = (torch.arange(U, dtype=torch.int32) * (G * B)).view(nblk, 1, W)  # unit j owns counters j*G*B ...
-        TtT = Tt.T if Tt is not None else None  # (C, m)
+            W = max(d for d in range(1, UNIT_BLOCK + 1) if U % d == 0)  # units per counter block
+            nblk = U // W
+            uoff = (torch.arange(U, dtype=torch.int32) * (G * B)).view(nblk, 1, W)  # unit j owns counters j*G*B ...
+            TtT = Tt.T if Tt is not None else None  # (C, m)
         acc, lock = {}, threading.Lock()
 
         def tile(job) -> None:  # rows b..b+nb, every unit
