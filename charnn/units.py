@@ -1,0 +1,61 @@
+"""A unit of a model or a recording: (layer, kind, index), written `LAYER:KIND:UNIT`.
+
+    from charnn.units import Unit
+    u = Unit.parse("0:c:37")        # Unit(layer=0, kind='c', index=37)
+    str(u)                          # '0:c:37'
+    u.check(layers=2, kinds=("c", "h"), width=256)   # ValueError saying what exists
+
+Kinds are the model's states (LSTM `i f g o c h`, GRU `r z n h`, RNN `h`) or a kind added to a
+recording later, such as a sparse autoencoder's latents (`sae-c`): lowercase letters, digits and
+`_ . -`, never `:`. Every command, search result, dashboard view and causal test names units
+this way, and parses them here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+KIND_NAME = re.compile(r"^[a-z][a-z0-9_.\-]*$")
+
+
+@dataclass(frozen=True, order=True)
+class Unit:
+    layer: int
+    kind: str
+    index: int
+
+    def __post_init__(self):
+        if not isinstance(self.layer, int) or self.layer < 0:
+            raise ValueError(f"layer must be a non-negative integer, not {self.layer!r}")
+        if not isinstance(self.kind, str) or not KIND_NAME.match(self.kind):
+            raise ValueError(f"kind {self.kind!r} is not a kind name (such as c, h, f or sae-c)")
+        if not isinstance(self.index, int) or self.index < 0:
+            raise ValueError(f"unit index must be a non-negative integer, not {self.index!r}")
+
+    @classmethod
+    def parse(cls, spec) -> "Unit":
+        """'LAYER:KIND:UNIT' (or a Unit, or a (layer, kind, index) triple) -> Unit."""
+        if isinstance(spec, Unit):
+            return spec
+        if isinstance(spec, (tuple, list)) and len(spec) == 3:
+            layer, kind, index = spec
+            return cls(int(layer), str(kind), int(index))
+        parts = str(spec).strip().split(":")
+        if len(parts) != 3 or not parts[0].isdigit() or not parts[2].isdigit() or not KIND_NAME.match(parts[1]):
+            raise ValueError(f"unit {spec!r} is not LAYER:KIND:UNIT, e.g. 0:c:37")
+        return cls(int(parts[0]), parts[1], int(parts[2]))
+
+    def __str__(self) -> str:
+        return f"{self.layer}:{self.kind}:{self.index}"
+
+    def check(self, layers: int, kinds, width: int) -> "Unit":
+        """This unit, if layer < layers, kind in kinds and index < width; else a ValueError
+        listing what exists. Returns self, so `Unit.parse(s).check(...)` reads as one step."""
+        if self.layer >= layers:
+            raise ValueError(f"unit {self}: layer {self.layer} does not exist (layers 0..{layers - 1})")
+        if self.kind not in kinds:
+            raise ValueError(f"unit {self}: kind {self.kind!r} does not exist (kinds {', '.join(kinds)})")
+        if self.index >= width:
+            raise ValueError(f"unit {self}: unit {self.index} does not exist (units 0..{width - 1})")
+        return self
