@@ -12,6 +12,10 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
+_UMASK = os.umask(0)  # read once: os.umask can only be read by setting it
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK  # what open() gives a new file; tools that write their own file may not
+
 
 @contextmanager
 def atomic_path(path: Path):
@@ -22,6 +26,7 @@ def atomic_path(path: Path):
         yield tmp
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     finally:
         if tmp.exists():

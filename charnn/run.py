@@ -1,4 +1,5 @@
-"""A run folder: what training leaves behind, and loading it back without unpickling code.
+"""A run folder: what training leaves behind, the one place that knows its files, and loading it
+back without unpickling code.
 
     runs/<run>/
       config.json          model, training and corpus settings (JSON)
@@ -7,16 +8,26 @@
       checkpoint.pt        last state to resume from (tensors and numbers only; weights_only load)
       metrics.csv          one row per step: step, seconds, lr, train bpc, chars/s, val bpc
       summary.json         best and final numbers, test bpc
-      recordings/<name>/   recorded states (see charnn.recording)
+      recordings/<name>/   recorded states (see charnn.recording); step-XXXXXXX/ are probe
+                           recordings made during training
+
+    folder = RunFolder("runs/austen")
+    folder.train_config()          # the saved TrainConfig fields (what --resume continues with)
+    folder.recordings()            # ["step-0000500", "val"]
+    folder.probe_steps()           # {500: Path(".../recordings/step-0000500")}
+    run = load_run("runs/austen")  # Run: config, vocabulary and the best weights, ready to use
 """
 
 from __future__ import annotations
 
 import copy
+import csv
 import json
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -24,12 +35,152 @@ from .fsio import atomic_path, write_json
 from .model import CharRNN, ModelConfig
 from .vocab import Vocab
 
+CONFIG = "config.json"
+VOCAB = "vocab.json"
 WEIGHTS = "model.safetensors"
 CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.csv"
+SUMMARY = "summary.json"
+RECORDINGS = "recordings"
+METRIC_FIELDS = ["step", "seconds", "lr", "train_bpc", "chars_per_s", "val_bpc"]
+PROBE_NAME = re.compile(r"^step-(\d+)$")
 
 
 class RunError(FileNotFoundError):
-    """A run folder that is missing or incomplete."""
+    """A run folder that is missing, incomplete or damaged."""
+
+
+def probe_name(step: int) -> str:
+    """The recording name of the probe recorded at a training step."""
+    return f"step-{step:07d}"
+
+
+class RunFolder:
+    """The files of one run folder: every other module asks this class where a run keeps what."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def is_run(self) -> bool:
+        return (self.path / CONFIG).is_file()
+
+    def _json(self, name: str) -> dict:
+        path = self.path / name
+        if not path.is_file():
+            raise RunError(f"run folder {self.path} has no {name}: train one with `charnn train CORPUS --out {self.path}`")
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise RunError(f"{path} is damaged ({err}): it is not JSON") from None
+
+    # ------------------------------------------------------------ configs
+    def config(self) -> dict:
+        """The whole config.json: {"model": ..., "train": ..., "corpus": ...}."""
+        return self._json(CONFIG)
+
+    def model_config(self) -> ModelConfig:
+        return ModelConfig(**self.config()["model"])
+
+    def train_config(self) -> dict:
+        """The training settings the run was started with (a TrainConfig's fields)."""
+        return self.config().get("train", {})
+
+    def vocab(self) -> Vocab:
+        if not (self.path / VOCAB).is_file():
+            raise RunError(f"run folder {self.path} has no {VOCAB}")
+        return Vocab.load(self.path / VOCAB)
+
+    def start(self, model_config: ModelConfig, vocab: Vocab, **sections) -> None:
+        """Begin a fresh run here: remove what an earlier run left, write config, vocabulary and
+        an empty metrics table. `sections` are further config.json entries (train, corpus)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        for stale in (CHECKPOINT, WEIGHTS, METRICS, SUMMARY):
+            (self.path / stale).unlink(missing_ok=True)
+        vocab.save(self.path / VOCAB)
+        write_json(self.path / CONFIG, {"model": asdict(model_config), **sections})
+        with atomic_path(self.path / METRICS) as tmp:
+            tmp.write_text(",".join(METRIC_FIELDS) + "\n")
+
+    # ------------------------------------------------------------ weights and checkpoint
+    def save_weights(self, model: CharRNN, name: str = WEIGHTS) -> None:
+        save_weights(model, self.path / name)
+
+    def has_checkpoint(self) -> bool:
+        return (self.path / CHECKPOINT).is_file()
+
+    def checkpoint(self) -> dict:
+        """The last training state; a damaged file is named, with what can still be used."""
+        path = self.path / CHECKPOINT
+        if not path.is_file():
+            raise RunError(f"{self.path} has no {CHECKPOINT} to resume from: start the run again without --resume")
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - torch raises many types for a truncated or foreign file
+            raise RunError(
+                f"{path} is damaged and cannot be resumed ({type(err).__name__}): the best weights in "
+                f"{self.path / WEIGHTS} still load for sampling and recording; to train on, delete {CHECKPOINT} "
+                "and start a new run") from None
+
+    def save_checkpoint(self, payload: dict) -> None:
+        with atomic_path(self.path / CHECKPOINT) as tmp:
+            torch.save(payload, tmp)
+
+    # ------------------------------------------------------------ metrics and summary
+    def metrics(self) -> pd.DataFrame | None:
+        """One row per step (METRIC_FIELDS), or None when the run has no metrics yet."""
+        path = self.path / METRICS
+        if not path.is_file():
+            return None
+        try:
+            return pd.read_csv(path)
+        except (ValueError, pd.errors.ParserError) as err:
+            raise RunError(f"{path} is damaged: {err}") from None
+
+    def truncate_metrics(self, step: int) -> None:
+        """Drop the metric rows written after `step` (those of steps a resume will redo)."""
+        path = self.path / METRICS
+        rows = list(csv.reader(open(path, newline=""))) if path.is_file() else [METRIC_FIELDS]
+        keep = [METRIC_FIELDS] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= step]
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+            csv.writer(f).writerows(keep)
+
+    def summary(self) -> dict | None:
+        return self._json(SUMMARY) if (self.path / SUMMARY).is_file() else None
+
+    def save_summary(self, summary: dict) -> None:
+        write_json(self.path / SUMMARY, summary)
+
+    # ------------------------------------------------------------ recordings
+    @property
+    def recordings_dir(self) -> Path:
+        return self.path / RECORDINGS
+
+    def recording_path(self, name: str) -> Path:
+        return self.recordings_dir / name
+
+    def recordings(self) -> list[str]:
+        """Names of the complete recordings of this run, sorted."""
+        from .recording import is_recording
+        folder = self.recordings_dir
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".") and is_recording(p))
+
+    def probe_steps(self) -> dict[int, Path]:
+        """{training step: recording folder} of the probe recordings made during training, in step order."""
+        found = ((int(m.group(1)), name) for name in self.recordings() if (m := PROBE_NAME.match(name)))
+        return {step: self.recording_path(name) for step, name in sorted(found)}
+
+
+def list_runs(root: str | Path) -> list[str]:
+    """Names of the run folders directly under root, sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if not p.name.startswith(".") and RunFolder(p).is_run())
 
 
 @dataclass
@@ -43,6 +194,10 @@ class Run:
     def model_config(self) -> ModelConfig:
         return self.model.config
 
+    @property
+    def folder(self) -> RunFolder:
+        return RunFolder(self.path)
+
 
 def save_weights(model: CharRNN, path: Path) -> None:
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
@@ -53,37 +208,28 @@ def save_weights(model: CharRNN, path: Path) -> None:
 def create_run(path: Path, model: CharRNN, vocab: Vocab, **sections) -> Path:
     """Write a loadable run folder (config, vocabulary, weights) for `model`; `sections` are
     extra config.json entries (the trainer adds train and corpus)."""
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    vocab.save(path / "vocab.json")
-    write_json(path / "config.json", {"model": asdict(model.config), **sections})
-    save_weights(model, path / WEIGHTS)
-    return path
+    folder = RunFolder(path)
+    folder.start(model.config, vocab, **sections)
+    folder.save_weights(model)
+    return folder.path
 
 
 def load_run(path: str | Path, weights: str = WEIGHTS) -> Run:
     """Load a run's config, vocabulary and weights (best validation unless told otherwise)."""
-    path = Path(path)
-    if not path.is_dir():
-        raise RunError(f"run folder {path} does not exist: train one with `charnn train CORPUS --out {path}`")
-    for name in ("config.json", "vocab.json", weights):
-        if not (path / name).is_file():
-            raise RunError(f"run folder {path} has no {name}: training did not reach its first evaluation")
-    config = json.loads((path / "config.json").read_text())
-    vocab = Vocab.load(path / "vocab.json")
+    folder = RunFolder(path)
+    if not folder.path.is_dir():
+        raise RunError(f"run folder {folder.path} does not exist: train one with `charnn train CORPUS --out {folder.path}`")
+    for name in (CONFIG, VOCAB, weights):
+        if not folder.file(name).is_file():
+            raise RunError(f"run folder {folder.path} has no {name}: training did not reach its first evaluation")
+    config = folder.config()
     model = CharRNN(ModelConfig(**config["model"]))
-    model.load_state_dict(load_file(str(path / weights)))
+    try:
+        model.load_state_dict(load_file(str(folder.file(weights))))
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types for a damaged file
+        raise RunError(f"{folder.file(weights)} is damaged ({err}): retrain, or load another weights file") from None
     model.eval()
-    return Run(path, config, vocab, model)
-
-
-def load_checkpoint(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def save_checkpoint(payload: dict, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    return Run(folder.path, config, folder.vocab(), model)
 
 
 def model_on(run: Run, device: torch.device | str) -> torch.nn.Module:

@@ -3,7 +3,9 @@
     charnn train austen --out runs/austen --layers 2 --hidden 256 --max-minutes 5
     charnn train austen --out runs/austen --resume          # after Ctrl-C or a kill
 
-The hidden state is carried across batches and reset when the streams wrap. Validation bits per
+A resumed run keeps every setting it was started with but its budget and device (a different
+split would move validation into text the model trained on). The hidden state is carried across
+batches and reset when the streams wrap. Validation bits per
 character every `eval_every` steps; the best weights go to `model.safetensors`, the last state to
 `checkpoint.pt` (so a kill loses at most the steps since the last evaluation). Ctrl-C or SIGTERM
 stops at the end of the current step and saves a checkpoint first.
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import math
 import signal
 import time
@@ -27,12 +28,11 @@ from tqdm.auto import tqdm
 from . import run as runio
 from .batches import StreamBatches
 from .corpus import load_corpus
-from .fsio import write_json
 from .model import CharRNN, ModelConfig, detach_state
-from .vocab import Vocab
 
 LN2 = math.log(2)
-METRIC_FIELDS = ["step", "seconds", "lr", "train_bpc", "chars_per_s", "val_bpc"]
+BUDGET_FIELDS = ("max_steps", "max_minutes", "eval_every")  # a resumed run may change how long it trains
+PLACE_FIELDS = ("device",)  # ... and where it runs; every other setting is the run's own
 
 
 @dataclass
@@ -40,13 +40,13 @@ class TrainConfig:
     corpus: str
     out: str
     seq_len: int = 128  # truncated-BPTT window, characters
-    batch_size: int = 64  # parallel streams
-    lr: float = 3e-3  # peak learning rate
+    batch_size: int | None = None  # parallel streams; None: 32 on a CPU (more steps per minute), 64 on a GPU
+    lr: float | None = None  # peak learning rate; None: 6e-3 at batch 32, 3e-3 above
     min_lr_ratio: float = 0.05  # final lr as a fraction of the peak
     warmup_steps: int = 100
     weight_decay: float = 0.01
     clip: float = 1.0  # max global gradient norm
-    max_steps: int = 3000
+    max_steps: int | None = None  # None: 3000, or no step limit when max_minutes is set
     max_minutes: float | None = None  # wall-clock budget; the lr schedule follows it too
     eval_every: int = 250
     eval_chars: int = 200_000  # validation characters per evaluation (the test split is read whole)
@@ -58,6 +58,79 @@ class TrainConfig:
     probe_text: str | None = None
     device: str = "cpu"
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.split = tuple(float(x) for x in self.split)
+        if self.batch_size is None:
+            self.batch_size = 32 if str(self.device).startswith("cpu") else 64
+        if self.lr is None:
+            self.lr = 6e-3 if self.batch_size <= 32 else 3e-3
+        if self.max_steps is None:
+            self.max_steps = 10**12 if self.max_minutes else 3000
+        check_config(self)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """Refuse settings no run can use, before anything is written (ValueError naming the flag)."""
+    def whole(name, low):
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{_flag(name)} must be an integer >= {low}, not {value!r}")
+
+    def number(name, low, high=math.inf, low_open=False):
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or value < low or (low_open and value == low) or value > high:
+            bound = f"> {low}" if low_open else f">= {low}"
+            raise ValueError(f"{_flag(name)} must be a finite number {bound}" + (f" and <= {high}" if high < math.inf else "")
+                             + f", not {value!r}")
+
+    for name in ("seq_len", "batch_size", "max_steps", "eval_every", "eval_chars"):
+        whole(name, 1)
+    for name in ("warmup_steps", "record_every", "seed"):
+        whole(name, 0)
+    number("lr", 0, low_open=True)
+    number("clip", 0, low_open=True)
+    number("weight_decay", 0)
+    number("min_lr_ratio", 0, 1)
+    if cfg.max_minutes is not None:
+        number("max_minutes", 0, low_open=True)
+    if len(cfg.split) != 3 or not all(math.isfinite(x) and x > 0 for x in cfg.split) or abs(sum(cfg.split) - 1) > 1e-6:
+        raise ValueError(f"--split {','.join(map(str, cfg.split))} must be three positive fractions summing to 1")
+    if cfg.encoding_errors not in ("strict", "replace"):
+        raise ValueError(f"--encoding-errors must be strict or replace, not {cfg.encoding_errors!r}")
+    if cfg.record_every and not cfg.probe_text:
+        raise ValueError("--record-every needs --probe-text FILE (or val) to record")
+
+
+def resumed_config(out: str | Path, model_changes: dict | None = None, **changes) -> TrainConfig:
+    """The saved TrainConfig of the run in `out`, with `changes` applied where a resumed run may
+    change them (BUDGET_FIELDS, PLACE_FIELDS). Any other change, and any change to the model
+    (`model_changes`: cell, layers, hidden, ...), is refused with a ValueError naming the flag
+    and the run's value: a different split would move validation into trained text, a different
+    window or batch would not continue the same streams."""
+    folder = runio.RunFolder(out)
+    config = folder.config()
+    saved = {k: v for k, v in config.get("train", {}).items() if k in TrainConfig.__dataclass_fields__}
+    saved["split"] = tuple(saved.get("split", (0.9, 0.05, 0.05)))
+    fixed = {**{k: (v, saved.get(k)) for k, v in changes.items() if k not in BUDGET_FIELDS + PLACE_FIELDS + ("corpus", "out")},
+             **{k: (v, config["model"].get(k)) for k, v in (model_changes or {}).items()}}
+    for name, (given, theirs) in fixed.items():
+        given = tuple(float(x) for x in given) if name == "split" else given
+        if given != theirs:
+            shown = ",".join(map(str, theirs)) if isinstance(theirs, (tuple, list)) else theirs
+            raise ValueError(f"{_flag(name)} {given if name != 'split' else ','.join(map(str, given))} differs from "
+                             f"the run's {shown}: a resumed run keeps its data, model and optimiser settings "
+                             f"(drop the flag, or train a new run with another --out)")
+    saved.update({k: v for k, v in changes.items() if k in BUDGET_FIELDS + PLACE_FIELDS + ("corpus",)})
+    saved["out"] = str(out)
+    if "max_minutes" in changes and "max_steps" not in changes:
+        saved["max_steps"] = None  # a new time budget: the step limit follows it (see TrainConfig)
+    return TrainConfig(**saved)
 
 
 def corpus_fingerprint(corpus) -> str:
@@ -98,18 +171,22 @@ class Trainer:
     """One training run in one folder; `fit()` trains until the step or time budget is spent."""
 
     def __init__(self, cfg: TrainConfig, model_cfg: dict | None = None, resume: bool = False):
+        """A fresh run in cfg.out with the model settings `model_cfg` (cell, layers, hidden, embed,
+        dropout), or with resume=True the run already there, continued from its checkpoint: then
+        cfg must agree with the saved settings but for its budget and device (see resumed_config)."""
+        self.folder = runio.RunFolder(cfg.out)
+        if resume:
+            cfg = resumed_config(cfg.out, model_cfg, **{k: v for k, v in asdict(cfg).items() if k != "out"})
         self.cfg, self.out = cfg, Path(cfg.out)
         self.corpus = load_corpus(cfg.corpus, errors=cfg.encoding_errors)
         fingerprint = corpus_fingerprint(self.corpus)
         if resume:
-            saved = runio.load_checkpoint(self.out / runio.CHECKPOINT) if (self.out / runio.CHECKPOINT).exists() else None
-            if saved is None:
-                raise runio.RunError(f"{self.out} has no {runio.CHECKPOINT} to resume from")
-            config = json.loads((self.out / "config.json").read_text())
+            saved = self.folder.checkpoint()
+            config = self.folder.config()
             if config["corpus"]["sha256"] != fingerprint:
                 raise ValueError(f"the corpus {cfg.corpus} differs from the one {self.out} was trained on: "
                                  "resume with the same corpus or train a new run")
-            self.vocab = Vocab.load(self.out / "vocab.json")
+            self.vocab = self.folder.vocab()
             model_cfg = config["model"]
         else:
             saved = None
@@ -128,55 +205,43 @@ class Trainer:
         self.best_val = float("inf")
         self.stop_requested = False
         self.on_eval = []  # callbacks (trainer, step) after each evaluation
-        if cfg.record_every and not cfg.probe_text:
-            raise ValueError("--record-every needs --probe-text FILE (or val) to record")
         if saved is None:
-            self._start_run_folder(fingerprint)
+            self.folder.start(self.model.config, self.vocab, train=asdict(self.cfg), corpus={
+                "source": str(self.cfg.corpus), "sha256": fingerprint, "documents": len(self.corpus.documents),
+                "n_chars": self.corpus.n_positions, "splits": self.corpus.split_bounds(self.cfg.split)})
         else:
             self._restore(saved)
 
-    def _start_run_folder(self, fingerprint: str) -> None:
-        self.out.mkdir(parents=True, exist_ok=True)
-        for stale in (runio.CHECKPOINT, runio.WEIGHTS, "metrics.csv", "summary.json"):
-            (self.out / stale).unlink(missing_ok=True)
-        self.vocab.save(self.out / "vocab.json")
-        bounds = self.corpus.split_bounds(self.cfg.split)
-        write_json(self.out / "config.json", {
-            "model": asdict(self.model.config),
-            "train": asdict(self.cfg),
-            "corpus": {"source": str(self.cfg.corpus), "sha256": fingerprint,
-                       "documents": len(self.corpus.documents), "n_chars": self.corpus.n_positions,
-                       "splits": bounds},
-        })
-        with open(self.out / "metrics.csv", "w", newline="") as f:
-            csv.writer(f).writerow(METRIC_FIELDS)
+    @classmethod
+    def resume(cls, out: str | Path, corpus: str | None = None, model_changes: dict | None = None,
+               **changes) -> "Trainer":
+        """Continue the run in `out` with its saved settings; `changes` may set its budget
+        (max_steps, max_minutes, eval_every) and device, anything else must equal the run's."""
+        cfg = resumed_config(out, model_changes, **changes, **({"corpus": corpus} if corpus else {}))
+        return cls(cfg, resume=True)
 
     def _restore(self, saved: dict) -> None:
-        self.model.load_state_dict(saved["model"])
-        self.optimizer.load_state_dict(saved["optimizer"])
-        self.step, self.seconds, self.pos = saved["step"], saved["seconds"], saved["pos"]
-        self.best_val = saved["best_val"]
-        self.state = tuple(saved["state"]) if saved["state"] else None
+        try:
+            self.model.load_state_dict(saved["model"])
+            self.optimizer.load_state_dict(saved["optimizer"])
+            self.step, self.seconds, self.pos = saved["step"], saved["seconds"], saved["pos"]
+            self.best_val = saved["best_val"]
+            self.state = tuple(s.to(self.cfg.device) for s in saved["state"]) if saved["state"] else None
+            torch.set_rng_state(saved["rng"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as err:
+            raise runio.RunError(f"{self.folder.file(runio.CHECKPOINT)} does not match this run ({err}): the best "
+                                 f"weights in {self.folder.file(runio.WEIGHTS)} still load; to train on, start a new run") from None
         if self.state is not None and self.model.config.cell != "lstm":
             self.state = self.state[0]
-        torch.set_rng_state(saved["rng"])
-        self._truncate_metrics(self.step)
-
-    def _truncate_metrics(self, step: int) -> None:
-        """Drop metric rows written after the checkpoint we resume from."""
-        path = self.out / "metrics.csv"
-        rows = list(csv.reader(open(path))) if path.exists() else [METRIC_FIELDS]
-        keep = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= step]
-        with open(path, "w", newline="") as f:
-            csv.writer(f).writerows(keep)
+        self.folder.truncate_metrics(self.step)
 
     def checkpoint(self) -> None:
         state = self.state if isinstance(self.state, tuple) else ((self.state,) if self.state is not None else ())
-        runio.save_checkpoint({
+        self.folder.save_checkpoint({
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "step": self.step, "seconds": self.seconds, "pos": self.pos, "best_val": self.best_val,
             "state": list(state), "rng": torch.get_rng_state(),
-        }, self.out / runio.CHECKPOINT)
+        })
 
     def train_step(self, lr: float) -> float:
         """One truncated-BPTT step; returns the training loss in bits per character."""
@@ -200,7 +265,7 @@ class Trainer:
         val_bpc = evaluate_bpc(self.model, val, device=self.cfg.device)
         if val_bpc < self.best_val:
             self.best_val = val_bpc
-            runio.save_weights(self.model, self.out / runio.WEIGHTS)
+            self.folder.save_weights(self.model)
         self.checkpoint()
         for callback in self.on_eval:
             callback(self, self.step)
@@ -211,9 +276,8 @@ class Trainer:
         from .recording import record  # recording imports the trainer's modules; import late
         model = CharRNN(self.model.config)
         model.load_state_dict(self.model.state_dict())
-        config = json.loads((self.out / "config.json").read_text())
-        run = runio.Run(self.out, config, self.vocab, model.eval())
-        return record(run, self.cfg.probe_text, name=f"step-{self.step:07d}", progress=False)
+        run = runio.Run(self.out, self.folder.config(), self.vocab, model.eval())
+        return record(run, self.cfg.probe_text, name=runio.probe_name(self.step), progress=False)
 
     def _budget_left(self) -> bool:
         if self.step >= self.cfg.max_steps:
@@ -233,7 +297,7 @@ class Trainer:
         previous = self._handle_signals()
         chars_per_step = self.cfg.batch_size * self.cfg.seq_len
         bar, counts_seconds = self._progress_bar(disable=not progress)
-        metrics = open(self.out / "metrics.csv", "a", newline="")
+        metrics = open(self.folder.file(runio.METRICS), "a", newline="")
         writer = csv.writer(metrics)
         val_bpc = None
         try:
@@ -285,5 +349,5 @@ class Trainer:
             "train_chars_seen": self.step * self.cfg.batch_size * self.cfg.seq_len,
             "parameters": sum(p.numel() for p in self.model.parameters()),
         }
-        write_json(self.out / "summary.json", summary)
+        self.folder.save_summary(summary)
         return summary

@@ -19,8 +19,8 @@ from charnn.train import Trainer, TrainConfig
 
 
 def config(corpus, out, steps, **kw):
-    return TrainConfig(corpus=str(corpus), out=str(out), seq_len=32, batch_size=16, max_steps=steps,
-                       eval_every=10, warmup_steps=5, eval_chars=4000, **kw)
+    settings = dict(seq_len=32, batch_size=16, max_steps=steps, eval_every=10, warmup_steps=5, eval_chars=4000)
+    return TrainConfig(corpus=str(corpus), out=str(out), **{**settings, **kw})
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
@@ -120,3 +120,85 @@ def test_model_config_validates():
     model = CharRNN(ModelConfig(vocab_size=10, cell="gru", layers=3, hidden=8, embed=4))
     logits, state = model(torch.zeros(2, 5, dtype=torch.long))
     assert logits.shape == (2, 5, 10) and state.shape == (3, 2, 8)
+
+
+def run_cli(*argv, timeout=120):
+    return subprocess.run([sys.executable, "-m", "charnn.cli", *map(str, argv)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def stopped_run(small_corpus, tmp_path_factory):
+    """A run stopped at step 10 of 20 (as Ctrl-C would), trained with split 0.8,0.1,0.1 and seq-len 32."""
+    out = tmp_path_factory.mktemp("stopped") / "run"
+    cfg = config(small_corpus, out, 20, split=(0.8, 0.1, 0.1))
+    trainer = Trainer(cfg, dict(layers=1, hidden=16, embed=8))
+    trainer.on_eval.append(lambda t, step: setattr(t, "stop_requested", True))
+    trainer.fit(progress=False)
+    return out
+
+
+@pytest.mark.parametrize("flag, value, theirs", [
+    ("--split", "0.9,0.05,0.05", "0.8,0.1,0.1"), ("--seq-len", "64", "32"), ("--batch-size", "4", "16"),
+    ("--lr", "0.01", "0.006"), ("--hidden", "32", "16"), ("--cell", "gru", "lstm")])
+def test_resume_refuses_flags_that_change_the_data_or_model(stopped_run, small_corpus, flag, value, theirs):
+    before = (stopped_run / "config.json").read_text(), (stopped_run / "checkpoint.pt").read_bytes()
+    result = run_cli("train", small_corpus, "--out", stopped_run, "--resume", flag, value)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    line = result.stderr.strip()
+    assert "\n" not in line and f"{flag} " in line and f"the run's {theirs}" in line, line
+    assert ((stopped_run / "config.json").read_text(), (stopped_run / "checkpoint.pt").read_bytes()) == before
+
+
+def test_resume_takes_the_run_settings_and_a_new_budget(stopped_run, small_corpus, tmp_path):
+    import shutil
+    out = tmp_path / "run"
+    shutil.copytree(stopped_run, out)
+    result = run_cli("train", small_corpus, "--out", out, "--resume", "--max-steps", 14, "--eval-every", 2)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    saved = json.loads((out / "config.json").read_text())["train"]
+    assert summary["steps"] == 14 and summary["train_chars_seen"] == 14 * 16 * 32
+    assert saved["split"] == [0.8, 0.1, 0.1] and saved["seq_len"] == 32  # config.json still tells the truth
+
+
+@pytest.mark.parametrize("damage", [b"", b"PK\x03\x04 truncated"])
+def test_damaged_checkpoint_is_named_with_what_still_works(stopped_run, small_corpus, tmp_path, damage):
+    import shutil
+    out = tmp_path / "run"
+    shutil.copytree(stopped_run, out)
+    (out / "checkpoint.pt").write_bytes(damage)
+    result = run_cli("train", small_corpus, "--out", out, "--resume")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "checkpoint.pt is damaged" in result.stderr and "model.safetensors" in result.stderr
+    load_run(out)  # the best weights still load
+
+
+@pytest.mark.parametrize("flag, value", [("--seq-len", "0"), ("--batch-size", "-3"), ("--lr", "nan"),
+                                         ("--max-minutes", "0"), ("--layers", "0"), ("--split", "0.5,0.6,-0.1"),
+                                         ("--dropout", "1.5"), ("--eval-every", "x")])
+def test_bad_numbers_are_refused_before_a_run_folder_exists(small_corpus, tmp_path, flag, value):
+    out = tmp_path / "run"
+    result = run_cli("train", small_corpus, "--out", out, flag, value, "--max-steps", 1)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert flag in result.stderr or flag.lstrip("-").replace("-", "_") in result.stderr or "dropout" in result.stderr
+    assert not out.exists()
+
+
+def test_python_api_checks_settings_before_writing(small_corpus, tmp_path):
+    with pytest.raises(ValueError, match="--seq-len must be an integer >= 1"):
+        Trainer(config(small_corpus, tmp_path / "r", 5, seq_len=0), dict(layers=1, hidden=8, embed=4))
+    assert not (tmp_path / "r").exists()
+
+
+def test_run_files_share_one_permission_mode(tiny_run):
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tiny_run.iterdir() if p.is_file()}
+    assert len(set(modes.values())) == 1, modes
+
+
+def test_time_budget_lifts_the_step_limit_and_cpu_defaults_are_small_batches(small_corpus, tmp_path):
+    cfg = TrainConfig(corpus=str(small_corpus), out=str(tmp_path), max_minutes=1)
+    assert cfg.max_steps > 10**9 and cfg.batch_size == 32 and cfg.lr == 6e-3
+    cfg = TrainConfig(corpus=str(small_corpus), out=str(tmp_path))
+    assert cfg.max_steps == 3000
+    assert TrainConfig(corpus="x", out="y", device="cuda").batch_size == 64

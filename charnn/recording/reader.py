@@ -31,6 +31,11 @@ class RecordingError(ValueError):
     """A recording folder that is missing, incomplete, or from a newer charnn."""
 
 
+def is_recording(path: str | Path) -> bool:
+    """Whether a folder holds a complete recording (its manifest, meta.json, is written last)."""
+    return (Path(path) / "meta.json").is_file()
+
+
 def open_recording(path: str | Path) -> "Recording":
     return Recording(path)
 

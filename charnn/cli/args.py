@@ -1,0 +1,58 @@
+"""Argument types shared by the subcommands: argparse rejects a bad value with a one-line error
+naming the flag (`argument --seq-len: must be an integer >= 1, not 0`) before anything runs.
+
+    p.add_argument("--top", type=at_least(0), default=20)
+    p.add_argument("--unit", type=unit)
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from ..units import Unit
+
+
+def at_least(low: int):
+    """An integer type refusing values below `low`."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, not {value}")
+        return value
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def finite(low: float = -math.inf, low_open: bool = False):
+    """A float type refusing NaN, infinities and values below `low` (or equal to it, if low_open)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, not {text}")
+        if value < low or (low_open and value == low):
+            raise argparse.ArgumentTypeError(f"must be {'>' if low_open else '>='} {low:g}, not {text}")
+        return value
+    parse.__name__ = "number"
+    return parse
+
+
+def unit(text: str) -> Unit:
+    try:
+        return Unit.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def kinds(text: str) -> list[str]:
+    """'c,h' -> ['c', 'h']."""
+    names = [k.strip() for k in text.split(",") if k.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"no kinds in {text!r}: give e.g. c,h")
+    return names
