@@ -19,35 +19,71 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .corpus import Corpus
+from .model import STATE_KINDS
 from .recording.sources import corpus_string, text_corpus
 from .recording.streams import StreamPlan
 from .run import Run, load_run, model_on
 from .stepper import Intervention, Stepper
+from .units import Unit
 
 LN2 = math.log(2)
 
 
-def parse_unit(spec: str, run: Run | None = None) -> tuple[int, str, int]:
-    """'LAYER:KIND:UNIT' (e.g. 0:c:37) -> (0, 'c', 37), checked against the run's model."""
-    parts = str(spec).split(":")
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[2].isdigit():
-        raise ValueError(f"unit {spec!r} is not LAYER:KIND:UNIT, e.g. 0:c:37")
-    layer, kind, unit = int(parts[0]), parts[1], int(parts[2])
-    if run is not None:
-        Stepper(run.model).check_intervention(Intervention(layer, kind, unit))
-    return layer, kind, unit
+def check_unit(spec, run: Run) -> Unit:
+    """A unit (or its LAYER:KIND:UNIT text) checked against the run's model."""
+    cfg = run.model_config
+    return Unit.parse(spec).check(cfg.layers, STATE_KINDS[cfg.cell], cfg.hidden)
 
 
-def parse_mode(mode: str) -> tuple[str, float | None]:
-    """'zero' | 'mean' | 'clamp=V' -> (name, value)."""
-    if mode in ("zero", "mean"):
-        return mode, None
-    if mode.startswith("clamp="):
-        try:
-            return "clamp", float(mode.split("=", 1)[1])
-        except ValueError:
-            raise ValueError(f"clamp value in {mode!r} is not a number: use e.g. clamp=1.5") from None
-    raise ValueError(f"mode {mode!r} must be zero, mean or clamp=V")
+@dataclass(frozen=True)
+class Mode:
+    """What an intervention does to a unit: `zero`, `mean` (its mean over the text) or `clamp=V`."""
+
+    name: str  # zero | mean | clamp
+    value: float | None = None  # the clamp value
+
+    @classmethod
+    def parse(cls, spec) -> "Mode":
+        """'zero' | 'mean' | 'clamp=V' (or a Mode) -> Mode; anything else, or a non-finite V, is a ValueError."""
+        if isinstance(spec, Mode):
+            return spec
+        spec = str(spec).strip()
+        if spec in ("zero", "mean"):
+            return cls(spec)
+        if spec.startswith("clamp="):
+            return cls.of("clamp", spec.split("=", 1)[1])
+        raise ValueError(f"mode {spec!r} must be zero, mean or clamp=V")
+
+    @classmethod
+    def of(cls, name: str, value=None) -> "Mode":
+        """From a form's two fields: a mode name and, for clamp, the value as typed."""
+        if name in ("zero", "mean"):
+            return cls(name)
+        if name != "clamp":
+            raise ValueError(f"mode {name!r} must be zero, mean or clamp")
+        return cls("clamp", finite_value(value, "clamp value"))
+
+    def __str__(self) -> str:
+        return self.name if self.name != "clamp" else f"clamp={self.value:g}"
+
+    def held_value(self, unit_mean: float) -> float:
+        """The value the unit is held at: 0, its mean, or the clamp value."""
+        return {"zero": 0.0, "mean": float(unit_mean)}.get(self.name, self.value)
+
+
+def finite_value(text, what: str) -> float:
+    """A finite float from user input, or a ValueError saying what is wrong."""
+    shown = "" if text is None else str(text).strip()
+    if not shown:
+        raise ValueError(f"{what} is missing: type a number, e.g. 1.5")
+    try:
+        number = float(shown)
+    except ValueError:
+        raise ValueError(f"{what} {shown!r} is not a number: type one, e.g. 1.5 or -2") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{what} {shown!r} must be a finite number")
+    return number
 
 
 class StreamScorer:
@@ -123,17 +159,19 @@ class AblationResult:
         return d
 
 
-def ablate(run, text: str, unit: str, mode: str = "zero", where: str | None = None, apply_inside: str | None = None,
+def ablate(run, text: str | Corpus, unit: str | Unit, mode: str | Mode = "zero", where: str | None = None, apply_inside: str | None = None,
            random_units: int = 20, seed: int = 0, max_chars: int | None = None, streams: int = 256,
            burn_in: int = 256, progress: bool = True, device: str = "cpu") -> AblationResult:
     """Ablate (zero/mean) or clamp `unit` and compare the loss change with `random_units` random units.
 
-    device: where the passes run ("cuda" if there is one).
+    text: a file, folder, bundled corpus name or split name (val, test), or a Corpus (text held in
+    memory: `Corpus([Document("window", string)])`). device: where the passes run ("cuda" if there is one).
     """
     from .search.targets import regex_target  # the search package's time-limited matching
     run = run if isinstance(run, Run) else load_run(run)
-    layer, kind, index = parse_unit(unit, run)
-    mode_name, value = parse_mode(mode)
+    unit = check_unit(unit, run)
+    layer, kind, index = unit.layer, unit.kind, unit.index
+    mode = Mode.parse(mode)
     corpus = text_corpus(run, text, max_chars)
     string = corpus_string(corpus)
     scorer = StreamScorer(run, corpus.encode(run.vocab), streams, burn_in, step_layers={layer}, device=device)
@@ -143,11 +181,11 @@ def ablate(run, text: str, unit: str, mode: str = "zero", where: str | None = No
     others = [u for u in range(run.model_config.hidden) if u != index]
     randoms = sorted(rng.choice(others, size=min(random_units, len(others)), replace=False).tolist())
     bar = tqdm(total=2 + len(randoms), desc="ablate", unit="pass", disable=not progress)
-    base, means = scorer.loss(mean_of=(layer, kind) if mode_name == "mean" else None)
+    base, means = scorer.loss(mean_of=(layer, kind) if mode.name == "mean" else None)
     bar.update(1)
 
     def effect(u: int) -> np.ndarray:
-        v = value if mode_name == "clamp" else (float(means[u]) if mode_name == "mean" else 0.0)
+        v = mode.held_value(means[u] if means is not None else 0.0)
         loss, _ = scorer.loss([Intervention(layer, kind, u, v, apply_where)])
         bar.update(1)
         return loss - base  # (n,)
@@ -155,7 +193,7 @@ def ablate(run, text: str, unit: str, mode: str = "zero", where: str | None = No
     delta = effect(index)
     random_deltas = [float(np.nanmean(effect(u)[selected])) for u in randoms]
     bar.close()
-    return summarize(unit, mode, string, selected, base, delta, randoms, random_deltas)
+    return summarize(str(unit), str(mode), string, selected, base, delta, randoms, random_deltas)
 
 
 def summarize(unit, mode, string, selected, base, delta, randoms, random_deltas) -> AblationResult:
@@ -176,10 +214,10 @@ def summarize(unit, mode, string, selected, base, delta, randoms, random_deltas)
     )
 
 
-def clamp_step_fn(run: Run, clamps: list[tuple[int, str, int, float]]):
+def clamp_step_fn(run: Run, clamps: list[tuple[Unit, float]]):
     """A `generate(step_fn=...)` that runs the recording path with units held at values."""
     stepper = Stepper(run.model)
-    ivs = [Intervention(layer, kind, unit, value) for layer, kind, unit, value in clamps]
+    ivs = [Intervention(u.layer, u.kind, u.index, value) for u, value in clamps]
     for iv in ivs:
         stepper.check_intervention(iv)
 
@@ -189,14 +227,9 @@ def clamp_step_fn(run: Run, clamps: list[tuple[int, str, int, float]]):
     return step
 
 
-def parse_clamp(spec: str, run: Run) -> tuple[int, str, int, float]:
-    """'LAYER:KIND:UNIT=V' -> (layer, kind, unit, value)."""
-    if "=" not in spec:
+def parse_clamp(spec: str, run: Run) -> tuple[Unit, float]:
+    """'LAYER:KIND:UNIT=V' -> (unit, value), checked against the run's model; V must be finite."""
+    if "=" not in str(spec):
         raise ValueError(f"clamp {spec!r} is not LAYER:KIND:UNIT=VALUE, e.g. 0:c:37=1.5")
-    unit, value = spec.split("=", 1)
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"clamp value {value!r} is not a number") from None
-    return (*parse_unit(unit, run), number)
-
+    unit, value = str(spec).split("=", 1)
+    return check_unit(unit, run), finite_value(value, f"clamp value in {spec!r}")

@@ -29,6 +29,7 @@ import numpy as np
 
 from . import colors
 from .fsio import atomic_path
+from .units import Unit
 
 MAX_CHARS = 20_000  # characters per panel; more makes a page too heavy to open comfortably
 COLUMNS = 100  # characters per line before the text wraps (at any character, as in the dashboard)
@@ -38,7 +39,6 @@ BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 PNG_SCALE = 2  # device pixels per CSS pixel in a PNG
 BROWSER_SECONDS = 120  # one headless Chromium run, at most
 
-Unit = tuple[int, str, int]  # (layer, kind, unit)
 
 
 class ExportError(ValueError):
@@ -60,8 +60,8 @@ class Panel:
 
     @property
     def title(self) -> str:
-        layer, kind, unit = self.unit
-        return f"layer {layer}, unit {unit}, {kind}" + (f": {self.scale}" if kind == "c" else "")
+        u = self.unit
+        return f"layer {u.layer}, unit {u.index}, {u.kind}" + (f": {self.scale}" if u.kind == "c" else "")
 
 
 # ------------------------------------------------------------------ checks
@@ -101,8 +101,8 @@ def check(rec, units: list[Unit], out: str | Path, start: int, chars: int, scale
         raise ExportError(f"scale must be one of {', '.join(colors.SCALES)}, not {scale!r}")
     if output_format(out) == "png":
         find_browser()
-    for layer, kind, unit in units:
-        rec.check(layer, kind, [unit])
+    for unit in map(Unit.parse, units):
+        rec.check(unit.layer, unit.kind, [unit.index])
     return window(rec, start, chars)
 
 
@@ -120,7 +120,7 @@ def legend_ends(kind: str, scale: str, lo: float, hi: float) -> tuple[str, str]:
 
 
 def make_panel(rec, unit: Unit, start: int, stop: int, scale: str = "tanh", note: str = "") -> Panel:
-    layer, kind, index = unit
+    layer, kind, index = unit.layer, unit.kind, unit.index
     values = rec.activations(layer, kind, [index], start, stop)[:, 0]  # (n,)
     lo, hi = rec.unit_range(layer, kind)  # (H,) over the whole recording, as the dashboard uses
     norm = colors.normalize(values, kind, scale, lo[index], hi[index])
@@ -131,7 +131,7 @@ def make_panel(rec, unit: Unit, start: int, stop: int, scale: str = "tanh", note
 def char_title(panel: Panel, i: int) -> str:
     ch, value = panel.chars[i], float(panel.values[i])
     title = f"pos {panel.start + i} '{NAMED.get(ch, ch)}' = {value:.4f}"
-    return title + (f" (tanh {np.tanh(value):.3f})" if panel.unit[1] == "c" else "")
+    return title + (f" (tanh {np.tanh(value):.3f})" if panel.unit.kind == "c" else "")
 
 
 def attribute(text: str) -> str:
@@ -225,18 +225,20 @@ def top_units(rec, concept: str | None = None, regex: str | None = None, top: in
     chance = df.attrs["baseline"]
     units, notes = [], {}
     for rank, row in enumerate(df.itertuples(index=False), 1):
-        unit = (int(row.layer), row.kind, int(row.unit))
+        unit = Unit(int(row.layer), row.kind, int(row.unit))
         score = score_text(df.attrs["binary"], row.auroc, row.r, chance["auroc_p99"], chance["r_p99"])
         units.append(unit)
         notes[unit] = f"#{rank} for {df.attrs['query']}: {score}"
     return units, notes
 
 
-def export(recording, units: list[Unit], out: str | Path, start: int = 0, chars: int = 2000, scale: str = "tanh",
+def export(recording, units: list[Unit | str], out: str | Path, start: int = 0, chars: int = 2000, scale: str = "tanh",
            notes: dict[Unit, str] | None = None) -> Path:
-    """Write one panel per unit over [start, start + chars) to out (.html, or .png with Chromium)."""
+    """Write one panel per unit (a Unit, 'L:K:U' or a (layer, kind, unit) triple) over
+    [start, start + chars) to out (.html, or .png with Chromium)."""
     from .recording import open_recording
     rec = open_recording(recording) if isinstance(recording, (str, Path)) else recording
+    units = [Unit.parse(u) for u in units]
     if not units:
         raise ExportError("no units to export: give at least one LAYER:KIND:UNIT")
     start, stop = check(rec, units, out, start, chars, scale)

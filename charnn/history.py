@@ -13,25 +13,22 @@ computed from streamed sums so that no recording is held in memory whole.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .recording import Recording, RecordingError, open_recording
-
-STEP_NAME = re.compile(r"^step-(\d+)$")
+from .run import RunFolder
+from .units import Unit
 
 
 def probe_recordings(run: str | Path) -> list[tuple[int, Recording]]:
     """(step, recording) of every probe recording of a run, in step order."""
-    folder = Path(run) / "recordings"
-    found = sorted((int(m.group(1)), p) for p in (folder.iterdir() if folder.is_dir() else [])
-                   if (m := STEP_NAME.match(p.name)) and (p / "meta.json").exists())
+    found = RunFolder(run).probe_steps()
     if not found:
         raise RecordingError(f"{run} has no probe recordings: train with --record-every N --probe-text FILE")
-    return [(step, open_recording(path)) for step, path in found]
+    return [(step, open_recording(path)) for step, path in found.items()]
 
 
 def concept_history(run, concept: str | None = None, regex: str | None = None, target: str = "inside",
@@ -95,17 +92,18 @@ def match_units(a: Recording, b: Recording, kinds=None, units_a=None) -> pd.Data
     ]).sort_values("corr", key=np.abs, ascending=False, ignore_index=True)
 
 
-def unit_history(run, unit: tuple[int, str, int], reference_step: int | None = None) -> pd.DataFrame:
+def unit_history(run, unit: Unit | str, reference_step: int | None = None) -> pd.DataFrame:
     """Where `unit` (of the reference step, default the last) is at every probe step: its best match."""
+    unit = Unit.parse(unit)
     recordings = probe_recordings(run)
     steps = [s for s, _ in recordings]
     if reference_step is not None and reference_step not in steps:
         raise RecordingError(f"no probe recording at step {reference_step}: steps are {steps}")
     reference = dict(recordings)[reference_step if reference_step is not None else steps[-1]]
-    reference.check(unit[0], unit[1], [unit[2]])
+    reference.check(unit.layer, unit.kind, [unit.index])
     rows = []
     for step, rec in recordings:
-        best = match_units(reference, rec, kinds=[unit[1]], units_a=[unit]).iloc[0]
+        best = match_units(reference, rec, kinds=[unit.kind], units_a=[(unit.layer, unit.kind, unit.index)]).iloc[0]
         rows.append({"step": step, "match_layer": int(best.match_layer), "match_kind": best.match_kind,
                      "match_unit": int(best.match_unit), "corr": float(best["corr"])})
     return pd.DataFrame(rows)

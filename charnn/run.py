@@ -174,13 +174,13 @@ class RunFolder:
         found = ((int(m.group(1)), name) for name in self.recordings() if (m := PROBE_NAME.match(name)))
         return {step: self.recording_path(name) for step, name in sorted(found)}
 
-
-def list_runs(root: str | Path) -> list[str]:
-    """Names of the run folders directly under root, sorted."""
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if not p.name.startswith(".") and RunFolder(p).is_run())
+    @staticmethod
+    def list(root: str | Path) -> list[str]:
+        """Names of the run folders directly under root, sorted."""
+        root = Path(root)
+        if not root.is_dir():
+            return []
+        return sorted(p.name for p in root.iterdir() if not p.name.startswith(".") and RunFolder(p).is_run())
 
 
 @dataclass

@@ -30,7 +30,7 @@ import pandas as pd
 
 import charnn
 from charnn.gates import saturation
-from charnn.history import STEP_NAME
+from charnn.run import RunFolder
 from charnn.search import concept_target, prepare, regex_target
 
 from . import paths
@@ -119,12 +119,10 @@ class DataStore:
 
     def probe_steps(self, run: str) -> dict[int, str]:
         """{training step: recording name} of the run's probe recordings (step-XXXXXXX), in step order."""
-        found = ((int(m.group(1)), name) for name in self.recordings(run) if (m := STEP_NAME.match(name)))
-        return dict(sorted(found))
+        return {step: path.name for step, path in RunFolder(self.run_path(run)).probe_steps().items()}
 
     def metrics(self, run: str) -> pd.DataFrame | None:
-        path = paths.run_path(self.root, run) / "metrics.csv"
-        return pd.read_csv(path) if path.is_file() else None
+        return RunFolder(self.run_path(run)).metrics()
 
     # ------------------------------------------------------------ text and units
     def text_window(self, run: str, rec: str, start: int, stop: int) -> pd.DataFrame:

@@ -2,26 +2,23 @@
 sample generated with the unit held, through charnn.causal (the same API as `charnn ablate` and
 `charnn sample --clamp`).
 
-    spec = mode_spec("clamp", "1.5")                              # "clamp=1.5"; ValueError if not a number
-    result = run_intervention(data, view, Request("zero"), job)   # the payload the panel paints
+    result = run_intervention(data, view, Request("clamp", "1.5"), job)   # the payload the panel paints
 
 The window is scored with the BURN_IN characters before it, so its first characters are read
-with context; ablate() takes a text file, so that span of the recording's text is written to a
-temporary file for the call. The loss change is measured against RANDOM_UNITS random units of
-the same layer and kind (few, so that a run takes seconds).
+with context. The loss change is measured against RANDOM_UNITS random units of the same layer
+and kind (few, so that a run takes seconds). Modes are charnn.causal.Mode's.
 """
 
 from __future__ import annotations
 
-import math
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from charnn import colors
-from charnn.causal import ablate, clamp_step_fn
+from charnn.causal import Mode, ablate, clamp_step_fn
+from charnn.corpus import Corpus, Document
+from charnn.units import Unit
 from charnn.sample import generate
 from charnn.search import regex_target
 
@@ -48,33 +45,6 @@ class Request:
     seed: int = 0
 
 
-def mode_spec(mode: str, value) -> str:
-    """The engine's mode string: 'zero', 'mean' or 'clamp=V'; a clear ValueError for a bad clamp value."""
-    if mode not in MODES:
-        raise ValueError(f"mode {mode!r} must be one of {', '.join(MODES)}")
-    if mode != "clamp":
-        return mode
-    text = "" if value is None else str(value).strip()
-    if not text:
-        raise ValueError("clamp needs a value: type a number, e.g. 1.5")
-    try:
-        number = float(text)
-    except ValueError:
-        raise ValueError(f"clamp value {text!r} is not a number: type one, e.g. 1.5 or -2") from None
-    if not math.isfinite(number):
-        raise ValueError(f"clamp value {text!r} must be a finite number")
-    return f"clamp={number:g}"
-
-
-def held_value(spec: str, unit_mean: float) -> float:
-    """The value the unit is held at while sampling: 0, its mean over the recording, or the clamp value."""
-    if spec == "zero":
-        return 0.0
-    if spec == "mean":
-        return float(unit_mean)
-    return float(spec.split("=", 1)[1])
-
-
 def scored_span(start: int, stop: int, burn_in: int = BURN_IN) -> tuple[int, int]:
     """[a, stop) of the text that is scored: the window and up to burn_in characters before it."""
     return max(0, start - burn_in), stop
@@ -95,20 +65,17 @@ def rounded(values, digits: int = 4) -> list:
     return [None if not np.isfinite(v) else round(float(v), digits) for v in np.asarray(values, np.float64)]
 
 
-def samples(run, clamp: tuple[int, str, int, float], prime: str, seed: int) -> tuple[str, str]:
+def samples(run, clamp: tuple[Unit, float], prime: str, seed: int) -> tuple[str, str]:
     """(unclamped, clamped) continuations of prime, same seed, both through the recording path."""
     def sample(clamps):
         return generate(run.model, run.vocab, prime, SAMPLE_CHARS, TEMPERATURE, None, seed, clamp_step_fn(run, clamps))
     return sample([]), sample([clamp])
 
 
-def score_window(run, text: str, unit: str, spec: str, req: Request):
-    """charnn.causal.ablate on `text` (written to a temporary file, as ablate reads files)."""
-    with tempfile.TemporaryDirectory(prefix="charnn-dash-") as tmp:
-        path = Path(tmp) / "window.txt"
-        path.write_bytes(text.encode("utf-8", "replace"))  # one character stays one character
-        result = ablate(run, str(path), unit, mode=spec, where=req.where, apply_inside=req.inside,
-                        random_units=RANDOM_UNITS, progress=False)
+def score_window(run, text: str, unit: Unit, mode: Mode, req: Request):
+    """charnn.causal.ablate on `text`, held in memory as a one-document corpus."""
+    result = ablate(run, Corpus([Document("window", text)], source="dashboard window"), unit, mode=mode,
+                    where=req.where, apply_inside=req.inside, random_units=RANDOM_UNITS, progress=False)
     if result.n_chars != len(text):
         raise ValueError(f"the scored text has {result.n_chars:,} characters, the window {len(text):,}: "
                          "the recording's text does not read back as written")
@@ -118,20 +85,21 @@ def score_window(run, text: str, unit: str, spec: str, req: Request):
 def run_intervention(data, view: dict, req: Request, job) -> dict:
     """Ablate or clamp the view's unit over its window; the payload the intervention panel shows."""
     run_name, rec, layer, kind, unit = (view[k] for k in ("run", "rec", "layer", "kind", "unit"))
-    spec = mode_spec(req.mode, req.value)
+    mode = Mode.of(req.mode, req.value)
+    unit_id = Unit(layer, kind, unit)
     start, stop = window_bounds(view, data.info(run_name, rec)["n_chars"])
     a, _ = scored_span(start, stop)
     text = data.text(run_name, rec)[a:stop]
     run = data.run(run_name)
     job.report(0.05, f"scoring {len(text):,} characters: the unit and {RANDOM_UNITS} random units")
-    result = score_window(run, text, f"{layer}:{kind}:{unit}", spec, req)
+    result = score_window(run, text, unit_id, mode, req)
     delta = result.per_char_delta[start - a:]  # (stop - start,) the window's part
     fills, scale = delta_colors(delta)
     under = mask_runs(regex_target(text, req.where)[start - a:] > 0.5) if req.where else []
     job.report(0.85, "sampling with the unit held and without")
-    value = held_value(spec, data.unit_column(run_name, rec, layer, kind, unit).mean())
+    value = mode.held_value(data.unit_column(run_name, rec, layer, kind, unit).mean())
     prime = req.prime or text[start - a:start - a + PRIME_CHARS]
-    plain, held = samples(run, (layer, kind, unit, value), prime, req.seed)
+    plain, held = samples(run, (unit_id, value), prime, req.seed)
     win = window_payload(data, view)
     return {
         "win": win, "paint": {"key": win["key"], "unit": "loss change (bits)", "kind": "delta", "colors": fills,

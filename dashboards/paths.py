@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from charnn.run import RunFolder
+
 
 class PathError(ValueError):
     """A run or recording name that is not a plain name inside RUNS_DIR."""
@@ -39,19 +41,15 @@ def recording_path(root: str | Path, run: str, recording: str) -> Path:
 
 
 def list_runs(root: str | Path) -> list[str]:
-    """Names of the run folders (those with a config.json) directly under root, sorted."""
+    """Names of the run folders directly under root that stay inside it (a symlink may not lead out), sorted."""
     root = Path(root)
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if (p / "config.json").is_file() and _inside(root, p))
+    return [name for name in RunFolder.list(root) if _inside(root, root / name)]
 
 
 def list_recordings(root: str | Path, run: str) -> list[str]:
-    """Names of the recordings (folders with a meta.json) of one run, sorted."""
-    folder = safe_join(root, run, "recordings")
-    if not folder.is_dir():
-        return []
-    return sorted(p.name for p in folder.iterdir() if (p / "meta.json").is_file() and _inside(root, p))
+    """Names of the complete recordings of one run that stay inside root, sorted."""
+    folder = RunFolder(safe_join(root, run))
+    return [name for name in folder.recordings() if _inside(root, folder.recording_path(name))]
 
 
 def _inside(root: Path, path: Path) -> bool:

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from charnn.causal import StreamScorer, ablate, clamp_step_fn, parse_clamp, parse_unit
+from charnn.causal import StreamScorer, ablate, check_unit, clamp_step_fn, parse_clamp
 from charnn.recording import open_recording, record
 from charnn.recording.sources import text_corpus
 from charnn.run import load_run
@@ -61,12 +61,17 @@ def test_clamped_generation_is_deterministic_and_differs(tiny_run):
 ])
 def test_bad_units_are_refused(tiny_run, spec, message):
     with pytest.raises(ValueError, match=message):
-        parse_unit(spec, load_run(tiny_run))
+        check_unit(spec, load_run(tiny_run))
 
 
 def test_bad_clamp_values_are_refused(tiny_run):
     run = load_run(tiny_run)
     with pytest.raises(ValueError, match="not a number"):
         parse_clamp("0:c:1=abc", run)
+    for value in ("nan", "inf", "-inf"):
+        with pytest.raises(ValueError, match="finite"):
+            parse_clamp(f"0:c:1={value}", run)
+        with pytest.raises(ValueError, match="finite"):
+            ablate(run, "val", "0:c:1", mode=f"clamp={value}", progress=False)
     with pytest.raises(ValueError, match="clamp=V"):
         ablate(run, "val", "0:c:1", mode="double", progress=False)

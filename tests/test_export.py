@@ -90,7 +90,7 @@ def test_cli_writes_named_and_searched_units(rec_path, tmp_path, capsys):
                  "--start", "5", "--chars", "400", "--out", str(out), "--quiet"]) == 0
     page = out.read_text()
     n = len(panels(page))
-    assert n in (2, 3) and page.count("for concept whitespace: AUROC") == 2  # 1:c:2 may be among the best
+    assert n in (2, 3) and page.count("for concept whitespace: separation") == 2  # 1:c:2 may be among the best
     assert "layer 1, unit 2, c: tanh" in page and "characters 5–405" in page
     assert f"wrote {out}: {n} panels" in capsys.readouterr().out
 
@@ -101,7 +101,7 @@ def test_cli_writes_named_and_searched_units(rec_path, tmp_path, capsys):
     (["REC", "--unit", "5:c:1"], "layer 5 is not recorded"),
     (["REC", "--unit", "0-c-1"], "not LAYER:KIND:UNIT"),
     (["REC", "--unit", "0:c:1", "--start", "999999"], "outside the recording"),
-    (["REC", "--unit", "0:c:1", "--chars", "0"], "characters per panel"),
+    (["REC", "--unit", "0:c:1", "--chars", "0"], "argument --chars: must be an integer >= 1"),
     (["REC"], "no units"),
     (["REC", "--unit", "0:c:1", "--top", "2"], "--top picks units"),
 ])

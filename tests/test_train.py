@@ -65,6 +65,7 @@ def test_resume_refuses_a_different_corpus(small_corpus, tmp_path):
         Trainer(config(other, tmp_path / "run", 20), resume=True)
 
 
+@pytest.mark.slow
 def test_killed_training_resumes_from_its_checkpoint(small_corpus, tmp_path):
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "charnn.cli", "train", str(small_corpus), "--out", str(out), "--layers", "1",

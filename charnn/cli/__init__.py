@@ -19,8 +19,15 @@ class CLIError(Exception):
     """An error to print as one line and exit 2."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a usage error printed as one line, like every other error of the CLI."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="charnn", description="Train, record, search and browse the neurons of character-level RNNs.")
+    parser = Parser(prog="charnn", description="Train, record, search and browse the neurons of character-level RNNs.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
         importlib.import_module(f"charnn.cli.{name.replace('-', '_')}").add_parser(sub)
@@ -28,7 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help, or a usage error already printed
+        return done.code if isinstance(done.code, int) else 2
     try:
         return args.func(args) or 0
     except (CLIError, ValueError, FileNotFoundError, OSError) as err:

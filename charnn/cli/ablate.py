@@ -3,28 +3,37 @@ against random units of the same layer and kind (see charnn.causal)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 
 import torch
 
-from ..causal import ablate
+from ..causal import Mode, ablate
+from .args import at_least, unit
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("ablate", help="ablate or clamp a unit and measure the per-character loss change")
     p.add_argument("run", help="run folder")
     p.add_argument("text", help="a file, a folder, a bundled corpus name, or val/test for the run's own split")
-    p.add_argument("--unit", required=True, help="LAYER:KIND:UNIT, e.g. 0:c:37")
-    p.add_argument("--mode", default="zero", help="zero | mean | clamp=V (default zero)")
+    p.add_argument("--unit", required=True, type=unit, help="LAYER:KIND:UNIT, e.g. 0:c:37")
+    p.add_argument("--mode", default="zero", type=mode, help="zero | mean | clamp=V (default zero)")
     p.add_argument("--where", default=None, help="regex: report the loss change on the characters of its matches vs all others")
     p.add_argument("--apply-inside", default=None, help="regex: intervene only on the characters of its matches (default: everywhere)")
-    p.add_argument("--random", type=int, default=20, help="random units of the same layer and kind as a baseline")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-chars", type=int, default=None)
+    p.add_argument("--random", type=at_least(0), default=20, help="random units of the same layer and kind as a baseline")
+    p.add_argument("--seed", type=at_least(0), default=0)
+    p.add_argument("--max-chars", type=at_least(1), default=None)
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="where the passes run")
     p.set_defaults(func=main)
+
+
+def mode(text: str) -> Mode:
+    try:
+        return Mode.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def main(args) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import CLIError
+from .args import at_least
 
 
 def add_parser(sub) -> None:
@@ -12,8 +13,8 @@ def add_parser(sub) -> None:
     p.add_argument("runs_dir", nargs="?", default="runs", help="folder holding run folders (default: runs)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1, this machine only; 0.0.0.0 exposes it to the network)")
-    p.add_argument("--port", type=int, default=8050)
-    p.add_argument("--threads", type=int, default=1, help="torch threads for the server (default 1: it runs beside training)")
+    p.add_argument("--port", type=at_least(0), default=8050)
+    p.add_argument("--threads", type=at_least(1), default=1, help="torch threads for the server (default 1: it runs beside training)")
     p.add_argument("--debug", action="store_true", help="Dash dev tools and reloading (never on a shared host)")
     p.set_defaults(func=main)
 
@@ -23,9 +24,10 @@ def main(args) -> int:
     if not runs.is_dir():
         raise CLIError(f"{runs} is not a folder: train a run first (`charnn train austen --out {runs}/austen`)")
     try:
-        from dashboards import create_app
+        from dashboards.app import create_app  # imports Dash and plotly: a broken install fails here
     except ImportError as err:
-        raise CLIError(f"the dashboard needs Dash: pip install -e '.[dash]' ({err})") from None
+        raise CLIError(f"the dashboard cannot start, its packages are missing or broken ({err}): "
+                       "reinstall charnn (pip install -e .)") from None
     import torch
 
     torch.set_num_threads(max(1, args.threads))

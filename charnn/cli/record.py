@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..recording import open_recording, record
+from .args import at_least
 
 
 def add_parser(sub) -> None:
@@ -13,12 +14,12 @@ def add_parser(sub) -> None:
     p.add_argument("text", help="a file, a folder, a bundled corpus name, or val/test/train for the run's own split")
     p.add_argument("--name", default=None, help="recording name (default: from TEXT); written to RUN/recordings/NAME")
     p.add_argument("--kinds", default="c,h", help="states to record: LSTM i,f,g,o,c,h; GRU r,z,n,h; RNN h")
-    p.add_argument("--max-chars", type=int, default=None, help="record only the first N characters")
+    p.add_argument("--max-chars", type=at_least(1), default=None, help="record only the first N characters")
     p.add_argument("--dtype", choices=["float16", "float32"], default="float16",
                    help="storage type (float16: ~3 significant digits, half the size)")
-    p.add_argument("--streams", type=int, default=256, help="parallel streams (B) a long text is cut into")
-    p.add_argument("--burn-in", type=int, default=256, help="characters each stream reads before it records")
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--streams", type=at_least(1), default=256, help="parallel streams (B) a long text is cut into")
+    p.add_argument("--burn-in", type=at_least(0), default=256, help="characters each stream reads before it records")
+    p.add_argument("--threads", type=at_least(1), default=None)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="where the model runs")
     p.set_defaults(func=main)
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 from ..causal import clamp_step_fn, parse_clamp
 from ..run import load_run
 from ..sample import generate
+from .args import at_least, finite
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("sample", help="generate text from a trained run")
     p.add_argument("run", help="run folder")
     p.add_argument("--prime", default="\n", help="text to start from")
-    p.add_argument("--length", type=int, default=500, help="characters to generate")
-    p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--length", type=at_least(0), default=500, help="characters to generate")
+    p.add_argument("--temperature", type=finite(0, low_open=True), default=0.8)
+    p.add_argument("--top-k", type=at_least(1), default=None)
+    p.add_argument("--seed", type=at_least(0), default=None)
     p.add_argument("--clamp", action="append", default=[], metavar="L:K:U=V",
                    help="hold a unit at a value while generating, e.g. 0:c:37=1.0 (repeatable)")
     p.set_defaults(func=main)

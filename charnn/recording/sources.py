@@ -1,5 +1,6 @@
-"""What text to record: a file, a folder, a bundled corpus name, or `val`/`test`/`train` for
-that split of the run's own corpus; returned as a Corpus (documents + id-stream layout)."""
+"""What text to record or score: a file, a folder, a bundled corpus name, `val`/`test`/`train` for
+that split of the run's own corpus, or a Corpus already in memory; returned as a Corpus
+(documents + id-stream layout)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from ..run import Run
 SPLITS = ("train", "val", "test")
 
 
-def text_corpus(run: Run, spec: str, max_chars: int | None = None) -> Corpus:
-    if spec in SPLITS:
+def text_corpus(run: Run, spec: str | Corpus, max_chars: int | None = None) -> Corpus:
+    if isinstance(spec, Corpus):
+        corpus = spec
+    elif spec in SPLITS:
         info = run.config["corpus"]
         corpus = load_corpus(info["source"], errors=run.config["train"].get("encoding_errors", "strict"))
         start, stop = info["splits"][spec]

@@ -14,7 +14,10 @@ from __future__ import annotations
 import json
 import sys
 
+import numpy as np
 import pandas as pd
+
+from ..cli.args import at_least, finite, kinds
 
 FORMATS = ("table", "csv", "json")
 
@@ -26,10 +29,10 @@ def _common(p, query: bool = True) -> None:
         q.add_argument("--regex", help="pattern (Python re syntax) whose matches are the target")
         q.add_argument("--concept", help="built-in concept name (see `charnn atlas --help`)")
         p.add_argument("--target", default="inside", help="inside | start | end | group:N (default: inside)")
-        p.add_argument("--timeout", type=float, default=None,
+        p.add_argument("--timeout", type=finite(0, low_open=True), default=None,
                        help="seconds allowed for matching (default: 1 s + 2 s per million characters)")
-    p.add_argument("--kinds", default=None, help="comma-separated kinds to score, e.g. c,h (default: all)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the chance baseline / row sample")
+    p.add_argument("--kinds", type=kinds, default=None, help="comma-separated kinds to score, e.g. c,h (default: all)")
+    p.add_argument("--seed", type=at_least(0), default=0, help="seed of the chance baseline / row sample")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -37,23 +40,25 @@ def add_parsers(sub) -> None:
     from .concepts import CONCEPTS
     p = sub.add_parser("search", help="rank every neuron by how well it tracks a regex or a concept")
     _common(p)
-    p.add_argument("--top", type=int, default=20, help="rows to print; 0 = every unit (default: 20)")
-    p.add_argument("--format", choices=FORMATS, default="table")
-    p.add_argument("--bins", type=int, default=256, help="histogram bins per unit for AUROC and F1")
+    p.add_argument("--top", type=at_least(0), default=20, help="rows to print; 0 = every unit (default: 20)")
+    p.add_argument("--format", choices=FORMATS, default="table",
+                   help="table (binary targets show the separation max(AUROC, 1 - AUROC) and its direction), "
+                        "csv or json (the raw AUROC)")
+    p.add_argument("--bins", type=at_least(2), default=256, help="histogram bins per unit for AUROC and F1")
     p.set_defaults(func=main_search)
 
     names = "; ".join(f"{c.name}: {c.description}" for c in CONCEPTS.values())
     p = sub.add_parser("atlas", help="score every neuron against every built-in concept",
                        description=f"Built-in concepts: {names}.")
     _common(p, query=False)
-    p.add_argument("--concepts", default=None, help="comma-separated concept names (default: all)")
-    p.add_argument("--top", type=int, default=3, help="units listed per concept (default: 3)")
+    p.add_argument("--concepts", type=kinds, default=None, help="comma-separated concept names (default: all)")
+    p.add_argument("--top", type=at_least(1), default=3, help="units listed per concept (default: 3)")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=main_atlas)
 
     p = sub.add_parser("probe", help="sparse (L1) logistic probe: accuracy against number of units")
     _common(p)
-    p.add_argument("--max-rows", type=int, default=20_000, help="characters sampled for the probe (default: 20000)")
+    p.add_argument("--max-rows", type=at_least(100), default=20_000, help="characters sampled for the probe (default: 20000)")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=main_probe)
 
@@ -63,19 +68,29 @@ def _open(args):
     return charnn.open_recording(args.recording)
 
 
-def _split(value: str | None) -> list[str] | None:
-    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
-
-
 def _fmt(df: pd.DataFrame) -> str:
     return df.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-")
 
 
+def table(df: pd.DataFrame, binary: bool) -> pd.DataFrame:
+    """The rows as the table prints them: for a binary target, the separation max(AUROC, 1 - AUROC)
+    and whether the unit is high or low inside, in place of the raw AUROC."""
+    if not binary:
+        return df.drop(columns=["auroc", "d", "f1", "threshold"], errors="ignore")
+    sep = np.maximum(df["auroc"], 1 - df["auroc"])
+    inside = np.where(df["auroc"] >= 0.5, "high", "low")
+    out = df.drop(columns=["auroc", "sign"])
+    out.insert(3, "separation", sep)
+    out.insert(4, "inside", inside)
+    return out
+
+
 def main_search(args) -> int:
-    from .engine import search
+    from .engine import make_target, search
     from .snippet import snippet
     rec = _open(args)
-    df = search(rec, regex=args.regex, concept=args.concept, target=args.target, kinds=_split(args.kinds),
+    y, binary, _ = make_target(rec.string, args.regex, args.concept, args.target, args.timeout)
+    df = search(rec, regex=args.regex, concept=args.concept, target=args.target, kinds=args.kinds,
                 progress=not args.quiet, seed=args.seed, timeout=args.timeout, bins=args.bins)
     base = df.attrs["baseline"]
     top = df if args.top == 0 else df.head(args.top)
@@ -85,23 +100,22 @@ def main_search(args) -> int:
     elif args.format == "csv":
         top.to_csv(sys.stdout, index=False)
     else:
+        best = df.iloc[0]
+        picture = snippet(rec, int(best["layer"]), best["kind"], int(best["unit"]), y)  # read before printing
         support = int(df["support"].iloc[0])
-        chance = f"|r| {base['r_p99']:.3f}" + (f", AUROC {base['auroc_p99']:.3f}" if base["auroc_p99"] else "")
+        chance = f"|r| {base['r_p99']:.3f}" + (f", separation {base['auroc_p99']:.3f}" if base["auroc_p99"] else "")
         print(f"{df.attrs['query']}: {rec.n_chars:,} characters, {support:,} non-zero")
         print(f"chance (target shifted by {base['offset']:,} characters), 99th percentile over {base['units']:,} "
               f"sampled units: {chance}")
-        print(_fmt(top))
-        best = df.iloc[0]
-        from .engine import make_target
-        y = make_target(rec.string, args.regex, args.concept, args.target, args.timeout)[0]
+        print(_fmt(table(top, binary)))
         print()
-        print(snippet(rec, int(best["layer"]), best["kind"], int(best["unit"]), y))
+        print(picture)
     return 0
 
 
 def atlas_lines(per_concept: pd.DataFrame, per_unit: pd.DataFrame, n_units: int = 10) -> list[str]:
     """Readable summary: the best units of each concept, then the units that are best explained."""
-    from .engine import score_text
+    from .engine import score_text, separation
     lines = ["best units per concept (chance = 99th percentile over sampled units against a shifted target):"]
     for name, group in per_concept.groupby("concept", sort=False):
         for _, row in group.iterrows():
@@ -109,8 +123,8 @@ def atlas_lines(per_concept: pd.DataFrame, per_unit: pd.DataFrame, n_units: int 
             lines.append(f"  {name:15s} layer {row.layer} {row.kind} unit {row.unit:<5d} {score}")
     lines.append(f"best concept per unit (top {n_units} by |r|):")
     for row in per_unit.head(n_units).itertuples():
-        auroc = "" if pd.isna(row.auroc) else f", AUROC {row.auroc:.3f}"
-        lines.append(f"  layer {row.layer}, unit {row.unit}, {row.kind}: {row.concept}, r {row.r:+.3f}{auroc}")
+        sep = "" if pd.isna(row.auroc) else ", separation {:.3f}, {}".format(*separation(row.auroc))
+        lines.append(f"  layer {row.layer}, unit {row.unit}, {row.kind}: {row.concept}, r {row.r:+.3f}{sep}")
     skipped = per_concept.attrs.get("skipped", {})
     if skipped:
         lines.append(f"not scored (constant on this text): {', '.join(skipped)}")
@@ -120,7 +134,7 @@ def atlas_lines(per_concept: pd.DataFrame, per_unit: pd.DataFrame, n_units: int 
 def main_atlas(args) -> int:
     from .engine import atlas
     rec = _open(args)
-    per_concept, per_unit = atlas(rec, concepts=_split(args.concepts), kinds=_split(args.kinds), top=args.top,
+    per_concept, per_unit = atlas(rec, concepts=args.concepts, kinds=args.kinds, top=args.top,
                                   progress=not args.quiet, seed=args.seed)
     if args.format == "json":
         print(json.dumps({"concepts": json.loads(per_concept.to_json(orient="records")),
@@ -134,7 +148,7 @@ def main_atlas(args) -> int:
 def main_probe(args) -> int:
     from .probe import probe
     rec = _open(args)
-    res = probe(rec, regex=args.regex, concept=args.concept, target=args.target, kinds=_split(args.kinds),
+    res = probe(rec, regex=args.regex, concept=args.concept, target=args.target, kinds=args.kinds,
                 max_rows=args.max_rows, seed=args.seed, timeout=args.timeout)
     if args.format == "json":
         print(json.dumps({"path": json.loads(res.path.to_json(orient="records")),

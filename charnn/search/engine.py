@@ -192,10 +192,17 @@ def _frame(finals: dict, col: int) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[COLUMNS]
 
 
+def separation(auroc: float) -> tuple[float, str]:
+    """(max(AUROC, 1 - AUROC), "high inside" | "low inside"): how well a unit separates a binary
+    target whichever its sign; an AUROC of 0.011 is a unit that is low inside, and separates at 0.989."""
+    return max(auroc, 1 - auroc), "high inside" if auroc >= 0.5 else "low inside"
+
+
 def score_text(binary: bool, auroc: float, r: float, chance_auroc: float | None, chance_r: float) -> str:
     """A unit's score beside its chance level, as the CLI and figures print it."""
     if binary:
-        return f"AUROC {auroc:.3f} (chance {chance_auroc:.3f}), r {r:+.3f}"
+        sep, direction = separation(auroc)
+        return f"separation {sep:.3f}, {direction} (chance {chance_auroc:.3f}), r {r:+.3f}"
     return f"r {r:+.3f} (chance |r| {chance_r:.3f})"
 
 

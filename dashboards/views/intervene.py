@@ -9,7 +9,9 @@ from __future__ import annotations
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 
-from ..interventions import MODES, PRIME_CHARS, Request, mode_spec, run_intervention, summary_lines
+from charnn.causal import Mode
+
+from ..interventions import MODES, PRIME_CHARS, Request, run_intervention, summary_lines
 from ..state import unit_label, window_bounds
 from . import jobpanel
 from .textpanel import legend, text_panel
@@ -57,7 +59,7 @@ def prepare(data, view, mode, value, inside, where, prime, seed):
     data.info(view["run"], view["rec"])  # a name that leaves RUNS_DIR is refused here, in the request
     if seed is None or int(seed) < 0:
         raise ValueError("seed must be a whole number, 0 or more")
-    mode_spec(mode, value)  # a bad clamp value is answered now, not from the thread
+    Mode.of(mode, value)  # a bad clamp value is answered now, not from the thread
     req = Request(mode, value, inside or None, where or None, prime or None, int(seed))
     return lambda job: run_intervention(data, view, req, job)
 

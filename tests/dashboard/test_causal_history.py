@@ -14,8 +14,9 @@ import pytest
 
 from charnn import colors
 from dashboards.data import DataStore
-from dashboards.interventions import (BURN_IN, Request, delta_colors, held_value, mode_spec, run_intervention, samples,
-                                      scored_span, summary_lines)
+from charnn.causal import Mode
+from charnn.units import Unit
+from dashboards.interventions import BURN_IN, Request, delta_colors, run_intervention, samples, scored_span, summary_lines
 from dashboards.jobs import Job, Jobs
 from dashboards.state import resolve
 from dashboards.views import history
@@ -23,19 +24,22 @@ from dashboards.views.intervene import prepare
 
 
 # ------------------------------------------------------------------ pure: interventions
-def test_mode_spec_and_its_errors():
-    assert mode_spec("zero", "junk") == "zero" and mode_spec("mean", None) == "mean"
-    assert mode_spec("clamp", " 1.5 ") == "clamp=1.5" and mode_spec("clamp", -2) == "clamp=-2"
-    for value, message in (("abc", "not a number"), ("", "needs a value"), (None, "needs a value"), ("nan", "finite")):
+def test_modes_parse_once_and_refuse_non_finite_values():
+    assert Mode.of("zero", "junk") == Mode.parse("zero") and str(Mode.of("mean", None)) == "mean"
+    assert str(Mode.of("clamp", " 1.5 ")) == "clamp=1.5" and Mode.parse("clamp=-2") == Mode.of("clamp", -2)
+    for value, message in (("abc", "not a number"), ("", "missing"), (None, "missing"), ("nan", "finite"), ("inf", "finite")):
         with pytest.raises(ValueError, match=message):
-            mode_spec("clamp", value)
-    with pytest.raises(ValueError, match="must be one of"):
-        mode_spec("scale", None)
+            Mode.of("clamp", value)
+    for spec in ("scale", "clamp=nan", "clamp=", "clamp=x"):
+        with pytest.raises(ValueError):
+            Mode.parse(spec)
+    with pytest.raises(ValueError, match="zero, mean or clamp"):
+        Mode.of("scale", None)
 
 
 def test_held_value_and_scored_span():
-    assert held_value("zero", 0.7) == 0.0 and held_value("mean", 0.7) == pytest.approx(0.7)
-    assert held_value("clamp=-1.5", 0.7) == -1.5
+    assert Mode.parse("zero").held_value(0.7) == 0.0 and Mode.parse("mean").held_value(0.7) == pytest.approx(0.7)
+    assert Mode.parse("clamp=-1.5").held_value(0.7) == -1.5
     assert scored_span(1000, 4000) == (1000 - BURN_IN, 4000) and scored_span(100, 900) == (0, 900)
 
 
@@ -107,8 +111,8 @@ def test_intervention_payload_on_the_window(dash_runs):
 
 def test_clamped_sample_is_deterministic_and_differs(dash_runs):
     run = DataStore(dash_runs).run("tiny")
-    first = samples(run, (1, "c", 2, 5.0), "Elizabeth", seed=3)
-    assert first == samples(run, (1, "c", 2, 5.0), "Elizabeth", seed=3)
+    first = samples(run, (Unit(1, "c", 2), 5.0), "Elizabeth", seed=3)
+    assert first == samples(run, (Unit(1, "c", 2), 5.0), "Elizabeth", seed=3)
     assert first[0] != first[1]
 
 

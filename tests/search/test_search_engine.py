@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
 import numpy as np
 import pytest
@@ -140,6 +141,27 @@ def test_cli_search_atlas_probe(planted_rec, monkeypatch, capsys):
     res = json.loads(run_cli(["probe", "rec", "--regex", QUOTE, "--max-rows", "2000", "--format", "json"],
                              rec, monkeypatch, capsys))
     assert res["units"] and res["path"]
+
+
+def test_cli_table_prints_separation_with_its_direction_and_json_keeps_the_auroc(planted_rec, monkeypatch, capsys):
+    rec, y = planted_rec
+    negated = type(rec)(rec.string, {k: -v for k, v in rec.acts.items()})  # every unit low where it was high
+    rows = json.loads(run_cli(["search", "rec", "--regex", QUOTE, "--format", "json", "--quiet"], negated, monkeypatch, capsys))
+    assert rows[0]["unit"] == 5 and rows[0]["auroc"] < 0.1
+    table = run_cli(["search", "rec", "--regex", QUOTE, "--top", "3", "--quiet"], negated, monkeypatch, capsys)
+    header, first = table.splitlines()[2:4]
+    assert "separation" in header and "inside" in header and "auroc" not in header
+    assert f"{1 - rows[0]['auroc']:.3f}" in first and " low " in f" {first} "
+    atlas = run_cli(["atlas", "rec", "--quiet", "--concepts", "inside_quotes"], negated, monkeypatch, capsys)
+    assert re.search(r"unit 5 +separation 0\.8\d\d, low inside", atlas) and "AUROC" not in atlas
+
+
+@pytest.mark.parametrize("argv", [["--top", "-1"], ["--bins", "1"], ["--timeout", "nan"], ["--seed", "-2"]])
+def test_cli_refuses_bad_numbers(planted_rec, monkeypatch, capsys, argv):
+    rec, _ = planted_rec
+    with pytest.raises(SystemExit):
+        run_cli(["search", "rec", "--regex", QUOTE, *argv], rec, monkeypatch, capsys)
+    assert "argument" in capsys.readouterr().err
 
 
 def test_chance_baseline_is_the_first_units_against_the_shifted_target(planted_rec, monkeypatch):

@@ -53,7 +53,7 @@ def test_catastrophic_pattern_times_out_instead_of_hanging():
     t0 = time.perf_counter()
     with pytest.raises(RegexError, match="timed out"):
         regex_target("a" * 5000 + "b", r"(a+)+$")
-    assert time.perf_counter() - t0 < 5
+    assert time.perf_counter() - t0 < 60  # a hang check, far from the ~1 s it takes: speed is for benchmarks
 
 
 def test_regex_errors_are_value_errors():
