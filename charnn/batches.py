@@ -1,7 +1,9 @@
 """Truncated-BPTT batches: B parallel contiguous streams over an id array, T steps at a time.
 
 Stream b reads ids[b*n : (b+1)*n + 1] where n = (len(ids) - 1) // B, so consecutive windows
-continue each other and the hidden state can be carried across batches, as char-rnn does.
+continue each other and the hidden state can be carried across batches, as char-rnn does. A
+process of a distributed run reads a contiguous slice of the B streams (`rows`): the same streams
+as a single process, shared out.
 """
 
 from __future__ import annotations
@@ -11,15 +13,15 @@ import torch
 
 
 class StreamBatches:
-    def __init__(self, ids: np.ndarray, batch: int, seq_len: int):
+    def __init__(self, ids: np.ndarray, batch: int, seq_len: int, rows: slice = slice(None)):
         n = (len(ids) - 1) // batch
         if n < 1:
             raise ValueError(
                 f"{len(ids)} characters cannot feed {batch} parallel streams: lower --batch-size"
             )
         flat = torch.from_numpy(np.ascontiguousarray(ids[: batch * n + 1]))
-        self.data = flat.as_strided((batch, n + 1), (n, 1))  # (B, n+1), overlapping by one id
-        self.batch, self.seq_len, self.stream_len = batch, seq_len, n
+        self.data = flat.as_strided((batch, n + 1), (n, 1))[rows]  # (B, n+1), overlapping by one id
+        self.batch, self.seq_len, self.stream_len = len(self.data), seq_len, n
 
     def window(self, pos: int, length: int | None = None):
         """Inputs and targets (B, t) int64 for steps [pos, pos + t)."""

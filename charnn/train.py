@@ -2,6 +2,7 @@
 
     charnn train austen --out runs/austen --layers 2 --hidden 256 --max-minutes 5
     charnn train austen --out runs/austen --resume          # after Ctrl-C or a kill
+    torchrun --nproc_per_node 2 -m charnn train austen --out runs/ddp   # DistributedDataParallel
 
 A resumed run keeps every setting it was started with but its budget and device (a different
 split would move validation into text the model trained on). The hidden state is carried across
@@ -9,6 +10,11 @@ batches and reset when the streams wrap. Validation bits per
 character every `eval_every` steps; the best weights go to `model.safetensors`, the last state to
 `checkpoint.pt` (so a kill loses at most the steps since the last evaluation). Ctrl-C or SIGTERM
 stops at the end of the current step and saves a checkpoint first.
+
+Under torchrun (see charnn.distributed) every process owns a slice of the streams; the processes
+agree each step on the loss, the clock and whether to stop, evaluate their share of the validation
+streams and sum it, and only rank 0 writes the run folder. The checkpoint holds the hidden state
+of every stream, gathered, so it is the same file a single process writes.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import hashlib
 import math
 import signal
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -28,109 +34,13 @@ from tqdm.auto import tqdm
 from . import run as runio
 from .batches import StreamBatches
 from .corpus import load_corpus
+from .distributed import Dist
 from .model import CharRNN, ModelConfig, detach_state
+from .train_config import TrainConfig, resumed_config
+
+__all__ = ["Trainer", "TrainConfig", "evaluate_bpc", "lr_at", "resumed_config"]
 
 LN2 = math.log(2)
-BUDGET_FIELDS = ("max_steps", "max_minutes", "eval_every")  # a resumed run may change how long it trains
-PLACE_FIELDS = ("device",)  # ... and where it runs; every other setting is the run's own
-
-
-@dataclass
-class TrainConfig:
-    corpus: str
-    out: str
-    seq_len: int = 128  # truncated-BPTT window, characters
-    batch_size: int | None = None  # parallel streams; None: 32 on a CPU (more steps per minute), 64 on a GPU
-    lr: float | None = None  # peak learning rate; None: 6e-3 at batch 32, 3e-3 above
-    min_lr_ratio: float = 0.05  # final lr as a fraction of the peak
-    warmup_steps: int = 100
-    weight_decay: float = 0.01
-    clip: float = 1.0  # max global gradient norm
-    max_steps: int | None = None  # None: 3000, or no step limit when max_minutes is set
-    max_minutes: float | None = None  # wall-clock budget; the lr schedule follows it too
-    eval_every: int = 250
-    eval_chars: int = 200_000  # validation characters per evaluation (the test split is read whole)
-    seed: int = 1337
-    split: tuple = (0.9, 0.05, 0.05)
-    bf16: bool = False  # bfloat16 autocast for the forward pass (CPU and GPU)
-    encoding_errors: str = "strict"  # strict | replace, for bad UTF-8 in the corpus
-    record_every: int = 0  # record the probe text every N steps (0: never)
-    probe_text: str | None = None
-    device: str = "cpu"
-    extra: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        self.split = tuple(float(x) for x in self.split)
-        if self.batch_size is None:
-            self.batch_size = 32 if str(self.device).startswith("cpu") else 64
-        if self.lr is None:
-            self.lr = 6e-3 if self.batch_size <= 32 else 3e-3
-        if self.max_steps is None:
-            self.max_steps = 10**12 if self.max_minutes else 3000
-        check_config(self)
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def check_config(cfg: TrainConfig) -> None:
-    """Refuse settings no run can use, before anything is written (ValueError naming the flag)."""
-    def whole(name, low):
-        value = getattr(cfg, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{_flag(name)} must be an integer >= {low}, not {value!r}")
-
-    def number(name, low, high=math.inf, low_open=False):
-        value = getattr(cfg, name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                or value < low or (low_open and value == low) or value > high:
-            bound = f"> {low}" if low_open else f">= {low}"
-            raise ValueError(f"{_flag(name)} must be a finite number {bound}" + (f" and <= {high}" if high < math.inf else "")
-                             + f", not {value!r}")
-
-    for name in ("seq_len", "batch_size", "max_steps", "eval_every", "eval_chars"):
-        whole(name, 1)
-    for name in ("warmup_steps", "record_every", "seed"):
-        whole(name, 0)
-    number("lr", 0, low_open=True)
-    number("clip", 0, low_open=True)
-    number("weight_decay", 0)
-    number("min_lr_ratio", 0, 1)
-    if cfg.max_minutes is not None:
-        number("max_minutes", 0, low_open=True)
-    if len(cfg.split) != 3 or not all(math.isfinite(x) and x > 0 for x in cfg.split) or abs(sum(cfg.split) - 1) > 1e-6:
-        raise ValueError(f"--split {','.join(map(str, cfg.split))} must be three positive fractions summing to 1")
-    if cfg.encoding_errors not in ("strict", "replace"):
-        raise ValueError(f"--encoding-errors must be strict or replace, not {cfg.encoding_errors!r}")
-    if cfg.record_every and not cfg.probe_text:
-        raise ValueError("--record-every needs --probe-text FILE (or val) to record")
-
-
-def resumed_config(out: str | Path, model_changes: dict | None = None, **changes) -> TrainConfig:
-    """The saved TrainConfig of the run in `out`, with `changes` applied where a resumed run may
-    change them (BUDGET_FIELDS, PLACE_FIELDS). Any other change, and any change to the model
-    (`model_changes`: cell, layers, hidden, ...), is refused with a ValueError naming the flag
-    and the run's value: a different split would move validation into trained text, a different
-    window or batch would not continue the same streams."""
-    folder = runio.RunFolder(out)
-    config = folder.config()
-    saved = {k: v for k, v in config.get("train", {}).items() if k in TrainConfig.__dataclass_fields__}
-    saved["split"] = tuple(saved.get("split", (0.9, 0.05, 0.05)))
-    fixed = {**{k: (v, saved.get(k)) for k, v in changes.items() if k not in BUDGET_FIELDS + PLACE_FIELDS + ("corpus", "out")},
-             **{k: (v, config["model"].get(k)) for k, v in (model_changes or {}).items()}}
-    for name, (given, theirs) in fixed.items():
-        given = tuple(float(x) for x in given) if name == "split" else given
-        if given != theirs:
-            shown = ",".join(map(str, theirs)) if isinstance(theirs, (tuple, list)) else theirs
-            raise ValueError(f"{_flag(name)} {given if name != 'split' else ','.join(map(str, given))} differs from "
-                             f"the run's {shown}: a resumed run keeps its data, model and optimiser settings "
-                             f"(drop the flag, or train a new run with another --out)")
-    saved.update({k: v for k, v in changes.items() if k in BUDGET_FIELDS + PLACE_FIELDS + ("corpus",)})
-    saved["out"] = str(out)
-    if "max_minutes" in changes and "max_steps" not in changes:
-        saved["max_steps"] = None  # a new time budget: the step limit follows it (see TrainConfig)
-    return TrainConfig(**saved)
 
 
 def corpus_fingerprint(corpus) -> str:
@@ -153,17 +63,27 @@ def lr_at(cfg: TrainConfig, step: int, seconds: float) -> float:
 
 
 @torch.no_grad()
-def evaluate_bpc(model: CharRNN, ids, batch: int = 64, seq_len: int = 256, device="cpu") -> float:
-    """Bits per character of `ids` read as `batch` streams with the state carried."""
+def loss_sums(model: CharRNN, ids, batch: int = 64, seq_len: int = 256, device="cpu", dist: Dist = Dist()) -> tuple[float, int]:
+    """(nats summed, characters) of `ids` read as `batch` streams with the state carried, over
+    this process's share of the streams (a share may be empty when there are more processes)."""
     was_training = model.training
     model.eval()
-    batches = StreamBatches(ids, min(batch, max(1, (len(ids) - 1) // seq_len)), seq_len)
+    streams = min(batch, max(1, (len(ids) - 1) // seq_len))
+    share = -(-streams // dist.world)
+    rows = slice(min(streams, dist.rank * share), min(streams, (dist.rank + 1) * share))
     state, total, count = None, 0.0, 0
-    for x, y in batches.windows():
-        logits, state = model(x.to(device), state)
-        total += F.cross_entropy(logits.flatten(0, 1), y.to(device).flatten(), reduction="sum").item()
-        count += y.numel()
+    if rows.stop > rows.start:
+        for x, y in StreamBatches(ids, streams, seq_len, rows).windows():
+            logits, state = model(x.to(device), state)
+            total += F.cross_entropy(logits.flatten(0, 1), y.to(device).flatten(), reduction="sum").item()
+            count += y.numel()
     model.train(was_training)
+    return total, count
+
+
+def evaluate_bpc(model: CharRNN, ids, batch: int = 64, seq_len: int = 256, device="cpu", dist: Dist = Dist()) -> float:
+    """Bits per character of `ids` read as `batch` streams with the state carried (summed over processes)."""
+    total, count = dist.sum(list(loss_sums(model, ids, batch, seq_len, device, dist)))
     return total / count / LN2
 
 
@@ -177,6 +97,8 @@ class Trainer:
         self.folder = runio.RunFolder(cfg.out)
         if resume:
             cfg = resumed_config(cfg.out, model_cfg, **{k: v for k, v in asdict(cfg).items() if k != "out"})
+        self.dist = Dist.from_env(cfg.device)
+        cfg.device = self.dist.device
         self.cfg, self.out = cfg, Path(cfg.out)
         self.corpus = load_corpus(cfg.corpus, errors=cfg.encoding_errors)
         fingerprint = corpus_fingerprint(self.corpus)
@@ -194,8 +116,11 @@ class Trainer:
             model_cfg = {**(model_cfg or {}), "vocab_size": len(self.vocab)}
         torch.manual_seed(cfg.seed)
         self.model = CharRNN(ModelConfig(**model_cfg)).to(cfg.device)
+        self.net = self.model  # what the training step calls: the model, or its DDP wrapper
+        if self.dist.world > 1:
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model)
         self.splits = self.corpus.split_ids(self.vocab, cfg.split)
-        self.batches = StreamBatches(self.splits["train"], cfg.batch_size, cfg.seq_len)
+        self.batches = StreamBatches(self.splits["train"], cfg.batch_size, cfg.seq_len, self.dist.rows(cfg.batch_size))
         if self.batches.stream_len < cfg.seq_len:
             raise ValueError(f"the train split ({len(self.splits['train'])} chars) is too short for "
                              f"{cfg.batch_size} streams of {cfg.seq_len}: lower --batch-size or --seq-len")
@@ -206,9 +131,11 @@ class Trainer:
         self.stop_requested = False
         self.on_eval = []  # callbacks (trainer, step) after each evaluation
         if saved is None:
-            self.folder.start(self.model.config, self.vocab, train=asdict(self.cfg), corpus={
-                "source": str(self.cfg.corpus), "sha256": fingerprint, "documents": len(self.corpus.documents),
-                "n_chars": self.corpus.n_positions, "splits": self.corpus.split_bounds(self.cfg.split)})
+            if self.dist.main:
+                self.folder.start(self.model.config, self.vocab, train=asdict(self.cfg), corpus={
+                    "source": str(self.cfg.corpus), "sha256": fingerprint, "documents": len(self.corpus.documents),
+                    "n_chars": self.corpus.n_positions, "splits": self.corpus.split_bounds(self.cfg.split)})
+            self.dist.barrier()
         else:
             self._restore(saved)
 
@@ -226,22 +153,32 @@ class Trainer:
             self.optimizer.load_state_dict(saved["optimizer"])
             self.step, self.seconds, self.pos = saved["step"], saved["seconds"], saved["pos"]
             self.best_val = saved["best_val"]
-            self.state = tuple(s.to(self.cfg.device) for s in saved["state"]) if saved["state"] else None
-            torch.set_rng_state(saved["rng"])
+            rows = self.dist.rows(self.cfg.batch_size)  # the checkpoint holds every stream's state
+            self.state = tuple(s[:, rows].to(self.cfg.device) for s in saved["state"]) if saved["state"] else None
+            rngs = saved.get("rng_ranks") or [saved["rng"]]
+            if len(rngs) == self.dist.world:
+                torch.set_rng_state(rngs[self.dist.rank])
+            else:  # another number of processes: dropout draws other numbers from here on
+                torch.manual_seed(self.cfg.seed + self.step * self.dist.world + self.dist.rank)
         except (KeyError, RuntimeError, ValueError, TypeError) as err:
             raise runio.RunError(f"{self.folder.file(runio.CHECKPOINT)} does not match this run ({err}): the best "
                                  f"weights in {self.folder.file(runio.WEIGHTS)} still load; to train on, start a new run") from None
         if self.state is not None and self.model.config.cell != "lstm":
             self.state = self.state[0]
-        self.folder.truncate_metrics(self.step)
+        if self.dist.main:
+            self.folder.truncate_metrics(self.step)
 
     def checkpoint(self) -> None:
+        """Save the training state (rank 0; every process takes part: the states are gathered)."""
         state = self.state if isinstance(self.state, tuple) else ((self.state,) if self.state is not None else ())
-        self.folder.save_checkpoint({
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "step": self.step, "seconds": self.seconds, "pos": self.pos, "best_val": self.best_val,
-            "state": list(state), "rng": torch.get_rng_state(),
-        })
+        state = [self.dist.gather(s, 1).cpu() for s in state]  # (L, B, H) each: every stream
+        rngs = [r.clone() for r in self.dist.gather(torch.get_rng_state()[None], 0)]  # one per process, each its own storage
+        if self.dist.main:
+            self.folder.save_checkpoint({
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "step": self.step, "seconds": self.seconds, "pos": self.pos, "best_val": self.best_val,
+                "state": state, "rng": rngs[0], "rng_ranks": rngs,
+            })
 
     def train_step(self, lr: float) -> float:
         """One truncated-BPTT step; returns the training loss in bits per character."""
@@ -249,8 +186,8 @@ class Trainer:
         x, y = x.to(self.cfg.device), y.to(self.cfg.device)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        with torch.autocast(self.cfg.device, dtype=torch.bfloat16, enabled=self.cfg.bf16):
-            logits, state = self.model(x, self.state)  # (B, T, V)
+        with torch.autocast(torch.device(self.cfg.device).type, dtype=torch.bfloat16, enabled=self.cfg.bf16):
+            logits, state = self.net(x, self.state)  # (B, T, V)
         loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -262,10 +199,11 @@ class Trainer:
 
     def evaluate(self) -> float:
         val = self.splits["val"][: self.cfg.eval_chars]
-        val_bpc = evaluate_bpc(self.model, val, device=self.cfg.device)
+        val_bpc = evaluate_bpc(self.model, val, device=self.cfg.device, dist=self.dist)
         if val_bpc < self.best_val:
             self.best_val = val_bpc
-            self.folder.save_weights(self.model)
+            if self.dist.main:
+                self.folder.save_weights(self.model)
         self.checkpoint()
         for callback in self.on_eval:
             callback(self, self.step)
@@ -293,38 +231,46 @@ class Trainer:
 
     def fit(self, progress: bool = True) -> dict:
         """Train until the budget is spent or a stop is requested; returns the summary.
-        progress=False hides the progress bar."""
+        progress=False hides the progress bar (only rank 0 shows one)."""
         previous = self._handle_signals()
         chars_per_step = self.cfg.batch_size * self.cfg.seq_len
-        bar, counts_seconds = self._progress_bar(disable=not progress)
-        metrics = open(self.folder.file(runio.METRICS), "a", newline="")
-        writer = csv.writer(metrics)
+        bar, counts_seconds = self._progress_bar(disable=not (progress and self.dist.main))
+        metrics = open(self.folder.file(runio.METRICS), "a", newline="") if self.dist.main else None
         val_bpc = None
         try:
             self.model.train()
-            while self._budget_left() and not self.stop_requested:
+            while self._budget_left() and not self._agree_to_stop():
                 t0 = time.perf_counter()
                 lr = lr_at(self.cfg, self.step, self.seconds)
                 train_bpc = self.train_step(lr)
-                dt = time.perf_counter() - t0
-                self.seconds += dt
+                train_bpc, dt = (v / self.dist.world for v in self.dist.sum([train_bpc, time.perf_counter() - t0]))
+                self.seconds += dt  # the mean over processes, so every process sees one clock
                 self.step += 1
                 val_bpc = self.evaluate() if self.step % self.cfg.eval_every == 0 else None
                 if self.cfg.record_every and self.step % self.cfg.record_every == 0:
-                    self.record_probe()
-                writer.writerow([self.step, f"{self.seconds:.3f}", f"{lr:.3e}", f"{train_bpc:.4f}",
-                                 f"{chars_per_step / dt:.0f}", "" if val_bpc is None else f"{val_bpc:.4f}"])
+                    if self.dist.main:
+                        self.record_probe()
+                    self.dist.barrier()
+                if metrics is not None:
+                    csv.writer(metrics).writerow([self.step, f"{self.seconds:.3f}", f"{lr:.3e}", f"{train_bpc:.4f}",
+                                                  f"{chars_per_step / dt:.0f}", "" if val_bpc is None else f"{val_bpc:.4f}"])
                 bar.update(min(dt, bar.total - bar.n) if counts_seconds else 1)
                 bar.set_postfix(step=self.step, bpc=f"{train_bpc:.3f}", val=f"{self.best_val:.3f}",
                                 cps=f"{chars_per_step / dt / 1000:.1f}k", refresh=False)
             if val_bpc is None:  # the last step was not an evaluation step
                 val_bpc = self.evaluate()
         finally:
-            metrics.close()
+            if metrics is not None:
+                metrics.close()
             bar.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return self.finish()
+
+    def _agree_to_stop(self) -> bool:
+        """Whether any process was asked to stop (Ctrl-C or SIGTERM may reach one process first)."""
+        self.stop_requested = self.dist.sum([float(self.stop_requested)])[0] > 0
+        return self.stop_requested
 
     def _progress_bar(self, disable: bool = False) -> tuple[tqdm, bool]:
         """(bar, counts_seconds): counts steps, or seconds when the time budget will end training first."""
@@ -341,13 +287,17 @@ class Trainer:
 
     def finish(self) -> dict:
         """Test bpc of the best weights; writes summary.json."""
+        self.dist.barrier()  # rank 0 has written the best weights
         best = runio.load_run(self.out).model.to(self.cfg.device)
+        test_bpc = None if self.stop_requested else evaluate_bpc(best, self.splits["test"], device=self.cfg.device,
+                                                                  dist=self.dist)
         summary = {
             "steps": self.step, "seconds": round(self.seconds, 1), "interrupted": self.stop_requested,
             "best_val_bpc": round(self.best_val, 4),
-            "test_bpc": None if self.stop_requested else round(evaluate_bpc(best, self.splits["test"], device=self.cfg.device), 4),
+            "test_bpc": None if test_bpc is None else round(test_bpc, 4),
             "train_chars_seen": self.step * self.cfg.batch_size * self.cfg.seq_len,
             "parameters": sum(p.numel() for p in self.model.parameters()),
         }
-        self.folder.save_summary(summary)
+        if self.dist.main:
+            self.folder.save_summary(summary)
         return summary

@@ -84,18 +84,28 @@ def main(args) -> int:
     else:
         given.setdefault("device", "cuda" if torch.cuda.is_available() else "cpu")
         trainer = Trainer(TrainConfig(corpus=args.corpus, out=out, **given), model_flags)
+    try:
+        return report(args, out, trainer)
+    finally:
+        trainer.dist.close()
+
+
+def report(args, out: str, trainer: Trainer) -> int:
+    """Train, printing what is trained and how it went (rank 0 prints, under torchrun)."""
+    say = print if trainer.dist.main else (lambda *a, **k: None)
     n = {k: len(v) for k, v in trainer.splits.items()}
     cfg, model = trainer.cfg, trainer.model.config
     params = sum(p.numel() for p in trainer.model.parameters())
-    print(f"corpus {args.corpus}: {len(trainer.corpus.documents)} documents, {trainer.corpus.n_positions:,} chars "
-          f"(train {n['train']:,} / val {n['val']:,} / test {n['test']:,}), vocabulary {len(trainer.vocab)}")
-    print(f"model {model.cell} {model.layers}x{model.hidden}, {params:,} parameters, batch {cfg.batch_size} x "
-          f"{cfg.seq_len} chars, lr {cfg.lr:g} -> {out}" + (f" (resuming at step {trainer.step})" if args.resume else ""))
+    processes = f", {trainer.dist.world} processes" if trainer.dist.world > 1 else ""
+    say(f"corpus {args.corpus}: {len(trainer.corpus.documents)} documents, {trainer.corpus.n_positions:,} chars "
+        f"(train {n['train']:,} / val {n['val']:,} / test {n['test']:,}), vocabulary {len(trainer.vocab)}")
+    say(f"model {model.cell} {model.layers}x{model.hidden}, {params:,} parameters, batch {cfg.batch_size} x "
+        f"{cfg.seq_len} chars, lr {cfg.lr:g}{processes} -> {out}" + (f" (resuming at step {trainer.step})" if args.resume else ""))
     summary = trainer.fit()
     if summary["interrupted"]:
-        print(f"stopped at step {summary['steps']}; checkpoint saved. Continue with: charnn train {args.corpus} --out {out} --resume")
+        say(f"stopped at step {summary['steps']}; checkpoint saved. Continue with: charnn train {args.corpus} --out {out} --resume")
         return 130
-    print(json.dumps(summary))
-    print(f"best validation {summary['best_val_bpc']:.3f} bits/char, test {summary['test_bpc']:.3f} bits/char "
-          f"after {summary['steps']} steps in {summary['seconds'] / 60:.1f} min")
+    say(json.dumps(summary))
+    say(f"best validation {summary['best_val_bpc']:.3f} bits/char, test {summary['test_bpc']:.3f} bits/char "
+        f"after {summary['steps']} steps in {summary['seconds'] / 60:.1f} min")
     return 0
