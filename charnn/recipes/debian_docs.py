@@ -163,7 +163,7 @@ def build(out_dir: Path, source: Path | None = None, packages: tuple[str, ...] =
     writer = DocumentWriter(out_dir)
     info: dict = {"recipe": NAME, "width": width, "packages": {}}
     descs, urls = [], 0
-    for package in (packages if source is None else packages[:1]):
+    for package in (packages if source is None else ("",)):  # a given source is read once, as it is
         with recipe_input(NAME, source, "apt", package, HINT) as path:
             prefix, desc = _describe(path, fetched=source is None)
             docs, counts = convert(source_files(path, _is_page, HINT), width, non_utf8)
