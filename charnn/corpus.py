@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
 from .vocab import DOC_ID, Vocab
 
-SKIP_PREFIXES = ("readme", "license", "notice", "copying", ".")
+# A file whose path inside a corpus folder has a part starting with one of these is a note kept
+# beside the documents (a NOTICE, a license, a build manifest), never a document.
+NOTE_PREFIXES = ("readme", "license", "notice", "copying", ".")
 SPLIT_NAMES = ("train", "val", "test")
 
 
@@ -36,6 +38,22 @@ def bundled_corpora() -> list[str]:
     if not root.is_dir():
         return []
     return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+
+def is_document(relpath: str) -> bool:
+    """Whether the file at ``relpath`` (POSIX, relative to its corpus folder) is a document, not a note."""
+    return not any(part.lower().startswith(NOTE_PREFIXES) for part in PurePosixPath(relpath).parts)
+
+
+def document_paths(folder: Path) -> list[Path]:
+    """A corpus folder's documents in the order loaders read them (sorted path)."""
+    folder = Path(folder)
+    return sorted(p for p in folder.rglob("*") if p.is_file() and is_document(p.relative_to(folder).as_posix()))
+
+
+def looks_binary(data: bytes) -> bool:
+    """True for bytes that are not text (a NUL anywhere): loaders refuse them, recipes skip them."""
+    return b"\x00" in data
 
 
 def corpus_root(spec: str | Path) -> Path:
@@ -56,10 +74,7 @@ def resolve_corpus(spec: str | Path) -> list[Path]:
     if path.is_file():
         return [path]
     if path.is_dir():
-        files = sorted(
-            p for p in path.rglob("*")
-            if p.is_file() and not any(part.lower().startswith(SKIP_PREFIXES) for part in p.relative_to(path).parts)
-        )
+        files = document_paths(path)
         if not files:
             raise CorpusError(f"corpus folder {path} holds no files")
         return files
@@ -71,7 +86,7 @@ def resolve_corpus(spec: str | Path) -> list[Path]:
 def read_text_file(path: Path, errors: str = "strict") -> str:
     """Read one UTF-8 document; binary files and bad UTF-8 raise CorpusError."""
     data = Path(path).read_bytes()
-    if b"\x00" in data[:1 << 20]:
+    if looks_binary(data):
         raise CorpusError(f"{path} looks binary (it contains NUL bytes): pass a text file")
     try:
         text = data.decode("utf-8", errors=errors)

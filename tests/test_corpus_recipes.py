@@ -8,15 +8,19 @@ from __future__ import annotations
 import io
 import json
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 
 from charnn import cli
-from charnn.corpus import load_corpus
-from charnn.recipes import RECIPES, _common, cache, debian_docs, linux, python_stdlib
-from charnn.recipes._common import FETCH_FAILED, RecipeError, corpus_digest, documents
+from charnn.corpus import CorpusError, is_document, load_corpus
+from charnn.corpus import document_paths as documents
+from charnn.recipes import RECIPES, RecipeError, cache, debian_docs, html_text, linux, python_stdlib, sources
+from charnn.recipes.documents import BUILD_INFO, DocumentWriter, corpus_digest
+
+FETCH_FAILED = sources.fetch_failed("apt")
 
 # -- builders of fake inputs ----------------------------------------------------------------------
 
@@ -145,7 +149,7 @@ def test_linux_from_tarball(tmp_path):
     assert (out / "mm/latin1.c").read_text(encoding="utf-8") == "/* (C) J\ufffdrn Engel */\nint y;\n"
     assert (out / "COPYING").read_bytes() == KERNEL["COPYING"]
     assert (out / "COPYING.GPL-2.0").is_file()
-    info = json.loads((out / _common.BUILD_INFO).read_text())
+    info = json.loads((out / BUILD_INFO).read_text())
     assert info["kernel_version"] == "6.1.7"
     assert (info["files"], info["nul"], info["non_utf8"], info["empty"]) == (5, 1, 1, 1)
     assert info["per_subsystem"]["mm"]["files"] == 2
@@ -166,7 +170,7 @@ def test_linux_tree_deb_and_subsystems(tmp_path, kernel_tree):
                    package="linux-source-6.1", version="6.1.7-1")
     out = linux.build(tmp_path / "d", deb)
     assert corpus_digest(out) == reference
-    assert "Debian linux-source-6.1 6.1.7-1" in json.loads((out / _common.BUILD_INFO).read_text())["source"]
+    assert "Debian linux-source-6.1 6.1.7-1" in json.loads((out / BUILD_INFO).read_text())["source"]
     only = linux.build(tmp_path / "e", tarball, subsystems="kernel/sched,")
     assert [p.name for p in documents(only)] == ["core.c", "sched.h"]
     with pytest.raises(RecipeError, match="no .c or .h files"):
@@ -182,12 +186,27 @@ def test_linux_tree_deb_and_subsystems(tmp_path, kernel_tree):
 
 def test_deb_stream_reads_without_loading(tmp_path):
     deb = fake_deb(tmp_path / "x.deb", {"./a/b.txt": b"hello"}, package="x", version="2")
-    assert _common.deb_control(deb) == {"Package": "x", "Version": "2"}
-    with _common.deb_stream(deb) as tar:
+    assert sources.deb_control(deb) == {"Package": "x", "Version": "2"}
+    with sources.deb_stream(deb) as tar:
         assert [(m.name, tar.extractfile(m).read()) for m in tar if m.isfile()] == [("./a/b.txt", b"hello")]
     (tmp_path / "no.deb").write_bytes(b"nope")
     with pytest.raises(RecipeError, match="not a .deb"):
-        _common.deb_control(tmp_path / "no.deb")
+        sources.deb_control(tmp_path / "no.deb")
+
+
+def test_damaged_archives_name_the_file(tmp_path, stdlib_dir):
+    inner = kernel_tarball(tmp_path / "inner.tar.xz", root="linux-source-6.1")
+    deb = fake_deb(tmp_path / "k.deb", {"./usr/src/linux-source-6.1.tar.xz": inner.read_bytes()})
+    cut = tmp_path / "cut.deb"
+    cut.write_bytes(deb.read_bytes()[:-200])  # the kernel tarball inside ends early
+    with pytest.raises(RecipeError, match="cut.deb is damaged or truncated .*download it again"):
+        linux.build(tmp_path / "a", cut)
+    tgz = tmp_path / "lib.tgz"
+    tgz.write_bytes(_tar_bytes({f"lib/{p.relative_to(stdlib_dir)}": p.read_bytes()
+                                for p in stdlib_dir.rglob("*") if p.is_file()}, "w:gz")[:300])
+    for recipe in (linux, python_stdlib, debian_docs):
+        with pytest.raises(RecipeError, match="lib.tgz is damaged or truncated"):
+            recipe.build(tmp_path / recipe.NAME, tgz)
 
 
 # -- python-stdlib ------------------------------------------------------------------------------------
@@ -198,7 +217,7 @@ def test_python_stdlib_from_folder(tmp_path, stdlib_dir):
     assert names == ["json/__init__.py", "json/decoder.py", "latin.py", "os.py"]
     assert (out / "latin.py").read_text(encoding="utf-8") == "# -*- coding: latin-1 -*-\ns = '\ufffd'\n"
     assert (out / "LICENSE").read_text().startswith("PSF")
-    info = json.loads((out / _common.BUILD_INFO).read_text())
+    info = json.loads((out / BUILD_INFO).read_text())
     assert (info["files"], info["non_utf8"], info["empty"], info["tests_left_out"]) == (4, 1, 1, 3)
     with_tests = python_stdlib.build(tmp_path / "t", stdlib_dir, include_tests=True)
     assert len(documents(with_tests)) == 7
@@ -225,7 +244,7 @@ def test_python_stdlib_default_and_missing(tmp_path, monkeypatch):
 # -- debian-docs --------------------------------------------------------------------------------------
 
 def test_html_to_text():
-    text, nxt, title = debian_docs.html_to_text(PAGE1)
+    text, nxt, title = html_text.html_to_text(PAGE1)
     assert (nxt, title) == ("ch02.en.html", "Chapter 1. Tutorials")
     assert text == (
         "Chapter 1. Tutorials\n\n"
@@ -238,7 +257,7 @@ def test_html_to_text():
         "package | size\n"
         "dpkg <http://p.example/dpkg> | 5989\n")
     assert "Table of Contents" not in text and "Prev" not in text and "Next" not in text
-    unwrapped, _, _ = debian_docs.html_to_text(PAGE1, width=0)
+    unwrapped, _, _ = html_text.html_to_text(PAGE1, width=0)
     assert "makes a free OS; see https://wiki.debian.org/ and Chapter 2." in unwrapped
 
 
@@ -271,20 +290,43 @@ def test_debian_docs_from_folder_and_deb(tmp_path):
 def test_missing_client_fails_clearly(tmp_path, monkeypatch):
     assert FETCH_FAILED == ("apt-get is not available (or the package could not be downloaded): "
                             "pass --from PATH with a local .deb, tarball or folder")
-    monkeypatch.setattr(_common.shutil, "which", lambda name: None)
+    monkeypatch.setattr(sources.shutil, "which", lambda name: None)
     for recipe in (linux, debian_docs):
         with pytest.raises(RecipeError) as err:
             recipe.build(tmp_path / recipe.NAME)
         assert str(err.value).startswith(FETCH_FAILED) and "not installed" in str(err.value)
     # apt-get present but the download fails (no network, unknown package)
-    monkeypatch.setattr(_common.shutil, "which", lambda name: "/usr/bin/" + name)
-    monkeypatch.setattr(_common.subprocess, "run", lambda argv, **kw: subprocess.CompletedProcess(
+    monkeypatch.setattr(sources.shutil, "which", lambda name: "/usr/bin/" + name)
+    monkeypatch.setattr(sources.subprocess, "run", lambda argv, **kw: subprocess.CompletedProcess(
         argv, 100, "", "E: Unable to locate package linux-source-6.1\n"))
     with pytest.raises(RecipeError, match="exited with 100: E: Unable to locate") as err:
         linux.build(tmp_path / "l2")
     assert str(err.value).startswith(FETCH_FAILED)
     with pytest.raises(RecipeError, match="does not exist"):
         linux.build(tmp_path / "l3", tmp_path / "nope.tar.xz")
+
+
+# -- the one document rule ----------------------------------------------------------------------------
+
+def test_recipes_and_loaders_share_one_document_rule(tmp_path):
+    assert is_document("kernel/fork.c") and is_document("json/decoder.py")
+    assert not any(is_document(p) for p in ("NOTICE", "LICENSE", "COPYING.GPL-2.0", "README.md",
+                                            ".build.json", "docs/.hidden/x.c", "Readme/x.txt"))
+    writer = DocumentWriter(tmp_path / "out", non_utf8="skip")
+    late_nul = b"x" * (2 << 20) + b"\x00"  # a NUL past the first MiB is still binary
+    assert writer.add("a.txt", b"text\n") and not writer.add("b.txt", late_nul)
+    assert not writer.add("README.txt", b"a note") and not writer.add("c.txt", b"")
+    assert not writer.add("d.txt", b"caf\xe9")
+    assert writer.counts() == {"files": 1, "bytes": 5, "reserved_name": 1, "empty": 1, "nul": 1, "non_utf8": 1}
+    with pytest.raises(ValueError, match="note's name"):
+        writer.add_text("NOTICE", "made by a recipe")
+    with pytest.raises(ValueError, match="read as a document"):
+        writer.add_note("notes.txt", "about the corpus")
+    writer.add_note("NOTICE", "source and license")
+    assert [d.name for d in load_corpus(tmp_path / "out").documents] == ["a.txt"]
+    (tmp_path / "b.txt").write_bytes(late_nul)  # what the recipe skipped, the loader refuses
+    with pytest.raises(CorpusError, match="binary"):
+        load_corpus(tmp_path / "b.txt")
 
 
 # -- the cache and the CLI ------------------------------------------------------------------------
@@ -330,9 +372,50 @@ def test_cache_build_skip_force(tmp_path, monkeypatch, stdlib_dir):
     assert not (tmp_path / "repo-corpora").exists()
 
 
+def test_cache_rebuilds_a_bundled_folder_in_place_but_loses_nothing(tmp_path, stdlib_dir):
+    bundled = tmp_path / "corpora" / "python-stdlib"  # a committed corpus has no manifest
+    folder, first, _ = cache.build_cached("python-stdlib", out=bundled, source=stdlib_dir)
+    (bundled / cache.MARKER).unlink()
+    folder, again, built = cache.build_cached("python-stdlib", out=bundled, source=stdlib_dir)
+    assert built and again["sha256"] == first["sha256"] and cache.read_manifest(bundled) == again
+    (bundled / cache.MARKER).unlink()
+    (bundled / "mine.py").write_text("a user's own document\n")
+    with pytest.raises(RecipeError, match=r"not a corpus built by charnn .*\(mine.py\)"):
+        cache.build_cached("python-stdlib", out=bundled, source=stdlib_dir)
+    assert (bundled / "mine.py").read_text() == "a user's own document\n"
+    assert sorted(p.name for p in bundled.parent.iterdir()) == ["python-stdlib"]
+
+
+KILLED_BUILD = """
+import functools, sys, time
+from charnn.recipes import cache, python_stdlib
+build = python_stdlib.build
+@functools.wraps(build)
+def slow(out_dir, *args, **kwargs):
+    build(out_dir, *args, **kwargs)
+    print("documents written", flush=True)
+    time.sleep(120)
+python_stdlib.build = slow
+cache.build_cached("python-stdlib", out=sys.argv[1], source=sys.argv[2], force=True, include_tests=True)
+"""
+
+
+def test_a_killed_build_leaves_the_previous_corpus(tmp_path, stdlib_dir):
+    out = tmp_path / "corpora" / "python-stdlib"
+    _, before, _ = cache.build_cached("python-stdlib", out=out, source=stdlib_dir)
+    repo = Path(cache.__file__).resolve().parents[2]
+    child = subprocess.Popen([sys.executable, "-c", KILLED_BUILD, str(out), str(stdlib_dir)], cwd=repo,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "documents written\n"  # killed after writing, before the swap
+    finally:
+        child.kill()
+        child.wait()
+    assert cache.read_manifest(out) == before and corpus_digest(out)[1] == before["sha256"]
+    assert [f for f, _ in cache.built_corpora(out.parent)] == [out]
+
+
 def _charnn(argv, monkeypatch):
-    if "corpus" not in cli.COMMANDS:
-        monkeypatch.setattr(cli, "COMMANDS", [*cli.COMMANDS, "corpus"])
     return cli.main(argv)
 
 
@@ -358,6 +441,6 @@ def test_cli_build_and_list(tmp_path, monkeypatch, capsys, stdlib_dir):
     assert "linux           GPL-2.0-only     built: 5 documents" in listing
     assert "built (subsystems=mm)" in listing
     # missing client through the CLI: one clear line, exit status 2
-    monkeypatch.setattr(_common.shutil, "which", lambda name: None)
+    monkeypatch.setattr(sources.shutil, "which", lambda name: None)
     assert _charnn(["corpus", "build", "debian-docs", "--force"], monkeypatch) == 2
     assert FETCH_FAILED in capsys.readouterr().err

@@ -1,18 +1,30 @@
-"""Corpus recipes on tiny synthetic inputs built here: no network, no registry clients."""
+"""The bundled corpora's recipes (austen, mdn-bcd) and the R lazy-load reader, on tiny inputs built here.
+
+No network, no registry clients: `pytest tests/test_recipes.py`. The R data is written by a small
+XDR serialiser below and read back through the ``rdata`` package, so the lazy-load container code
+is checked against an independent parser.
+"""
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
 import json
+import lzma
+import os
+import runpy
 import struct
+import sys
 import tarfile
 import zlib
 from pathlib import Path
 
 import pytest
 
-from charnn.recipes import RECIPES, _common, _rdata, austen, mdn
+from charnn.corpus import document_paths
+from charnn.recipes import RECIPES, RecipeError, austen, lazyload, mdn, sources
+from charnn.recipes.documents import corpus_digest
 
 # -- a minimal XDR serialiser for R objects, enough to fake the janeaustenr data ------------------
 
@@ -81,94 +93,128 @@ BOOKS = {key: [key.upper(), "", 'She said, "Yes', "indeed.\" And", "left.", None
          for key in austen.BOOKS}
 
 
-def test_unserialize_vectors_and_refs():
-    w = Writer()
-    data = header(2) + w.named_list({"a": strsxp(["x", "", None, "é"]), "b": w.named_list({"c": intsxp([1, -2**31])})})
-    obj = _rdata.unserialize(data)
-    assert obj.names == ["a", "b"]
-    assert obj["a"].value == ["x", "", None, "é"]
-    assert obj["b"]["c"].value == [1, None]
-    assert obj["b"].names == ["c"]  # via REFSXP to the `names` symbol
+def write_lazyload(folder: Path, books: dict[str, list[str | None]]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rdx, rdb = fake_lazyload(books)
+    (folder / "Rdata.rdx").write_bytes(rdx)
+    (folder / "Rdata.rdb").write_bytes(rdb)
+    return folder / "Rdata.rdx"
 
 
-def test_unserialize_altrep_compact_intseq():
-    w = Writer()
-    info = (i32(2) + w.symbol("compact_intseq") + i32(2) + w.symbol("base") + i32(2) + intsxp([13])
-            + i32(254))
-    state = i32(14) + i32(3) + struct.pack(">3d", 4, 1, 1)
-    obj = _rdata.unserialize(header() + i32(238) + info + state + i32(254))
-    assert obj.rtype == "integer" and obj.value == [1, 2, 3, 4]
+# -- the lazy-load container ------------------------------------------------------------------------
 
-
-def test_unserialize_rejects_other_formats_and_truncation():
-    with pytest.raises(_rdata.RDataError, match="ASCII"):
-        _rdata.unserialize(b"A\n3\n")
-    with pytest.raises(_rdata.RDataError, match="truncated"):
-        _rdata.unserialize(header() + strsxp(["abc"])[:-1])
+def test_lazyload_roundtrip(tmp_path):
+    rdx, rdb = fake_lazyload({"one": ["a", "b"], "two": ["c", "", None, "é"]})
+    assert set(lazyload.read_index(rdx)) == {"one", "two"}
+    objs = lazyload.read_lazyload(rdx, rdb, ["two", "absent"])
+    assert list(objs) == ["two"]
+    assert lazyload.character_vector(objs["two"]) == ["c", "", None, "é"]
+    assert lazyload.character_vector({"not": "a vector"}) is None
 
 
 def test_chunk_compression_types():
     raw = header() + strsxp(["hi"])
-    for chunk in (struct.pack(">I", len(raw)) + zlib.compress(raw),
-                  struct.pack(">I", len(raw)) + b"Z" + zlib.compress(raw),
-                  struct.pack(">I", len(raw)) + b"0" + raw):
-        assert _rdata.unserialize(_rdata.decompress_chunk(chunk)).value == ["hi"]
-    with pytest.raises(_rdata.RDataError, match="header says"):
-        _rdata.decompress_chunk(struct.pack(">I", len(raw) + 1) + zlib.compress(raw))
+    n = struct.pack(">I", len(raw))
+    for chunk in (n + zlib.compress(raw), n + b"Z" + zlib.compress(raw), n + b"0" + raw,
+                  n + b"2" + bz2.compress(raw), n + b"X" + lzma.compress(raw)):
+        assert lazyload.decompress_chunk(chunk) == raw
+    with pytest.raises(RecipeError, match="header says"):
+        lazyload.decompress_chunk(struct.pack(">I", len(raw) + 1) + zlib.compress(raw))
 
 
-def test_lazyload_roundtrip(tmp_path):
-    rdx, rdb = fake_lazyload({"one": ["a", "b"], "two": ["c", ""]})
-    (tmp_path / "Rdata.rdx").write_bytes(rdx)
-    (tmp_path / "Rdata.rdb").write_bytes(rdb)
-    assert set(_rdata.read_rdx(tmp_path / "Rdata.rdx")) == {"one", "two"}
-    objs = _rdata.read_lazyload(tmp_path / "Rdata.rdx", names=["two"])
-    assert list(objs) == ["two"] and objs["two"].value == ["c", ""]
+def test_damaged_lazyload_names_the_file(tmp_path):
+    rdx, rdb = fake_lazyload({"emma": ["x" * 100]})
+    with pytest.raises(RecipeError, match="the.rdb: object 'emma' .* truncated"):
+        lazyload.read_lazyload(rdx, rdb[:-3], ["emma"], rdb_name="the.rdb")
+    with pytest.raises(RecipeError, match="the.rdx"):
+        lazyload.read_index(b"\x1f\x8bnot gzip at all", "the.rdx")
+    corrupt = bytearray(rdb)
+    corrupt[10] ^= 0xFF  # inside the zlib stream: its checksum fails
+    with pytest.raises(RecipeError, match="cannot decompress"):
+        lazyload.read_lazyload(rdx, bytes(corrupt), ["emma"])
 
+
+def test_without_rdata_the_error_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "rdata", None)  # import rdata now raises ImportError
+    with pytest.raises(RecipeError, match=r"needs the rdata package: pip install rdata"):
+        austen.build(tmp_path / "out", write_lazyload(tmp_path / "in", BOOKS))
+
+
+# -- austen -----------------------------------------------------------------------------------------
 
 def _fake_deb(path: Path, files: dict[str, bytes]) -> Path:
     from test_corpus_recipes import fake_deb  # one .deb builder for both recipe test files
     return fake_deb(path, files, package="r-cran-janeaustenr", version="9.9-1")
 
 
-def test_austen_build_from_deb_and_folder(tmp_path):
+def test_austen_build_from_deb_folder_and_tarball(tmp_path):
     rdx, rdb = fake_lazyload(BOOKS)
-    lib = "./usr/lib/R/site-library/janeaustenr/data/"
-    deb = _fake_deb(tmp_path / "fake.deb", {lib + "Rdata.rdx": rdx, lib + "Rdata.rdb": rdb})
+    lib = "./usr/lib/R/site-library/janeaustenr/"
+    deb = _fake_deb(tmp_path / "fake.deb", {lib + "data/Rdata.rdx": rdx, lib + "data/Rdata.rdb": rdb,
+                                            lib + "DESCRIPTION": b"Package: janeaustenr\nVersion: 9.9\n"})
     out = austen.build(tmp_path / "austen", deb)
-    names = sorted(p.name for p in _common.documents(out))
+    names = sorted(p.name for p in document_paths(out))
     assert names == sorted(austen.BOOKS.values())
     text = (out / "02-pride-and-prejudice.txt").read_text(encoding="utf-8")
     assert text == 'PRIDEPREJUDICE\n\nShe said, "Yes\nindeed." And\nleft.\n£5\n'
-    assert (out / "04-emma.txt").read_text(encoding="utf-8").endswith("left.\n\n")
-    assert "9.9-1" in (out / "NOTICE").read_text(encoding="utf-8")
+    assert (out / "04-emma.txt").read_text(encoding="utf-8").endswith("left.\n\n")  # NA line: empty
+    assert "Debian r-cran-janeaustenr 9.9-1" in (out / "NOTICE").read_text(encoding="utf-8")
 
-    folder = tmp_path / "unpacked" / "janeaustenr" / "data"
-    folder.mkdir(parents=True)
-    (folder / "Rdata.rdx").write_bytes(rdx)
-    (folder / "Rdata.rdb").write_bytes(rdb)
+    write_lazyload(tmp_path / "unpacked" / "janeaustenr" / "data", BOOKS)
+    (tmp_path / "unpacked" / "janeaustenr" / "DESCRIPTION").write_text("Version: 9.8\n")
     out2 = austen.build(tmp_path / "austen2", tmp_path / "unpacked")
-    assert _common.corpus_digest(out2) == _common.corpus_digest(out)
+    assert corpus_digest(out2) == corpus_digest(out)
+    assert "janeaustenr 9.8" in (out2 / "NOTICE").read_text(encoding="utf-8")
+    tgz = tmp_path / "janeaustenr_9.7.tar.gz"
+    with tarfile.open(tgz, "w:gz") as tar:
+        tar.add(tmp_path / "unpacked" / "janeaustenr", arcname="janeaustenr")
+    assert corpus_digest(austen.build(tmp_path / "austen3", tgz)) == corpus_digest(out)
 
 
 def test_austen_missing_book_and_client(tmp_path, monkeypatch):
-    rdx, rdb = fake_lazyload({"emma": ["x"]})
-    (tmp_path / "Rdata.rdx").write_bytes(rdx)
-    (tmp_path / "Rdata.rdb").write_bytes(rdb)
-    with pytest.raises(RuntimeError, match="persuasion"):
-        austen.build(tmp_path / "out", tmp_path / "Rdata.rdx")
-    monkeypatch.setattr(_common.shutil, "which", lambda name: None)
-    with pytest.raises(RuntimeError, match="source="):
+    rdx = write_lazyload(tmp_path, {"emma": ["x"]})
+    with pytest.raises(RecipeError, match="novels .*persuasion not found"):
+        austen.build(tmp_path / "out", rdx)
+    monkeypatch.setattr(sources.shutil, "which", lambda name: None)
+    with pytest.raises(RecipeError) as err:
         austen.build(tmp_path / "out", None)
-    with pytest.raises(RuntimeError, match="source="):
+    assert str(err.value).startswith(sources.fetch_failed("apt"))
+    assert "charnn corpus build austen --from r-cran-janeaustenr_*.deb" in str(err.value)
+    with pytest.raises(RecipeError) as err:
         mdn.build(tmp_path / "out", None)
+    assert str(err.value).startswith("npm is not available (or the package could not be downloaded): "
+                                     "pass --from PATH with a local .tgz, folder or data file")
+    assert "--from mdn-browser-compat-data-*.tgz" in str(err.value)
+
+
+def test_fetch_runs_the_client_in_a_temporary_folder(tmp_path, monkeypatch):
+    rdx, rdb = fake_lazyload(BOOKS)
+    lib = "./usr/lib/R/site-library/janeaustenr/data/"
+    deb = _fake_deb(tmp_path / "r-cran-janeaustenr_9.9-1_all.deb", {lib + "Rdata.rdx": rdx, lib + "Rdata.rdb": rdb})
+    (tmp_path / "bin").mkdir()
+    client = tmp_path / "bin" / "apt-get"  # a stand-in for apt-get: copies the .deb where it runs
+    client.write_text(f'#!/bin/sh\n[ "$*" = "download r-cran-janeaustenr" ] || exit 100\n'
+                      f'cp "{deb}" . && pwd > "{tmp_path}/ran-in"\n')
+    client.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    out = austen.build(tmp_path / "out")
+    assert "Debian r-cran-janeaustenr 9.9-1" in (out / "NOTICE").read_text(encoding="utf-8")
+    assert corpus_digest(out) == corpus_digest(austen.build(tmp_path / "out2", deb))
+    ran_in = Path((tmp_path / "ran-in").read_text().strip())
+    assert ran_in.name.startswith("charnn-austen-") and not ran_in.exists()  # the download is cleaned up
+    with pytest.raises(RecipeError, match="exited with 100"):
+        with sources.recipe_input("x", None, "apt", "no-such-package", "a .deb"):
+            pass
 
 
 def test_austen_from_rda(tmp_path):
     w = Writer()
-    pairlist = i32(2 | 1 << 10) + w.symbol("emma") + strsxp(["E", ""]) + i32(254)
-    (tmp_path / "emma.rda").write_bytes(gzip.compress(b"RDX3\n" + header() + pairlist))
-    assert _rdata.read_rda((tmp_path / "emma.rda").read_bytes())["emma"].value == ["E", ""]
+    cells = b"".join(i32(2 | 1 << 10) + w.symbol(key) + strsxp(lines) for key, lines in BOOKS.items())
+    (tmp_path / "all.rda").write_bytes(gzip.compress(b"RDX3\n" + header() + cells + i32(254)))
+    assert lazyload.read_rda((tmp_path / "all.rda").read_bytes())["emma"].tolist() == BOOKS["emma"]
+    out = austen.build(tmp_path / "out", tmp_path / "all.rda")
+    rdx = write_lazyload(tmp_path / "lazy", BOOKS)
+    assert corpus_digest(out) == corpus_digest(austen.build(tmp_path / "out2", rdx))
 
 
 def test_quote_fraction():
@@ -191,21 +237,32 @@ def test_mdn_build_from_tgz(tmp_path):
             tar.addfile(info, io.BytesIO(raw))
     (tmp_path / "bcd.tgz").write_bytes(buf.getvalue())
     out = mdn.build(tmp_path / "mdn", tmp_path / "bcd.tgz")
-    assert sorted(p.name for p in _common.documents(out)) == sorted(f"{s}.json" for s in mdn.SECTIONS)
+    assert sorted(p.name for p in document_paths(out)) == sorted(f"{s}.json" for s in mdn.SECTIONS)
     http = (out / "http.json").read_text(encoding="utf-8")
     assert json.loads(http) == {"http": data["http"]} and http.startswith('{\n  "http": {') and "#é" in http
     assert "0.0.2" in (out / "NOTICE").read_text(encoding="utf-8")
     assert mdn.stats(out)["urls"] == str(2 * len(mdn.SECTIONS))
-    with pytest.raises(RuntimeError, match="lacks section"):
+    with tarfile.open(tmp_path / "bcd.tgz") as tar:
+        tar.extractall(tmp_path / "unpacked", filter="data")
+    assert corpus_digest(mdn.build(tmp_path / "mdn2", tmp_path / "unpacked")) == corpus_digest(out)
+    assert corpus_digest(mdn.build(tmp_path / "mdn3", tmp_path / "unpacked/package/data.json")) == corpus_digest(out)
+    with pytest.raises(RecipeError, match="lacks section"):
         mdn.render({"http": {}})
 
 
-def test_registry_and_cli(tmp_path, capsys):
-    from charnn.recipes.__main__ import main
-
+def test_module_entry_point_is_corpus_build(tmp_path, monkeypatch, capsys):
     assert {"austen", "mdn-bcd"} <= set(RECIPES)
     (tmp_path / "data.json").write_text(json.dumps({s: {} for s in mdn.SECTIONS}))
-    assert main(["mdn-bcd", "--out", str(tmp_path / "o"), "--from", str(tmp_path / "data.json")]) == 0
+    out = tmp_path / "o"
+    monkeypatch.setattr(sys, "argv", ["charnn.recipes", "mdn-bcd", "--out", str(out), "--from", str(tmp_path / "data.json")])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_module("charnn.recipes", run_name="__main__")
+    assert done.value.code == 0
     printed = capsys.readouterr().out
-    assert "sha256" in printed and "CC0" in printed
-    assert main(["austen", "--out", str(tmp_path / "a"), "--from", str(tmp_path / "nope.deb")]) == 1
+    assert f"sha256    {corpus_digest(out)[1]}" in printed and "CC0" in printed and "built in" in printed
+    monkeypatch.setattr(sys, "argv", ["charnn.recipes", "austen", "--out", str(tmp_path / "a"),
+                                      "--from", str(tmp_path / "nope.deb")])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_module("charnn.recipes", run_name="__main__")
+    assert done.value.code == 2 and "nope.deb does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()

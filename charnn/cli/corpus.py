@@ -1,12 +1,14 @@
-"""`charnn corpus build NAME` / `charnn corpus list`: build corpora from their recipes into a cache.
+"""`charnn corpus build NAME` / `charnn corpus list`: build corpora from their recipes, list them.
 
     charnn corpus build linux                       # ~/.cache/charnn/corpora/linux (GPL: never committed)
     charnn corpus build linux --subsystems kernel,mm,fs --from linux-6.1.tar.xz
     charnn corpus build python-stdlib --include-tests
+    charnn corpus build austen --out corpora/austen # rebuild a bundled corpus in place
     charnn corpus list
 
-A build is skipped when its folder is already complete (``--force`` rebuilds); each prints the
-corpus's size, document count, sha256 and license. See charnn.recipes and charnn.recipes.cache.
+The one command that builds corpora (``python -m charnn.recipes`` forwards here). A build is
+skipped when its folder is already complete (``--force`` rebuilds); each prints the corpus's
+size, document count, sha256 and license. See charnn.recipes and charnn.recipes.cache.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import os
 from pathlib import Path
 
 from . import CLIError
-from ..corpus import bundled_corpora, corpora_dir
-from ..recipes import RECIPES
-from ..recipes._common import RecipeError, corpus_digest, documents
+from ..corpus import bundled_corpora, corpora_dir, document_paths
+from ..recipes import RECIPES, RecipeError
+from ..recipes.documents import corpus_digest
 
 
 def add_parser(sub) -> None:
@@ -29,7 +31,7 @@ def add_parser(sub) -> None:
     b.add_argument("--out", type=Path, default=None,
                    help="the corpus folder to write (default: $CHARNN_CACHE/corpora/NAME, else ~/.cache/charnn/corpora/NAME)")
     b.add_argument("--from", dest="source", type=Path, default=None,
-                   help="a local .deb, tarball or folder instead of fetching with apt-get/npm")
+                   help="a local .deb, .tgz, tarball, folder or data file instead of fetching with apt-get/npm")
     b.add_argument("--force", action="store_true", help="rebuild even if the folder is already complete")
     b.add_argument("--subsystems", default=None,
                    help="linux: comma-separated kernel folders to keep (default kernel,mm; e.g. kernel,mm,fs,net,drivers/net)")
@@ -81,7 +83,7 @@ def main_build(args) -> int:
         for key, value in recipe.stats(out).items():
             print(f"{key:<9} {value}")
     bundled = corpora_dir() / args.name
-    if bundled.is_dir() and documents(bundled):
+    if bundled.is_dir() and document_paths(bundled) and bundled.resolve() != out.resolve():
         same = corpus_digest(bundled)[1] == manifest["sha256"]
         print(f"bundled   {bundled}: {'same sha256' if same else 'sha256 differs from this build'}")
     print(f"use       charnn train {out}")
@@ -95,7 +97,7 @@ def main_list(args) -> int:
     print(f"Bundled corpora ({root}):")
     names = bundled_corpora()
     for name in names:
-        docs = documents(root / name)
+        docs = document_paths(root / name)
         size = sum(p.stat().st_size for p in docs)
         print(f"  {name:<15} {len(docs):>6} documents {size:>13,} bytes")
     if not names:

@@ -2,12 +2,13 @@
 
 The package keeps the novels in an R lazy-load database (``janeaustenr/data/Rdata.rdb`` with its
 ``Rdata.rdx`` index), one character vector per novel with one element per line of the book and
-``""`` for blank lines; :mod:`charnn.recipes._rdata` reads it without R. The output is one UTF-8
-``.txt`` per novel, in order of publication, lines joined with ``\\n`` and a final newline; the
-hard wraps (about 70 columns) are kept exactly as stored.
+``""`` for blank lines; :mod:`charnn.recipes.lazyload` reads it without R (with the ``rdata``
+package, charnn's ``recipes`` extra). The output is one UTF-8 ``.txt`` per novel, in order of
+publication, lines joined with ``\\n`` and a final newline; the hard wraps (about 70 columns) are
+kept exactly as stored.
 
-    python -m charnn.recipes austen --out corpora/austen                # apt-get download
-    python -m charnn.recipes austen --out corpora/austen --from X.deb   # or a local copy
+    charnn corpus build austen --out corpora/austen                # apt-get download
+    charnn corpus build austen --out corpora/austen --from X.deb   # or a local copy
 
 ``source`` may be the .deb, a folder (the unpacked .deb, an installed R library, or the CRAN
 source tree with ``data/*.rda``), an ``.rdx``/``.rdb`` file, an ``.rda`` file or a tarball of
@@ -17,13 +18,11 @@ Project Gutenberg.
 
 from __future__ import annotations
 
-import tarfile
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
-from . import _rdata
-from ._common import RecipeError, apt_download, deb_field, deb_tar, write_corpus
+from . import RecipeError, lazyload
+from .documents import DocumentWriter
+from .sources import deb_control, recipe_input, source_files
 
 NAME = "austen"
 PACKAGE = "r-cran-janeaustenr"
@@ -111,83 +110,79 @@ def stats(folder: Path) -> dict[str, str]:
 
 # -- reading the source ---------------------------------------------------------------------------
 
+def _wanted(rel: str) -> bool:
+    """Files of a source that may hold the novels or the package version."""
+    return rel.lower().endswith((".rdx", ".rdb", ".rda", ".rdata")) or rel.split("/")[-1] == "DESCRIPTION"
+
+
 def _pick(names: list[str]) -> tuple[str | None, list[str]]:
     """The best lazy-load index among ``names``, else the .rda files."""
     for suffix in _LAZYLOAD_CANDIDATES:
         for name in sorted(names):
-            if name.replace("\\", "/").endswith(suffix):
+            if name.endswith(suffix):
                 return name, []
     rdas = sorted(n for n in names if n.lower().endswith((".rda", ".rdata"))
                   and Path(n).stem.split(".")[0] in BOOKS)
     return None, rdas
 
 
-def _books_from(names: list[str], read: Callable[[str], bytes], where: str) -> dict[str, list[str | None]]:
-    rdx, rdas = _pick(names)
-    objects: dict[str, object] = {}
+def _objects(files: dict[str, bytes], where: str) -> tuple[dict, str]:
+    """(R objects by name, where they were looked for) from the files of a source (relative path -> bytes)."""
+    rdx, rdas = _pick(list(files))
     if rdx is not None:
         rdb = rdx[:-4] + ".rdb"
-        if rdb not in names:
+        if rdb not in files:
             raise RecipeError(f"{where}: found {rdx} but not its {rdb}")
-        with tempfile.TemporaryDirectory() as tmp:
-            (Path(tmp) / "x.rdx").write_bytes(read(rdx))
-            (Path(tmp) / "x.rdb").write_bytes(read(rdb))
-            index = _rdata.read_rdx(Path(tmp) / "x.rdx")
-            wanted = [b for b in BOOKS if b in index]
-            objects = _rdata.read_lazyload(Path(tmp) / "x.rdx", names=wanted)
-    else:
-        for name in rdas:
-            objects.update(_rdata.read_rda(read(name)))
+        return lazyload.read_lazyload(files[rdx], files[rdb], list(BOOKS), f"{where}: {rdx}", f"{where}: {rdb}"), rdx
+    objects = {}
+    for name in rdas:
+        objects.update(lazyload.read_rda(files[name], f"{where}: {name}"))
+    return objects, ", ".join(rdas) or "no Rdata.rdx/.rdb or .rda files"
+
+
+def _books(objects: dict, where: str, looked_in: str) -> dict[str, list[str | None]]:
+    """The novels' lines, checked: all six present, each a character vector."""
     missing = [b for b in BOOKS if b not in objects]
     if missing:
-        found = f"{rdx}" if rdx else (", ".join(rdas) or "no Rdata.rdx/.rdb or .rda files")
-        raise RecipeError(f"{where}: novels {', '.join(missing)} not found (looked in {found}). "
-                          f"Pass {HINT}.")
-    books = {}
-    for key in BOOKS:
-        obj = objects[key]
-        if not isinstance(obj, _rdata.RObject) or obj.rtype != "character":
-            raise RecipeError(f"{where}: {key} is not a character vector")
-        books[key] = obj.value
+        raise RecipeError(f"{where}: novels {', '.join(missing)} not found (looked in {looked_in}). Pass {HINT}.")
+    books = {key: lazyload.character_vector(objects[key]) for key in BOOKS}
+    wrong = [key for key, lines in books.items() if lines is None]
+    if wrong:
+        raise RecipeError(f"{where}: {', '.join(wrong)} not a character vector (one line per element). Pass {HINT}.")
     return books
 
 
-def _books_from_tar(tar: tarfile.TarFile, where: str) -> dict[str, list[str | None]]:
-    members = {m.name: m for m in tar.getmembers() if m.isfile()}
-    return _books_from(list(members), lambda n: tar.extractfile(members[n]).read(), where)
+def _description_version(files: dict[str, bytes]) -> str | None:
+    """The ``Version:`` of the package's DESCRIPTION among ``files``, if there is one."""
+    name = next((n for n in sorted(files, key=len) if n == "DESCRIPTION" or n.endswith("janeaustenr/DESCRIPTION")), None)
+    if name is None:
+        return None
+    text = files[name].decode("utf-8", "replace")
+    return next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Version:")), None)
 
 
 def read_books(source: Path) -> tuple[dict[str, list[str | None]], str]:
     """(novel lines by R name, a description of the source with its version if known)."""
     source = Path(source)
-    if not source.exists():
-        raise RecipeError(f"{source} does not exist. Pass {HINT}.")
-    if source.is_dir():
-        files = {p.relative_to(source).as_posix(): p for p in source.rglob("*") if p.is_file()}
-        books = _books_from(list(files), lambda n: files[n].read_bytes(), str(source))
-        desc = next((p for n, p in files.items() if n.endswith("janeaustenr/DESCRIPTION") or n == "DESCRIPTION"), None)
-        version = None
-        if desc is not None:
-            version = next((line.split(":", 1)[1].strip() for line in desc.read_text("utf-8", "replace").splitlines()
-                            if line.startswith("Version:")), None)
-        return books, f"janeaustenr {version}" if version else f"janeaustenr (folder {source.name})"
     suffix = source.name.lower()
-    if suffix.endswith(".deb"):
-        with deb_tar(source) as tar:
-            books = _books_from_tar(tar, str(source))
-        version = deb_field(source, "Version")
-        return books, f"Debian {PACKAGE} {version}" if version else f"Debian {PACKAGE} ({source.name})"
     if suffix.endswith((".rdx", ".rdb")):
-        rdx = source.with_suffix(".rdx")
-        files = {"Rdata.rdx": rdx, "Rdata.rdb": source.with_suffix(".rdb")}
-        return _books_from(list(files), lambda n: files[n].read_bytes(), str(source)), f"janeaustenr ({rdx.name})"
+        rdx, rdb = source.with_suffix(".rdx"), source.with_suffix(".rdb")
+        if not (rdx.is_file() and rdb.is_file()):
+            raise RecipeError(f"{source}: a lazy-load database needs both {rdx.name} and {rdb.name} "
+                              f"side by side. Pass {HINT}.")
+        objects = lazyload.read_lazyload(rdx.read_bytes(), rdb.read_bytes(), list(BOOKS), str(rdx), str(rdb))
+        return _books(objects, str(source), rdx.name), f"janeaustenr ({rdx.name})"
     if suffix.endswith((".rda", ".rdata")):
-        return _books_from([source.name], lambda n: source.read_bytes(), str(source)), f"janeaustenr ({source.name})"
-    if tarfile.is_tarfile(source):
-        with tarfile.open(source) as tar:
-            books = _books_from_tar(tar, str(source))
-        return books, f"janeaustenr ({source.name})"
-    raise RecipeError(f"{source}: not a .deb, folder, .rdx/.rdb, .rda or tarball. Pass {HINT}.")
+        objects = lazyload.read_rda(source.read_bytes(), str(source))
+        return _books(objects, str(source), source.name), f"janeaustenr ({source.name})"
+    files = dict(source_files(source, _wanted, HINT))
+    objects, looked_in = _objects(files, str(source))
+    books = _books(objects, str(source), looked_in)
+    if suffix.endswith(".deb"):
+        version = deb_control(source).get("Version")
+        return books, f"Debian {PACKAGE} {version}" if version else f"Debian {PACKAGE} ({source.name})"
+    version = _description_version(files)
+    return books, f"janeaustenr {version}" if version else f"janeaustenr ({source.name})"
 
 
 def notice(source_desc: str) -> str:
@@ -211,13 +206,10 @@ def build(out_dir: Path, source: Path | None = None) -> Path:
 
     Without ``source`` the .deb is fetched with ``apt-get download r-cran-janeaustenr``.
     """
-    if source is None:
-        with tempfile.TemporaryDirectory() as tmp:
-            deb = apt_download(PACKAGE, Path(tmp), NAME, HINT)
-            books, desc = read_books(deb)
-    else:
-        books, desc = read_books(Path(source))
-    files = {BOOKS[key]: book_text(lines) for key, lines in books.items()}
-    out = write_corpus(out_dir, files)
-    (out / "NOTICE").write_text(notice(desc), encoding="utf-8")
-    return out
+    with recipe_input(NAME, source, "apt", PACKAGE, HINT) as path:
+        books, desc = read_books(path)
+    writer = DocumentWriter(out_dir)
+    for key, lines in books.items():
+        writer.add_text(BOOKS[key], book_text(lines))
+    writer.add_note("NOTICE", notice(desc))
+    return Path(out_dir)

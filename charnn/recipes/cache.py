@@ -1,15 +1,18 @@
-"""Built corpora in a local cache: build once, atomically, with a manifest (standard library only).
+"""Building a recipe's corpus: once, atomically, with a manifest (what ``charnn corpus build`` runs).
 
     folder, manifest, built = build_cached("linux")        # ~/.cache/charnn/corpora/linux
     build_cached("linux", subsystems=("kernel", "mm", "fs"))   # .../corpora/linux-fs-kernel-mm
+    build_cached("austen", out="corpora/austen")           # any folder
 
 The cache root is ``$CHARNN_CACHE/corpora``, else ``$XDG_CACHE_HOME/charnn/corpora``, else
 ``~/.cache/charnn/corpora``. A recipe builds into a temporary sibling folder
-(``.NAME.tmp-XXXX``); the manifest :data:`MARKER` (JSON: name, options, license, source, document
-count, size, sha256 of the documents concatenated in loader order, build time) is written last,
-and only then is the folder renamed into place. A folder with the marker is complete; one without
-it is never reused nor deleted. Non-default recipe options get their own folder name, and a
-complete folder built with other options is not silently reused.
+(:func:`charnn.fsio.atomic_dir`); the manifest :data:`MARKER` (JSON: name, options, license,
+source, document count, size, sha256 of the documents concatenated in loader order, build time)
+is written last, and only then is the folder renamed into place, so a kill leaves the previous
+folder or none. A folder with the marker is complete and is reused; a folder without it is
+replaced only when it holds nothing the new build does not write again (a bundled corpus being
+rebuilt), never when that would lose a file. Non-default recipe options get their own folder
+name, and a complete folder built with other options is not silently reused.
 """
 
 from __future__ import annotations
@@ -19,13 +22,13 @@ import importlib
 import inspect
 import json
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
-from . import RECIPES
-from ._common import RecipeError, corpus_digest, documents, read_build_info
+from ..corpus import corpora_dir, document_paths
+from ..fsio import atomic_dir, write_json
+from . import RECIPES, RecipeError
+from .documents import corpus_digest, read_build_info
 
 MARKER = ".complete"
 FORMAT = 1
@@ -37,11 +40,6 @@ def cache_root() -> Path:
         return Path(os.environ["CHARNN_CACHE"]).expanduser() / "corpora"
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base).expanduser() / "charnn" / "corpora"
-
-
-def repo_corpora_dir() -> Path:
-    """The repository's committed corpora (same rule as charnn.corpus.corpora_dir, without importing it)."""
-    return Path(os.environ.get("CHARNN_CORPORA", Path(__file__).resolve().parents[2] / "corpora"))
 
 
 def recipe_module(name: str):
@@ -119,8 +117,30 @@ def built_corpora(root: Path | None = None) -> list[tuple[Path, dict]]:
     return found
 
 
-def _remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+def _files(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir()}
+
+
+def _manifest(name: str, module, opts: dict, folder: Path, source: Path | None, seconds: float) -> dict:
+    """What a build made and from what: the JSON kept in the folder as :data:`MARKER`."""
+    size, sha = corpus_digest(folder)
+    info = read_build_info(folder)
+    return {
+        "format": FORMAT,
+        "recipe": name,
+        "options": opts,
+        "license": module.LICENSE,
+        "source": info.get("source") or (str(Path(source).resolve()) if source is not None
+                                          else f"registry package {getattr(module, 'PACKAGE', name)}"),
+        "from": str(Path(source).resolve()) if source is not None else None,
+        "documents": len(document_paths(folder)),
+        "size": size,
+        "sha256": sha,
+        "sha256_of": "the documents concatenated in sorted-path order (as loaders read them)",
+        "seconds": round(seconds, 2),
+        "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "build": {k: v for k, v in info.items() if k not in ("source", "recipe")},
+    }
 
 
 def build_cached(name: str, out: Path | None = None, source: Path | None = None, force: bool = False,
@@ -128,21 +148,17 @@ def build_cached(name: str, out: Path | None = None, source: Path | None = None,
     """Build recipe ``name`` into ``out`` (default: the cache) unless it is already there.
 
     Returns (folder, manifest, built): ``built`` is False when a complete folder with the same
-    options was found and reused. ``force`` rebuilds and replaces a complete folder (never a
-    folder that lacks the marker: that one may not be ours).
+    options was found and reused. ``force`` rebuilds and replaces a complete folder.
     """
     module = recipe_module(name)
     opts = normalized_options(name, options)
     out = Path(out).expanduser() if out is not None else default_out(name, options)
-    if getattr(module, "NEVER_COMMIT", False) and out.resolve().is_relative_to(repo_corpora_dir().resolve()):
+    if getattr(module, "NEVER_COMMIT", False) and out.resolve().is_relative_to(corpora_dir().resolve()):
         raise RecipeError(f"{name} is {module.LICENSE.split(' ')[0]} text, built on demand and never committed: "
-                          f"build it into the cache (leave out --out) or a folder outside {repo_corpora_dir()}")
-    existing = read_manifest(out)
+                          f"build it into the cache (leave out --out) or a folder outside {corpora_dir()}")
     if out.exists() and not out.is_dir():
-        raise RecipeError(f"{out} exists and is not a folder")
-    if out.is_dir() and existing is None and any(out.iterdir()):
-        raise RecipeError(f"{out} exists but is not a corpus built by charnn (no {MARKER} marker): "
-                          f"remove it or choose another --out")
+        raise RecipeError(f"{out} exists and is not a folder: choose another --out")
+    existing = read_manifest(out)
     if existing is not None and not force:
         if existing.get("recipe") != name or existing.get("options") != opts:
             raise RecipeError(
@@ -150,53 +166,16 @@ def build_cached(name: str, out: Path | None = None, source: Path | None = None,
                 f"not {name!r} with {opts}: pass --force to rebuild it, or choose another --out")
         return out, existing, False
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the corpus folder should not be
-    try:
+    with atomic_dir(out) as tmp:
         t0 = time.time()
         build_kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in opts.items()}
         module.build(tmp, Path(source).expanduser() if source is not None else None, **build_kwargs)
-        seconds = time.time() - t0
-        size, sha = corpus_digest(tmp)
-        info = read_build_info(tmp)
-        manifest = {
-            "format": FORMAT,
-            "recipe": name,
-            "options": opts,
-            "license": module.LICENSE,
-            "source": info.get("source") or (str(Path(source).resolve()) if source is not None
-                                              else f"registry package {getattr(module, 'PACKAGE', name)}"),
-            "from": str(Path(source).resolve()) if source is not None else None,
-            "documents": len(documents(tmp)),
-            "size": size,
-            "sha256": sha,
-            "sha256_of": "the documents concatenated in sorted-path order (as loaders read them)",
-            "seconds": round(seconds, 2),
-            "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "build": {k: v for k, v in info.items() if k not in ("source", "recipe")},
-        }
-        # The marker goes in last: a folder without it is an unfinished build.
-        (tmp / MARKER).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        if out.exists():
-            if out.is_dir() and not any(out.iterdir()):
-                out.rmdir()
-            else:  # a complete build being forced: move it aside, swap in the new one, then delete
-                old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-                os.replace(out, old / out.name)
-                os.replace(tmp, out)
-                _remove_tree(old)
-                return out, manifest, True
-        try:
-            os.replace(tmp, out)
-        except OSError:
-            other = read_manifest(out)  # another process finished the same build first
-            if other is None:
-                raise
-            return out, other, False
-        return out, manifest, True
-    finally:
-        if tmp.exists():
-            _remove_tree(tmp)
+        manifest = _manifest(name, module, opts, tmp, source, time.time() - t0)
+        lost = sorted(_files(out) - _files(tmp)) if existing is None and out.is_dir() else []
+        if lost:
+            raise RecipeError(f"{out} is not a corpus built by charnn (no {MARKER} manifest) and holds files "
+                              f"this build would not write again ({', '.join(lost[:3])}"
+                              f"{', ...' if len(lost) > 3 else ''}): move them away or choose another --out")
+        # The manifest goes in last: a folder without it is an unfinished build.
+        write_json(tmp / MARKER, manifest)
+    return out, manifest, True

@@ -20,15 +20,14 @@ GPL-2.0: built on demand into a local cache, never committed.
 
 from __future__ import annotations
 
-import os
 import re
 import tarfile
-import tempfile
 import time
 from pathlib import Path
 
-from ._common import (RecipeError, apt_fetch, deb_control, deb_stream, decode_source, documents,
-                      loader_skips, safe_relpath, write_build_info)
+from . import RecipeError
+from .documents import DocumentWriter, line_stats, write_build_info
+from .sources import deb_control, deb_stream, folder_files, open_archive, recipe_input, safe_relpath, tar_files
 
 NAME = "linux"
 PACKAGE = "linux-source-6.1"
@@ -64,108 +63,77 @@ def normalize_subsystems(subsystems) -> tuple[str, ...]:
 
 
 class _Collector:
-    """Writes the selected files of a kernel tree, whatever it is read from, and counts them."""
+    """Keeps the selected files of a kernel tree, whatever it is read from, with the kernel's version and licenses."""
 
     def __init__(self, out: Path, subsystems: tuple[str, ...], non_utf8: str):
-        self.out, self.subsystems, self.non_utf8 = out, subsystems, non_utf8
+        self.writer = DocumentWriter(out, non_utf8)
+        self.subsystems = subsystems
         self.tops = {s.split("/")[0] for s in subsystems}
-        self.counts = {"files": 0, "bytes": 0, "nul": 0, "non_utf8": 0, "reserved_name": 0, "empty": 0}
-        self.per_subsystem = {s: {"files": 0, "bytes": 0} for s in subsystems}
-        self.written: set[str] = set()
         self.licenses: dict[str, str] = {}
         self.version: str | None = None
 
-    def tree_path(self, name: str) -> str | None:
+    def tree_path(self, name: str) -> str:
         """An archive member's path inside the kernel tree: drop a leading ``linux-x.y/`` folder."""
-        rel = safe_relpath(name)
-        if rel is None:
-            return None
-        parts = rel.split("/")
-        if parts[0] not in self.tops and len(parts) > 1 and rel not in _META:
+        parts = name.split("/")
+        if parts[0] not in self.tops and len(parts) > 1 and name not in _META:
             parts = parts[1:]
         return "/".join(parts)
 
-    def wants(self, rel: str) -> str | None:
+    def subsystem(self, rel: str) -> str | None:
         """The subsystem ``rel`` belongs to if it is a wanted source file, else None."""
         if not rel.endswith(EXTENSIONS):
             return None
         return next((s for s in self.subsystems if rel.startswith(s + "/")), None)
 
-    def meta(self, rel: str, read) -> None:
-        """Keep the kernel's license texts and its version (from the top Makefile)."""
-        if rel in LICENSE_FILES and rel not in self.licenses:
-            self.licenses[rel] = read().decode("utf-8", "replace")
-        elif rel == "Makefile" and self.version is None:
-            head = read()[:2000].decode("utf-8", "replace")
-            fields = dict(re.findall(r"^(VERSION|PATCHLEVEL|SUBLEVEL|EXTRAVERSION)\s*=[ \t]*(\S*)", head, re.M))
-            if "VERSION" in fields and "PATCHLEVEL" in fields:
-                self.version = (f"{fields['VERSION']}.{fields['PATCHLEVEL']}"
-                                + (f".{fields['SUBLEVEL']}" if fields.get("SUBLEVEL") else "")
-                                + fields.get("EXTRAVERSION", ""))
+    def wants(self, rel: str) -> bool:
+        return rel in _META or self.subsystem(rel) is not None
 
     def add(self, rel: str, data: bytes) -> None:
-        subsystem = self.wants(rel)
-        if subsystem is None:
-            return
-        if loader_skips(rel):
-            self.counts["reserved_name"] += 1
-            return
-        if not data:
-            self.counts["empty"] += 1
-            return
-        text, status = decode_source(data, self.non_utf8)
-        if text is None:
-            self.counts["nul" if status == "nul" else "non_utf8"] += 1
-            return
-        self.counts["non_utf8"] += status != "ok"
-        raw = text.encode("utf-8") if status != "ok" else data
-        path = self.out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(raw)
-        if rel not in self.written:
-            self.written.add(rel)
-            self.counts["files"] += 1
-            self.per_subsystem[subsystem]["files"] += 1
-        self.counts["bytes"] += len(raw)
-        self.per_subsystem[subsystem]["bytes"] += len(raw)
+        """A source file, or the top Makefile (the kernel's version) or a license text."""
+        if rel in LICENSE_FILES:
+            self.licenses.setdefault(rel, data.decode("utf-8", "replace"))
+        elif rel == "Makefile":
+            self.version = self.version or _kernel_version(data[:2000].decode("utf-8", "replace"))
+        else:
+            self.writer.add(rel, data)
 
     def from_tar(self, tar: tarfile.TarFile) -> None:
-        """Every member of a (stream-mode) kernel tarball, in archive order."""
-        for member in tar:
-            if not member.isfile():
-                continue
-            rel = self.tree_path(member.name)
-            if rel is None:
-                continue
-            if rel in _META:
-                self.meta(rel, tar.extractfile(member).read)
-            elif self.wants(rel):
-                self.add(rel, tar.extractfile(member).read())
+        """Every wanted member of a (stream-mode) kernel tarball, in archive order."""
+        for name, data in tar_files(tar, lambda n: self.wants(self.tree_path(n))):
+            self.add(self.tree_path(name), data)
 
     def from_tree(self, root: Path) -> None:
+        """The subsystem folders of an unpacked kernel tree (``root`` or its one subfolder holding them)."""
         if not any((root / s).is_dir() for s in self.subsystems):
-            subdirs = [p for p in root.iterdir() if p.is_dir()]
-            inner = [p for p in subdirs if any((p / s).is_dir() for s in self.subsystems)]
+            inner = [p for p in root.iterdir() if p.is_dir() and any((p / s).is_dir() for s in self.subsystems)]
             if len(inner) != 1:
                 raise RecipeError(f"{root} holds none of the folders {', '.join(self.subsystems)}: "
                                   f"pass the top of a kernel tree. Pass {HINT}.")
             root = inner[0]
         for rel in _META:
             if (root / rel).is_file():
-                self.meta(rel, (root / rel).read_bytes)
+                self.add(rel, (root / rel).read_bytes())
         for subsystem in self.subsystems:
-            top = root / subsystem
-            if not top.is_dir():
-                continue
-            for dirpath, dirnames, filenames in os.walk(top):
-                dirnames.sort()
-                for fname in sorted(filenames):
-                    path = Path(dirpath) / fname
-                    if path.is_symlink() or not path.is_file():
-                        continue
-                    rel = path.relative_to(root).as_posix()
-                    if self.wants(rel):
-                        self.add(rel, path.read_bytes())
+            for rel, data in folder_files(root / subsystem, lambda rel: rel.endswith(EXTENSIONS)):
+                self.add(f"{subsystem}/{rel}", data)
+
+    def counts(self) -> tuple[dict, dict]:
+        """(the writer's counts, files and bytes per subsystem)."""
+        per_subsystem = {s: {"files": 0, "bytes": 0} for s in self.subsystems}
+        for rel, size in self.writer.sizes.items():
+            entry = per_subsystem[self.subsystem(rel)]
+            entry["files"] += 1
+            entry["bytes"] += size
+        return self.writer.counts(), per_subsystem
+
+
+def _kernel_version(makefile_head: str) -> str | None:
+    """``6.1.7`` from the VERSION, PATCHLEVEL, SUBLEVEL and EXTRAVERSION lines of the top Makefile."""
+    fields = dict(re.findall(r"^(VERSION|PATCHLEVEL|SUBLEVEL|EXTRAVERSION)\s*=[ \t]*(\S*)", makefile_head, re.M))
+    if "VERSION" not in fields or "PATCHLEVEL" not in fields:
+        return None
+    return (f"{fields['VERSION']}.{fields['PATCHLEVEL']}" + (f".{fields['SUBLEVEL']}" if fields.get("SUBLEVEL") else "")
+            + fields.get("EXTRAVERSION", ""))
 
 
 def _read_deb(deb: Path, collector: _Collector) -> str:
@@ -183,11 +151,7 @@ def _read_deb(deb: Path, collector: _Collector) -> str:
     return f"Debian {control.get('Package', PACKAGE)} {control.get('Version', '?')}"
 
 
-def stats(folder: Path) -> dict[str, str]:
-    """Figures reported by the CLI: lines and files per subsystem."""
-    docs = documents(folder)
-    lines = sum(p.read_bytes().count(b"\n") for p in docs)
-    return {"files": str(len(docs)), "lines": str(lines)}
+stats = line_stats  # files and lines, for the CLI
 
 
 def notice(desc: str, version: str | None, subsystems: tuple[str, ...], counts: dict, non_utf8: str) -> str:
@@ -216,37 +180,26 @@ def build(out_dir: Path, source: Path | None = None, subsystems=SUBSYSTEMS, non_
     """
     t0 = time.time()
     subsystems = normalize_subsystems(subsystems)
-    out = Path(out_dir)
-    if source is not None and not Path(source).exists():
-        raise RecipeError(f"{source} does not exist. Pass {HINT}.")
-    out.mkdir(parents=True, exist_ok=True)
-    collector = _Collector(out, subsystems, non_utf8)
-    if source is None:
-        with tempfile.TemporaryDirectory() as tmp:
-            deb = apt_fetch(PACKAGE, Path(tmp), NAME)
-            desc = _read_deb(deb, collector)
-    else:
-        source = Path(source)
-        if source.is_dir():
-            collector.from_tree(source)
-            desc = f"kernel tree {source.resolve()}"
-        elif source.name.lower().endswith(".deb"):
-            desc = _read_deb(source, collector) + f" ({source.name})"
-        elif tarfile.is_tarfile(source):
-            with tarfile.open(source, "r|*") as tar:
-                collector.from_tar(tar)
-            desc = f"kernel tarball {source.name}"
+    collector = _Collector(Path(out_dir), subsystems, non_utf8)
+    with recipe_input(NAME, source, "apt", PACKAGE, HINT) as path:
+        if path.is_dir():
+            collector.from_tree(path)
+            desc = f"kernel tree {path.resolve()}"
+        elif path.name.lower().endswith(".deb"):
+            desc = _read_deb(path, collector) + ("" if source is None else f" ({path.name})")
         else:
-            raise RecipeError(f"{source}: not a .deb, tarball or folder. Pass {HINT}.")
-    if not collector.counts["files"]:
+            with open_archive(path, HINT) as tar:
+                collector.from_tar(tar)
+            desc = f"kernel tarball {path.name}"
+    counts, per_subsystem = collector.counts()
+    if not counts["files"]:
         raise RecipeError(f"{desc}: no .c or .h files under {', '.join(s + '/' for s in subsystems)}. Pass {HINT}.")
     for rel, text in collector.licenses.items():
-        (out / LICENSE_FILES[rel]).write_text(text, encoding="utf-8")
-    (out / "NOTICE").write_text(notice(desc, collector.version, subsystems, collector.counts, non_utf8),
-                                encoding="utf-8")
-    write_build_info(out, {
+        collector.writer.add_note(LICENSE_FILES[rel], text)
+    collector.writer.add_note("NOTICE", notice(desc, collector.version, subsystems, counts, non_utf8))
+    write_build_info(out_dir, {
         "recipe": NAME, "source": desc, "kernel_version": collector.version, "subsystems": list(subsystems),
-        "non_utf8_policy": non_utf8, **collector.counts, "per_subsystem": collector.per_subsystem,
+        "non_utf8_policy": non_utf8, **counts, "per_subsystem": per_subsystem,
         "seconds": round(time.time() - t0, 2),
     })
-    return out
+    return Path(out_dir)

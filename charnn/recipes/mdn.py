@@ -5,23 +5,22 @@ top-level sections and pretty-prints each as its own document, ``{"SECTION": ...
 ``indent=2``, key order as in ``data.json``, non-ASCII characters kept, and a final newline. The
 ``mdn_url`` and ``spec_url`` fields carry the URLs (about 1,100 per MB of output).
 
-    python -m charnn.recipes mdn-bcd --out corpora/mdn-bcd                  # npm pack (pinned version)
-    python -m charnn.recipes mdn-bcd --out corpora/mdn-bcd --from X.tgz     # or a local copy
+    charnn corpus build mdn-bcd --out corpora/mdn-bcd                  # npm pack (pinned version)
+    charnn corpus build mdn-bcd --out corpora/mdn-bcd --from X.tgz     # or a local copy
 
-``source`` may be the package tarball (``npm pack``), a folder holding ``data.json`` or
-``package/data.json``, or ``data.json`` itself. The output depends on the package version, which is
-pinned (:data:`VERSION`) when fetching and recorded in the NOTICE.
+``source`` may be the package tarball (``npm pack``), a folder holding ``data.json`` (the one
+nearest its top, e.g. ``package/data.json``), or ``data.json`` itself. The output depends on the
+package version, which is pinned (:data:`VERSION`) when fetching and recorded in the NOTICE.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import tarfile
-import tempfile
 from pathlib import Path
 
-from ._common import RecipeError, npm_pack, write_corpus
+from . import RecipeError
+from .documents import DocumentWriter, url_stats
+from .sources import recipe_input, source_files
 
 NAME = "mdn-bcd"
 PACKAGE = "@mdn/browser-compat-data"
@@ -33,54 +32,28 @@ SECTIONS = ("http", "mathml", "manifests", "mediatypes")
 HINT = (f"the package tarball (`npm pack {PACKAGE}@{VERSION}`), its unpacked folder, "
         f"or its data.json")
 
-URL_RE = re.compile(r"""https?://[^\s"'<>\\]+""")
+stats = url_stats  # URLs and URLs per MB, for the CLI
 
 
-def count_urls(text: str) -> int:
-    return len(URL_RE.findall(text))
-
-
-def stats(folder: Path) -> dict[str, str]:
-    """Figures reported by the CLI: URLs and URLs per MB (10^6 bytes) of the documents."""
-    texts = [(Path(folder) / f"{s}.json").read_bytes() for s in SECTIONS if (Path(folder) / f"{s}.json").is_file()]
-    size = sum(len(t) for t in texts)
-    urls = sum(count_urls(t.decode("utf-8")) for t in texts)
-    return {"urls": str(urls), "urls_per_mb": f"{urls / max(size, 1) * 1e6:.0f}"}
+def _read_source(source: Path) -> tuple[bytes, bytes | None]:
+    """(data.json bytes, package.json bytes if beside it) of a tarball, a folder or a data.json."""
+    if source.is_file() and source.name.lower().endswith(".json"):
+        return source.read_bytes(), None
+    files = dict(source_files(source, lambda rel: rel.split("/")[-1] in ("data.json", "package.json"), HINT))
+    data_name = next((n for n in sorted(files, key=len) if n.split("/")[-1] == "data.json"), None)
+    if data_name is None:
+        raise RecipeError(f"{source} holds no data.json. Pass {HINT}.")
+    return files[data_name], files.get(data_name[: -len("data.json")] + "package.json")
 
 
 def _load(source: Path) -> tuple[dict, str | None]:
-    """(parsed data.json, package version from package.json if seen)."""
-    source = Path(source)
-    if not source.exists():
-        raise RecipeError(f"{source} does not exist. Pass {HINT}.")
-    version = None
-    if source.is_dir():
-        for sub in ("", "package/"):
-            if (source / sub / "data.json").is_file():
-                if (source / sub / "package.json").is_file():
-                    version = json.loads((source / sub / "package.json").read_text("utf-8")).get("version")
-                raw = (source / sub / "data.json").read_bytes()
-                break
-        else:
-            raise RecipeError(f"{source} holds no data.json or package/data.json. Pass {HINT}.")
-    elif source.name.lower().endswith(".json"):
-        raw = source.read_bytes()
-    elif tarfile.is_tarfile(source):
-        with tarfile.open(source) as tar:
-            members = {m.name.lstrip("./"): m for m in tar.getmembers() if m.isfile()}
-            data_name = next((n for n in sorted(members, key=len) if n.split("/")[-1] == "data.json"), None)
-            if data_name is None:
-                raise RecipeError(f"{source} holds no data.json. Pass {HINT}.")
-            raw = tar.extractfile(members[data_name]).read()
-            pkg = data_name[: -len("data.json")] + "package.json"
-            if pkg in members:
-                version = json.loads(tar.extractfile(members[pkg]).read()).get("version")
-    else:
-        raise RecipeError(f"{source}: not a tarball, folder or .json file. Pass {HINT}.")
+    """(parsed data.json, package version from package.json or data.json's __meta if seen)."""
+    raw, package = _read_source(Path(source))
     try:
         data = json.loads(raw)
+        version = json.loads(package).get("version") if package is not None else None
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise RecipeError(f"{source}: data.json is not valid JSON ({err})") from None
+        raise RecipeError(f"{source}: data.json or package.json is not valid JSON ({err})") from None
     if not isinstance(data, dict):
         raise RecipeError(f"{source}: data.json is not a JSON object")
     meta = data.get("__meta")
@@ -118,12 +91,10 @@ def build(out_dir: Path, source: Path | None = None) -> Path:
 
     Without ``source`` the tarball is fetched with ``npm pack @mdn/browser-compat-data@VERSION``.
     """
-    if source is None:
-        with tempfile.TemporaryDirectory() as tmp:
-            tgz = npm_pack(f"{PACKAGE}@{VERSION}", Path(tmp), NAME, HINT)
-            data, version = _load(tgz)
-    else:
-        data, version = _load(Path(source))
-    out = write_corpus(out_dir, render(data))
-    (out / "NOTICE").write_text(notice(version), encoding="utf-8")
-    return out
+    with recipe_input(NAME, source, "npm", f"{PACKAGE}@{VERSION}", HINT) as path:
+        data, version = _load(path)
+    writer = DocumentWriter(out_dir)
+    for name, text in render(data).items():
+        writer.add_text(name, text)
+    writer.add_note("NOTICE", notice(version))
+    return Path(out_dir)

@@ -18,7 +18,6 @@ The output depends on the Python version (recorded in the NOTICE). License: PSF-
 
 from __future__ import annotations
 
-import os
 import platform
 import sysconfig
 import tarfile
@@ -26,13 +25,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ._common import RecipeError, decode_source, documents, loader_skips, safe_relpath, write_build_info
+from . import RecipeError
+from .documents import DocumentWriter, line_stats, write_build_info
+from .sources import archive_errors, folder_files, safe_relpath, tar_files
 
 NAME = "python-stdlib"
 LICENSE = "PSF-2.0 (Python Software Foundation License; see LICENSE)"
 HINT = "a folder of .py files (a Python lib/python3.X folder, or a CPython source tree or tarball with Lib/)"
 EXCLUDED_DIRS = {"site-packages", "dist-packages", "__pycache__", "lib-dynload"}
 TEST_DIRS = {"test", "tests", "idle_test"}
+LICENSE_NAMES = ("LICENSE.txt", "LICENSE")  # at the top of the library or the source tree
 
 
 def default_source() -> Path:
@@ -50,55 +52,47 @@ def wanted(rel: str, include_tests: bool = False) -> bool:
     return include_tests or not any(d in TEST_DIRS for d in dirs)
 
 
-def _lib_rel(rel: str, use_lib: bool) -> str | None:
-    """Path inside the library: after the ``Lib/`` folder of a CPython source tree when ``use_lib``."""
-    if not use_lib:
-        return rel
-    parts = rel.split("/")
-    if "Lib" not in parts:
-        return None
-    return "/".join(parts[parts.index("Lib") + 1:]) or None
+def _pruned(reldir: str) -> bool:
+    """Folders never entered: third-party code and build folders (site-packages can be huge)."""
+    return reldir.split("/")[-1] in EXCLUDED_DIRS or ("/" not in reldir and reldir.startswith("config-"))
 
 
-def _files(source: Path) -> Iterator[tuple[str, object]]:
-    """(path relative to the library root, a callable returning the bytes) of every file in ``source``."""
-    if source.is_dir():
-        root = source / "Lib" if (source / "Lib").is_dir() else source
-        for dirpath, dirnames, filenames in os.walk(root):
-            # Never descend into third-party code or build folders (site-packages can be huge).
-            dirnames[:] = sorted(d for d in dirnames if d not in EXCLUDED_DIRS
-                                 and not (Path(dirpath) == root and d.startswith("config-")))
-            for fname in sorted(filenames):
-                path = Path(dirpath) / fname
-                if fname.endswith(".py") and path.is_file() and not path.is_symlink():
-                    yield path.relative_to(root).as_posix(), path.read_bytes
-        for name in ("LICENSE.txt", "LICENSE"):
-            if (root / name).is_file():
-                yield name, (root / name).read_bytes
-            elif (source / name).is_file():
-                yield name, (source / name).read_bytes
-        return
-    with tarfile.open(source, "r:*") as tar:
-        members = [m for m in tar.getmembers() if m.isfile()]
-        names = [safe_relpath(m.name) for m in members]
-        use_lib = any(n and "/Lib/" in f"/{n}" for n in names)
-        roots = {n.split("/")[0] for n in names if n}
-        for member, name in zip(members, names):
-            if not name:
-                continue
-            if name.split("/")[-1] in ("LICENSE", "LICENSE.txt") and name.count("/") <= 1:
-                rel = name.split("/")[-1]
-            elif use_lib:
-                rel = _lib_rel(name, True)
-            else:  # a tarball of a library folder: drop its single top folder
-                rel = name.split("/", 1)[1] if len(roots) == 1 and "/" in name else name
-            if rel:
-                yield rel, (lambda m=member: tar.extractfile(m).read())
+def _folder_files(source: Path) -> Iterator[tuple[str, bytes]]:
+    """(path in the library, bytes) of the ``.py`` files and the license of a library folder or source tree."""
+    root = source / "Lib" if (source / "Lib").is_dir() else source
+    yield from folder_files(root, lambda rel: rel.endswith(".py"), prune=_pruned)
+    for folder in (root, source):
+        for name in LICENSE_NAMES:
+            if (folder / name).is_file():
+                yield name, (folder / name).read_bytes()
+                return
 
 
-def stats(folder: Path) -> dict[str, str]:
-    docs = documents(folder)
-    return {"files": str(len(docs)), "lines": str(sum(p.read_bytes().count(b"\n") for p in docs))}
+def _tar_files(source: Path) -> Iterator[tuple[str, bytes]]:
+    """The same for a tarball: of a CPython source tree (its ``Lib/``) or of a library folder."""
+    with archive_errors(source), tarfile.open(source, "r:*") as tar:
+        names = [n for n in (safe_relpath(m.name) for m in tar.getmembers() if m.isfile()) if n]
+        use_lib = any("/Lib/" in f"/{n}" for n in names)
+        single_root = len({n.split("/")[0] for n in names}) == 1
+
+        def library_path(name: str) -> str | None:
+            parts = name.split("/")
+            if parts[-1] in LICENSE_NAMES and len(parts) <= 2:
+                return parts[-1]
+            if use_lib:
+                if "Lib" not in parts:
+                    return None
+                parts = parts[parts.index("Lib") + 1:]
+            elif single_root and len(parts) > 1:
+                parts = parts[1:]
+            rel = "/".join(parts)
+            return rel if rel.endswith(".py") else None
+
+        for name, data in tar_files(tar, lambda n: library_path(n) is not None):
+            yield library_path(name), data
+
+
+stats = line_stats  # files and lines, for the CLI
 
 
 def notice(desc: str, counts: dict, include_tests: bool) -> str:
@@ -136,41 +130,23 @@ def build(out_dir: Path, source: Path | None = None, include_tests: bool = False
         if not source.is_dir() and not tarfile.is_tarfile(source):
             raise RecipeError(f"{source}: not a folder or tarball. Pass --from PATH with {HINT}.")
         desc = f"{'folder' if source.is_dir() else 'tarball'} {source.resolve()}"
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    counts = {"files": 0, "bytes": 0, "nul": 0, "non_utf8": 0, "reserved_name": 0, "empty": 0, "tests_left_out": 0}
+    writer = DocumentWriter(out_dir, non_utf8)
+    tests_left_out = 0
     license_text = None
-    for rel, read in _files(source):
-        if rel in ("LICENSE.txt", "LICENSE"):
-            license_text = license_text or read().decode("utf-8", "replace")
-            continue
-        if not wanted(rel, include_tests):
-            counts["tests_left_out"] += rel.endswith(".py") and wanted(rel, True)
-            continue
-        if loader_skips(rel):
-            counts["reserved_name"] += 1
-            continue
-        data = read()
-        if not data:
-            counts["empty"] += 1
-            continue
-        text, status = decode_source(data, non_utf8)
-        if text is None:
-            counts["nul" if status == "nul" else "non_utf8"] += 1
-            continue
-        counts["non_utf8"] += status != "ok"
-        raw = data if status == "ok" else text.encode("utf-8")
-        path = out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(raw)
-        counts["files"] += 1
-        counts["bytes"] += len(raw)
+    for rel, data in (_folder_files(source) if source.is_dir() else _tar_files(source)):
+        if rel in LICENSE_NAMES:
+            license_text = license_text or data.decode("utf-8", "replace")
+        elif wanted(rel, include_tests):
+            writer.add(rel, data)
+        else:
+            tests_left_out += wanted(rel, True)
+    counts = {**writer.counts(), "tests_left_out": tests_left_out}
     if not counts["files"]:
         raise RecipeError(f"{desc}: no .py files found. Pass --from PATH with {HINT}.")
     if license_text:
-        (out / "LICENSE").write_text(license_text, encoding="utf-8")
-    (out / "NOTICE").write_text(notice(desc, counts, include_tests), encoding="utf-8")
-    write_build_info(out, {"recipe": NAME, "source": desc, "include_tests": include_tests,
-                           "non_utf8_policy": non_utf8, **counts,
-                           "seconds": round(time.time() - t0, 2)})
-    return out
+        writer.add_note("LICENSE", license_text)
+    writer.add_note("NOTICE", notice(desc, counts, include_tests))
+    write_build_info(out_dir, {"recipe": NAME, "source": desc, "include_tests": include_tests,
+                               "non_utf8_policy": non_utf8, **counts,
+                               "seconds": round(time.time() - t0, 2)})
+    return Path(out_dir)
