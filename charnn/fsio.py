@@ -42,10 +42,12 @@ def write_json(path: Path, payload) -> None:
 def atomic_dir(path: Path):
     """Yield a temporary folder next to `path`; on success rename it onto `path`.
 
-    An existing `path` is replaced only after the new folder is complete.
+    An existing `path` is replaced only after the new folder is complete. What a killed process
+    left beside `path` (its own temporary or old folder) is removed first.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(path)
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -62,3 +64,27 @@ def atomic_dir(path: Path):
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def remove_leftovers(path: Path) -> list[Path]:
+    """Remove the `.NAME.partial-PID` and `.NAME.old-PID` folders of `path` whose process is gone
+    (killed mid-write); returns what was removed. A live writer's folders are left alone."""
+    removed = []
+    for leftover in Path(path).parent.glob(f".{Path(path).name}.*-*"):
+        kind, _, pid = leftover.name[len(Path(path).name) + 2:].rpartition("-")
+        if kind in ("partial", "old") and pid.isdigit() and not _alive(int(pid)) and leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+            removed.append(leftover)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
