@@ -1,9 +1,9 @@
 """Search speed: `charnn.search.search` over a 1M-character recording of a 2x512 LSTM (kinds c, h:
 2,048 units) against a plain read of the same bytes and against `pandas.DataFrame.corrwith`.
 
-    /work/venv/bin/python benchmarks/search_speed.py                          # 1M chars (records first: minutes)
-    /work/venv/bin/python benchmarks/search_speed.py --recording /tmp/srch1m  # record there once, then reuse it
-    /work/venv/bin/python benchmarks/search_speed.py --chars 200000 --repeats 1   # quick smoke run
+    .venv/bin/python benchmarks/search_speed.py                                  # 1M chars (records first: minutes)
+    .venv/bin/python benchmarks/search_speed.py --recording runs/bench-search    # record there once, then reuse it
+    .venv/bin/python benchmarks/search_speed.py --chars 200000 --repeats 1       # quick smoke run
 
 The recording is made with a randomly initialised `CharRNN` (2 layers x 512, created with
 `charnn.run.create_run`) over the bundled Austen novels (repeated if --chars asks for more),
@@ -20,7 +20,7 @@ and CPU seconds of the process, since the machine is shared and wall times are n
       already in memory (only corrwith is timed). All 2,048 columns take minutes (and 8 GB), so
       by default it is timed on --corrwith-columns 256 units spread over every (layer, kind) and
       extrapolated linearly to all units (the output says so); --corrwith-columns 2048 times all.
-Targets (issue 4): corrwith / search >= 20, search / plain read <= 3.
+Targets: corrwith / search >= 20, search / plain read <= 3.
 
 Allocator: corrwith makes several 8-16 MB temporaries per column. Under glibc's adaptive mmap
 threshold they are either reused from the heap or mapped and page-faulted afresh, depending on

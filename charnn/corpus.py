@@ -21,7 +21,6 @@ from .vocab import DOC_ID, Vocab
 # A file whose path inside a corpus folder has a part starting with one of these is a note kept
 # beside the documents (a NOTICE, a license, a build manifest), never a document.
 NOTE_PREFIXES = ("readme", "license", "notice", "copying", ".")
-SPLIT_NAMES = ("train", "val", "test")
 
 
 class CorpusError(ValueError):

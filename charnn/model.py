@@ -76,8 +76,3 @@ def detach_state(state):
         return None
     return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
 
-
-def reset_state_rows(state, keep: torch.Tensor):
-    """Zero the state of streams where keep (B,) is False."""
-    mask = keep.view(1, -1, 1).to(dtype=torch.float32)
-    return tuple(s * mask for s in state) if isinstance(state, tuple) else state * mask

@@ -4,7 +4,7 @@ repaint the text, paging, and a regex search over all units, measured inside the
 
     python -m dashboards.benchmark runs --run austen --rec val --switches 30 --regex '"[^"]*"'
 
-Prints medians and percentiles; --json writes them to a file. Target (issue 5) on a
+Prints medians and percentiles; --json writes them to a file. Target on a
 1M-character 2x256 recording: neuron switch <= 300 ms median, search <= 3 s. Opening a
 recording starts building its search summary (per-unit sums and histograms, once per
 recording) in the background, so the neuron switches here are timed while that runs, and a

@@ -1,4 +1,4 @@
-"""The interpretable-cells study (issue 7, item 2): one command, one table.
+"""The interpretable-cells study: one command, one table.
 
     nice -n 19 python experiments/study.py                     # 2x256 LSTM, 30 min per corpus
     python experiments/study.py --minutes 2                    # a quick end-to-end check

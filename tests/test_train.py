@@ -36,7 +36,7 @@ def test_every_cell_trains_and_beats_uniform(small_corpus, tmp_path, cell):
 
 
 def test_time_budget_with_progress_bars_disabled(small_corpus, tmp_path):
-    """A disabled tqdm has no .unit (the study once crashed on it); the time budget still ends training."""
+    """A disabled tqdm has no .unit; the time budget still ends training."""
     cfg = config(small_corpus, tmp_path, 10**6, max_minutes=0.02)
     summary = Trainer(cfg, dict(layers=1, hidden=16, embed=8)).fit(progress=False)
     assert 0 < summary["steps"] < 10**6 and summary["seconds"] >= 0.02 * 60
