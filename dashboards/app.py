@@ -1,7 +1,8 @@
 """The Dash app factory.
 
     from dashboards import create_app
-    create_app("runs").run(host="127.0.0.1", port=8050)     # or: charnn dashboard runs
+    app = create_app("runs")                 # serve with dashboards.server (or: charnn dashboard runs)
+    app.server.extensions["charnn"].data     # the server-side DataStore; .jobs, .close()
 
 One page with a navigation bar (run, recording, layer, kind, unit, position) and six tabs:
 neuron (colored text + search), unit details, many neurons (heatmap), model, intervene (ablate
@@ -12,6 +13,7 @@ a small `dcc.Store` mirrored in the URL; every heavy array stays in this process
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from dash import Dash, Input, Output, dcc, html
@@ -33,7 +35,7 @@ TAB_LABELS = {"neuron": "Neuron", "details": "Unit details", "heatmap": "Many ne
 def layout(concepts: dict) -> html.Div:
     return html.Div(className="app", children=[
         dcc.Location(id="url", refresh=False),
-        dcc.Store(id="view"), dcc.Store(id="open"), dcc.Store(id="span-sel"), dcc.Store(id="rec-key"),
+        dcc.Store(id="view"), dcc.Store(id="open"), dcc.Store(id="span-sel"),
         html.Div(className="title", children=[html.B("charnn"), html.Span(" neurons of character-level RNNs")]),
         navbar.layout(),
         html.Div(id="nav-error", className="error"),
@@ -46,6 +48,18 @@ def layout(concepts: dict) -> html.Div:
         html.Div(id="tab-intervene", children=intervene.layout(), style={"display": "none"}),
         html.Div(id="tab-history", children=history.layout(concepts), style={"display": "none"}),
     ])
+
+
+@dataclass
+class Services:
+    """What the app holds beside Dash: the data store and the background jobs."""
+    data: DataStore
+    jobs: Jobs
+
+    def close(self) -> None:
+        """Cancel the jobs and stop the search preparation (the server is shutting down)."""
+        self.jobs.close()
+        self.data.close()
 
 
 def refuse_paths(err: Exception):
@@ -75,5 +89,5 @@ def create_app(runs_root: str | Path) -> Dash:
     def show_tab(tab):
         return [{} if t == tab else {"display": "none"} for t in TABS]
 
-    app.server.config["CHARNN_RUNS_ROOT"] = str(data.root)
+    app.server.extensions["charnn"] = Services(data, jobs)
     return app

@@ -25,7 +25,8 @@ from urllib.parse import urlencode
 from selenium.webdriver.common.keys import Keys
 
 from . import create_app
-from .browser import chromium, serve, wait_for
+from .browser import chromium, wait_for
+from .server import start
 
 # Click a button, resolve with the ms until charnn.js reports a paint whose key differs.
 CLICK_AND_WAIT_PAINT = """
@@ -91,7 +92,7 @@ def main(argv=None) -> dict:
     p.add_argument("--json", default=None, help="write the results to this file")
     args = p.parse_args(argv)
 
-    server = serve(create_app(args.runs_dir))
+    server = start(create_app(args.runs_dir))
     driver = chromium(1400, 1000)
     driver.set_script_timeout(180)
     results = {}

@@ -1,8 +1,8 @@
 """Helpers to drive the dashboard from a real headless Chromium, shared by
 scripts/screenshots.py and `python -m dashboards.benchmark` (tests use dash[testing]'s dash_duo).
 
-    server = serve(create_app("runs"))          # werkzeug in a daemon thread, a free port
-    driver = chromium(1400, 1000)               # Debian's /usr/bin/chromium + chromedriver
+    server = dashboards.server.start(create_app("runs"))   # the CLI's server, in a thread, a free port
+    driver = chromium(1400, 1000)                          # Debian's /usr/bin/chromium + chromedriver
     driver.get(server.url + "?run=austen&unit=3")
     ...
     driver.quit(); server.stop()
@@ -12,32 +12,11 @@ Needs selenium (from dash[testing]) and Debian's `chromium` and `chromium-driver
 
 from __future__ import annotations
 
-import threading
 import time
-from dataclasses import dataclass
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 CHROME_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage")
-
-
-@dataclass
-class Server:
-    url: str
-    stop: callable
-
-
-def serve(app, host: str = "127.0.0.1", port: int = 0) -> Server:
-    """Serve a Dash app from a background thread; port 0 picks a free one."""
-    import logging
-
-    from werkzeug.serving import make_server
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
-    httpd = make_server(host, port, app.server, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, name="dashboard", daemon=True)
-    thread.start()
-    return Server(f"http://{host}:{httpd.server_port}/", lambda: (httpd.shutdown(), thread.join(5)))
 
 
 def chrome_options(width: int = 1400, height: int = 1000):

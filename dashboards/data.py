@@ -8,11 +8,14 @@ so the heavy data stays in this process and the browser only gets windows and su
     data.run("austen")                                      # charnn Run (model + vocab), loaded once
     data.probe_steps("austen")                              # {1200: "step-0001200", ...}
     data.preparing("austen", "val").result()                # the search summary, built on first open
+    data.close()                                            # stops the preparation (server shutdown)
 
 A recording's first open also queues the building of its search summary (`charnn.search.prepare`:
 one pass over every unit, a second or two for a million characters) on one background thread,
 so that by the time a user has typed a regex the search has only the target's rows to
-histogram; recordings are prepared one at a time, in the order they were opened.
+histogram; recordings are prepared one at a time, in the order they were opened. `close`
+cancels the queued ones and stops the running one at its next chunk, so Ctrl-C is not held up
+by a preparation (its cache file is written atomically: a stopped one leaves nothing behind).
 
 Every run and recording name goes through `paths.safe_join`, so a name from the browser cannot
 reach outside RUNS_DIR. Only the engine's public API is used (no Parquet here).
@@ -32,6 +35,7 @@ import charnn
 from charnn.gates import saturation
 from charnn.run import RunFolder
 from charnn.search import concept_target, prepare, regex_target
+from charnn.units import Unit
 
 from . import paths
 
@@ -78,7 +82,13 @@ class DataStore:
         self._results = LRU(16)
         self._preparing: dict[Path, Future] = {}
         self._preparer = ThreadPoolExecutor(1, thread_name_prefix="charnn-prepare")
+        self._closing = threading.Event()
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Cancel the queued search preparations, stop the running one and wait for it."""
+        self._closing.set()
+        self._preparer.shutdown(wait=True, cancel_futures=True)
 
     # ------------------------------------------------------------ catalog
     def runs(self) -> list[str]:
@@ -101,13 +111,19 @@ class DataStore:
     def _start_preparing(self, r):
         with self._lock:
             if r.path not in self._preparing:
-                self._preparing[r.path] = self._preparer.submit(_prepare_quietly, r)
+                self._preparing[r.path] = self._preparer.submit(_prepare_quietly, r, self._closing.is_set)
         return r
 
     def info(self, run: str, rec: str) -> dict:
         r = self.recording(run, rec)
-        return {"n_chars": r.n_chars, "layers": r.layers, "hidden": r.hidden, "kinds": list(r.kinds),
-                "cell": r.meta.get("cell", "lstm")}
+        return {"n_chars": r.n_chars, "layers": r.layers, "kinds": list(r.kinds), "cell": r.meta.get("cell", "lstm")}
+
+    def width(self, run: str, rec: str, layer: int, kind: str) -> int:
+        """How many units one layer and kind has: the one place the dashboard asks (a kind added
+        to a recording later, such as a sparse autoencoder's latents, may be wider than the
+        model's hidden size)."""
+        r = self.recording(run, rec)
+        return r.width(layer, kind) if hasattr(r, "width") else r.hidden
 
     def run_path(self, run: str) -> Path:
         return paths.run_path(self.root, run)
@@ -143,13 +159,13 @@ class DataStore:
         lo, hi = self.recording(run, rec).unit_range(layer, kind)
         return float(lo[unit]), float(hi[unit])
 
-    def units_window(self, run, rec, units: list[tuple[int, str, int]], start, stop) -> np.ndarray:
-        """(len(units), stop - start) float32 of (layer, kind, unit) triples over a window."""
+    def units_window(self, run, rec, units: list[Unit], start, stop) -> np.ndarray:
+        """(len(units), stop - start) float32 of the units over a window."""
         r = self.recording(run, rec)
         out = np.zeros((len(units), max(0, min(stop, r.n_chars) - start)), np.float32)
         groups: dict = {}
-        for row, (layer, kind, unit) in enumerate(units):
-            groups.setdefault((layer, kind), []).append((row, unit))
+        for row, unit in enumerate(units):
+            groups.setdefault((unit.layer, unit.kind), []).append((row, unit.index))
         for (layer, kind), members in groups.items():
             block = r.activations(layer, kind, [u for _, u in members], start, stop)  # (n, k)
             out[[row for row, _ in members]] = block.T
@@ -191,9 +207,9 @@ class DataStore:
         return self._derived.get(("saturation", r.path, max_chars), lambda: saturation(r, max_chars))
 
 
-def _prepare_quietly(r) -> None:
+def _prepare_quietly(r, cancel) -> None:
     try:
-        prepare(r, progress=False)
+        prepare(r, progress=False, cancel=cancel)
     except Exception:  # noqa: BLE001 - the first search then builds the summary itself, and reports what fails
         pass
 

@@ -6,12 +6,17 @@ browser (`dcc.Store(id="view")`) and mirrored in the URL.
      "concept": None, "tab": "neuron"}
 
 `resolve` makes any such dict valid against what is on disk (unknown run -> the first run,
-unit out of range -> wrapped, ...), so a hand-edited URL cannot break the app.
+unit out of range -> wrapped, window -> one of WINDOWS, ...), so a hand-edited URL cannot break
+the app. The store is the browser's, so a crafted request can send any dict: every callback that
+reads the view resolves it again on the server (`served`) before it sizes any work by it.
 """
 
 from __future__ import annotations
 
+from dash.exceptions import PreventUpdate
+
 from charnn.colors import SCALES
+from charnn.units import Unit
 
 WINDOWS = (1000, 2000, 3000, 5000)  # characters per text window
 DEFAULT_WINDOW = 3000
@@ -34,7 +39,8 @@ def _int(value, default: int) -> int:
 
 
 def resolve(view: dict, catalog) -> dict:
-    """A valid view from a partial or stale one. catalog: runs(), recordings(run), info(run, rec)."""
+    """A valid view from a partial or stale one. catalog: runs(), recordings(run), info(run, rec),
+    width(run, rec, layer, kind)."""
     v = dict(view or {})
     v["tab"] = v.get("tab") if v.get("tab") in TABS else TABS[0]
     v["win"] = _int(v.get("win"), DEFAULT_WINDOW) if _int(v.get("win"), 0) in WINDOWS else DEFAULT_WINDOW
@@ -52,7 +58,7 @@ def resolve(view: dict, catalog) -> dict:
     layer = _int(v.get("layer"), info["layers"] - 1)
     v["layer"] = layer if 0 <= layer < info["layers"] else info["layers"] - 1
     v["kind"] = v.get("kind") if v.get("kind") in info["kinds"] else default_kind(info["kinds"])
-    v["unit"] = _int(v.get("unit"), 0) % info["hidden"]
+    v["unit"] = _int(v.get("unit"), 0) % catalog.width(v["run"], v["rec"], v["layer"], v["kind"])
     last = max(0, info["n_chars"] - 1)
     v["pos"] = min(max(0, _int(v.get("pos"), 0)), max(0, info["n_chars"] - v["win"]))  # the last page is full
     focus = v.get("focus")
@@ -60,10 +66,21 @@ def resolve(view: dict, catalog) -> dict:
     return v
 
 
+def served(view: dict | None, catalog, tab: str | None = None) -> dict:
+    """The view a callback was sent, resolved on the server; PreventUpdate when it shows no
+    recording (or another tab than `tab`), so the callback leaves its outputs as they are."""
+    if not view or (tab is not None and view.get("tab") != tab):
+        raise PreventUpdate
+    v = resolve(view, catalog)
+    if v["rec"] is None:
+        raise PreventUpdate
+    return v
+
+
 def window_bounds(view: dict, n_chars: int) -> tuple[int, int]:
-    """[start, stop) of the text window the view shows."""
+    """[start, stop) of the text window the view shows, never more than the largest window."""
     start = min(max(0, view["pos"]), max(0, n_chars - 1))
-    return start, min(n_chars, start + view["win"])
+    return start, min(n_chars, start + min(view["win"], max(WINDOWS)))
 
 
 def query(view: dict) -> dict | None:
@@ -75,5 +92,15 @@ def query(view: dict) -> dict | None:
     return None
 
 
+def view_unit(view: dict) -> Unit:
+    return Unit(view["layer"], view["kind"], view["unit"])
+
+
+def opening(unit: Unit, **fields) -> dict:
+    """The partial view (for the `open` store) that shows `unit` in the neuron view, and `fields`."""
+    return {"layer": unit.layer, "kind": unit.kind, "unit": unit.index, "tab": "neuron", **fields}
+
+
 def unit_label(view: dict) -> str:
-    return f"layer {view['layer']} {view['kind']} unit {view['unit']}"
+    """'unit 1:c:37', the name every command takes (`charnn ablate RUN TEXT --unit 1:c:37`)."""
+    return f"unit {view_unit(view)}"

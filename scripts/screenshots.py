@@ -2,9 +2,11 @@
 
     .venv/bin/python scripts/screenshots.py runs docs/screenshots --run austen --rec val --regex '"[^"]*"'
 
-Starts the app on RUNS_DIR (a free port on 127.0.0.1), runs the regex search, opens its best
-unit and writes neuron.png, details.png, heatmap.png and model.png into OUT_DIR. Needs Debian's
-chromium and chromium-driver, and selenium (from dash[testing]).
+Starts the app on RUNS_DIR (the CLI's server, a free port on 127.0.0.1), runs the regex search,
+opens its best unit and writes one PNG per tab into OUT_DIR: neuron, details, heatmap, model,
+intervene (the unit zeroed over the window) and history (with --other, the match against that run;
+probe recordings, if the run has them, over training). Needs Debian's chromium and
+chromium-driver, and selenium (from dash[testing]).
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 
 from dashboards import create_app  # noqa: E402
-from dashboards.browser import chromium, serve, settled, text_of, wait_for  # noqa: E402
+from dashboards.browser import chromium, settled, text_of, wait_for  # noqa: E402
+from dashboards.server import start  # noqa: E402
 
-TABS = {"details": "Unit details", "heatmap": "Many neurons", "model": "Model"}
+TABS = {"details": "Unit details", "heatmap": "Many neurons", "model": "Model", "intervene": "Intervene",
+        "history": "History"}
+SHOTS = ("neuron", "details", "heatmap", "model", "intervene", "history")
 
 
 def settle(driver, pause: float = 0.6) -> None:
@@ -43,7 +48,9 @@ def search(driver) -> None:
              timeout=300, what="the search")
     if text_of(driver, "search-error"):
         raise RuntimeError(f"search failed: {text_of(driver, 'search-error')}")
-    driver.find_element("css selector", '#search-table td[data-dash-column="unit"]').click()
+    wait_for(lambda: driver.find_elements("css selector", '#search-table .ag-row[row-index="0"] .ag-cell[col-id="unit"]'),
+             timeout=30, what="the results table")
+    driver.find_element("css selector", '#search-table .ag-row[row-index="0"] .ag-cell[col-id="unit"]').click()
     wait_for(lambda: "matches underlined" in text_of(driver, "text-status"), timeout=60, what="the best unit")
 
 
@@ -76,11 +83,12 @@ def main(argv=None) -> int:
     p.add_argument("--pos", type=int, default=0, help="text position the neuron view starts at")
     p.add_argument("--width", type=int, default=1400)
     p.add_argument("--height", type=int, default=900)
+    p.add_argument("--other", default=None, help="a run with a recording of the same name, to match in the history tab")
     args = p.parse_args(argv)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    server = serve(create_app(args.runs_dir))
+    server = start(create_app(args.runs_dir))
     driver = chromium(args.width, args.height)
     try:
         query = dict(run=args.run, rec=args.rec, pos=args.pos, win=2000,
@@ -114,11 +122,31 @@ def main(argv=None) -> int:
         wait_for(lambda: "model loss" in text_of(driver, "loss-text-status"), timeout=120, what="the model view")
         settle(driver, pause=1.0)
         driver.save_screenshot(str(out / "model.png"))
+
+        open_tab(driver, "intervene")
+        driver.find_element("id", "ivn-go").click()
+        wait_for(lambda: "loss change" in text_of(driver, "ivn-text-status") or text_of(driver, "ivn-error"),
+                 timeout=300, what="the intervention")
+        settle(driver)
+        driver.save_screenshot(str(out / "intervene.png"))
+
+        open_tab(driver, "history")
+        settle(driver)
+        if args.other:
+            driver.find_element("id", "hist-match-go").click()
+            wait_for(lambda: text_of(driver, "hist-match-best") or text_of(driver, "hist-match-error"),
+                     timeout=300, what="the match")
+        if driver.find_element("id", "hist-probes").is_displayed():
+            driver.find_element("id", "hist-concept-go").click()
+            wait_for(lambda: "done" in text_of(driver, "hist-concept-status") or text_of(driver, "hist-concept-error"),
+                     timeout=300, what="the concept's history")
+        settle(driver)
+        driver.save_screenshot(str(out / "history.png"))
         errors = driver.get_log("browser")
     finally:
         driver.quit()
         server.stop()
-    for name in ("neuron", "details", "heatmap", "model"):
+    for name in SHOTS:
         print(out / f"{name}.png")
     if errors:
         print(f"browser console errors: {errors}", file=sys.stderr)

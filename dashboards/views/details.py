@@ -13,7 +13,7 @@ from dash.exceptions import PreventUpdate
 
 from charnn import colors
 
-from ..state import query, unit_label
+from ..state import query, served, unit_label
 from ..unitstats import histograms, position_profile, quantile_samples, top_positions
 
 CONTEXT = 32  # characters each side of a context's centre
@@ -94,7 +94,8 @@ def register(app, data) -> None:
                   Output("details-quantiles", "children"), Output("details-key", "data"),
                   Input("view", "data"), State("details-key", "data"))
     def update(view, shown):
-        if not view or view.get("tab") != "details" or not view.get("rec") or details_key(view) == shown:
+        view = served(view, data, tab="details")
+        if details_key(view) == shown:
             raise PreventUpdate
         run, rec, layer, kind, unit = (view[k] for k in ("run", "rec", "layer", "kind", "unit"))
         values = data.unit_column(run, rec, layer, kind, unit)
@@ -126,5 +127,4 @@ def register(app, data) -> None:
     def open_context(clicks):
         if not ctx.triggered_id or not ctx.triggered or not ctx.triggered[0].get("value"):
             raise PreventUpdate
-        pos = int(ctx.triggered_id["pos"])
-        return {"focus": pos, "pos": max(0, pos - 300), "tab": "neuron"}
+        return {"focus": int(ctx.triggered_id["pos"]), "tab": "neuron"}

@@ -1,45 +1,53 @@
 """Many neurons: a heatmap of chosen units (rows) over the text (columns), as in LSTMVis, and a
 span finder: select a span of text (in the neuron view, or by zooming the heatmap) and list the
 units that are on inside it and off around it.
+
+Units are picked by name (`1:c:37`; typing `1:c:` lists that layer and kind); the picker offers
+at most MAX_OPTIONS names at a time, so a recording with very wide kinds sends no long lists.
 """
 
 from __future__ import annotations
 
+from itertools import islice
+
 import numpy as np
 import plotly.graph_objects as go
-from dash import Input, Output, State, ctx, dash_table, dcc, html, no_update
+from dash import Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from charnn import colors
+from charnn.units import Unit
 
+from ..state import opening, served, view_unit
 from ..unitstats import span_units
+from . import grid
 
-WIDTHS = (100, 200, 500, 1000)
+WIDTHS = (100, 200, 500, 1000)  # characters shown; a request for another width gets DEFAULT_WIDTH
+DEFAULT_WIDTH = 200
 DEFAULT_UNITS = 16
 MAX_UNITS = 64
-
-
-def unit_id(layer: int, kind: str, unit: int) -> str:
-    return f"{layer}:{kind}:{unit}"
-
-
-def parse_unit_id(value: str) -> tuple[int, str, int]:
-    layer, kind, unit = value.split(":")
-    return int(layer), kind, int(unit)
+MAX_OPTIONS = 100
+MAX_SPAN = 2000  # characters of a span the finder scores
+SPAN_ROWS = 20
+SPAN_COLUMNS = [grid.column("unit", unit=True), grid.column("sign", "+: on means high, −: on means low"),
+                grid.column("score", "fraction on inside − fraction on around", ".2f"),
+                grid.column("inside", "fraction of the span's characters where the unit is on", ".2f"),
+                grid.column("around", "fraction of the characters around the span where it is on", ".2f")]
 
 
 def layout() -> html.Div:
     return html.Div(className="heatmap-view", children=[
         html.Div(className="row", children=[
-            dcc.Dropdown(id="heat-units", multi=True, placeholder="units (default: the first 16 of this layer and kind)",
-                         style={"flex": "1"}),
+            dcc.Dropdown(id="heat-units", multi=True, style={"flex": "1"},
+                         placeholder="units by name, e.g. 1:c:37 (default: the first 16 of this layer and kind)"),
             html.Button("+ current unit", id="heat-add", className="btn small"),
             html.Button("top search results", id="heat-from-search", className="btn small"),
             html.Button("clear", id="heat-clear", className="btn small"),
-            dcc.Dropdown(id="heat-width", options=[{"label": f"{w} chars", "value": w} for w in WIDTHS], value=200,
+            dcc.Dropdown(id="heat-width", options=[{"label": f"{w} chars", "value": w} for w in WIDTHS], value=DEFAULT_WIDTH,
                          clearable=False, style={"width": "8rem"}),
         ]),
         dcc.Graph(id="heat-graph", config={"displaylogo": False}),
+        html.Div(id="heat-note", className="status"),
         html.H5("Units on inside a span and off around it"),
         html.Div(className="row", children=[
             html.Span("span", className="lbl"),
@@ -52,10 +60,39 @@ def layout() -> html.Div:
         ]),
         html.Div("select text in the neuron view, or zoom the heatmap, to fill the span", className="hint"),
         html.Div(id="span-error", className="error"),
-        dash_table.DataTable(id="span-table", data=[], page_size=10, cell_selectable=True,
-                             columns=[{"name": c, "id": c} for c in ("layer", "kind", "unit", "sign", "score", "inside", "around")],
-                             style_cell={"fontFamily": "monospace", "fontSize": "12px", "padding": "2px 6px"}),
+        grid.grid("span-table", SPAN_COLUMNS, height=300),
+        dcc.Store(id="span-shown"),
     ])
+
+
+def unit_options(data, view: dict, typed: str | None, chosen: list[str]) -> list[str]:
+    """The picker's choices: the chosen units, then up to MAX_OPTIONS names containing what is
+    typed (with nothing typed, the units of the view's layer and kind)."""
+    info = data.info(view["run"], view["rec"])
+    if typed:
+        names = (str(Unit(layer, kind, u)) for layer in range(info["layers"]) for kind in info["kinds"]
+                 for u in range(data.width(view["run"], view["rec"], layer, kind)))
+        found = (name for name in names if typed.strip() in name)
+    else:
+        found = (str(Unit(view["layer"], view["kind"], u))
+                 for u in range(data.width(view["run"], view["rec"], view["layer"], view["kind"])))
+    return list(dict.fromkeys(chosen + list(islice(found, MAX_OPTIONS))))
+
+
+def chosen_units(data, view: dict, names: list | None) -> tuple[list[Unit], int]:
+    """(units to draw, how many chosen names this recording lacks): the first MAX_UNITS chosen
+    that exist in it, else the first DEFAULT_UNITS of the view's layer and kind."""
+    info, units = data.info(view["run"], view["rec"]), []
+    for name in (names or [])[:MAX_UNITS]:
+        try:
+            unit = Unit.parse(name)
+            units.append(unit.check(info["layers"], info["kinds"], data.width(view["run"], view["rec"], unit.layer, unit.kind)))
+        except ValueError:
+            continue
+    if names and units:
+        return units, min(len(names), MAX_UNITS) - len(units)
+    width = data.width(view["run"], view["rec"], view["layer"], view["kind"])
+    return [Unit(view["layer"], view["kind"], u) for u in range(min(DEFAULT_UNITS, width))], len(names or [])
 
 
 def heatmap_figure(values: np.ndarray, labels: list[str], chars: list[str], start: int, title: str) -> go.Figure:
@@ -73,44 +110,67 @@ def heatmap_figure(values: np.ndarray, labels: list[str], chars: list[str], star
     return fig
 
 
+
+def window_start(view: dict, width: int) -> int:
+    """The heatmap's first character: centred on the focus if there is one, else at the page."""
+    return max(0, view["focus"] - width // 2 if view.get("focus") is not None else view["pos"])
+
+
+def find_span(data, view: dict, start, stop, threshold) -> list[dict]:
+    """Grid rows of the units of the view's kind (every layer) on inside [start, stop) and off
+    around it, best first; a ValueError says what is wrong with the span."""
+    n = data.info(view["run"], view["rec"])["n_chars"]
+    if not all(isinstance(x, (int, float)) for x in (start, stop)) or not 0 <= start < stop <= n:
+        raise ValueError(f"choose a span: 0 ≤ start < stop ≤ {n:,}")
+    if stop - start > MAX_SPAN:
+        raise ValueError(f"spans up to {MAX_SPAN:,} characters")
+    if not isinstance(threshold, (int, float)) or not 0 <= threshold < 1:
+        raise ValueError("the threshold is between 0 and 1")
+    start, stop = int(start), int(stop)
+    margin = max(10, stop - start)
+    a = max(0, start - margin)
+    rec, kind, found = data.recording(view["run"], view["rec"]), view["kind"], []
+    for layer in range(rec.layers):
+        block = rec.activations(layer, kind, None, a, stop + margin)  # (n, width)
+        lo, hi = rec.unit_range(layer, kind)
+        norm = colors.normalize(block, kind, view["scale"], lo, hi)
+        found += [{**r, "unit": str(Unit(layer, kind, r["index"]))}
+                  for r in span_units(norm, slice(start - a, stop - a), threshold, top=SPAN_ROWS)]
+    found.sort(key=lambda r: -r["score"])
+    return [{"id": r["unit"], "unit": r["unit"], "sign": r["sign"],
+             **{k: round(r[k], 3) for k in ("score", "inside", "around")}} for r in found[:SPAN_ROWS]]
+
+
 def register(app, data) -> None:
-    @app.callback(Output("heat-units", "options"), Input("rec-key", "data"))
-    def options(key):
-        if not key or not key.get("rec"):
-            return []
-        info = data.info(key["run"], key["rec"])
-        return [unit_id(l, k, u) for l in range(info["layers"]) for k in info["kinds"] for u in range(info["hidden"])]
-
-    @app.callback(Output("heat-units", "value"), Input("heat-add", "n_clicks"), Input("heat-from-search", "n_clicks"),
-                  Input("heat-clear", "n_clicks"), State("heat-units", "value"), State("view", "data"),
-                  State("search-units", "data"), prevent_initial_call=True)
-    def choose(_add, _search, _clear, chosen, view, found):
-        chosen = list(chosen or [])
+    @app.callback(Output("heat-units", "options"), Output("heat-units", "value"), Input("heat-units", "search_value"),
+                  Input("heat-add", "n_clicks"), Input("heat-from-search", "n_clicks"), Input("heat-clear", "n_clicks"),
+                  Input("view", "data"), State("heat-units", "value"), State("search-units", "data"))
+    def pick(typed, _add, _search, _clear, view, chosen, found):
+        """The picker's options and value together: the picker drops a value its options lack."""
+        v = served(view, data, tab="heatmap")
+        before = chosen = [c for c in (chosen or []) if isinstance(c, str)]
         if ctx.triggered_id == "heat-clear":
-            return []
-        if ctx.triggered_id == "heat-from-search":
-            return [unit_id(*u) for u in (found or [])] or no_update
-        current = unit_id(view["layer"], view["kind"], view["unit"])
-        return chosen + [current] if current not in chosen else no_update
+            chosen = []
+        elif ctx.triggered_id == "heat-from-search" and found:
+            chosen = [str(Unit.parse(u)) for u in found[:MAX_UNITS]]
+        elif ctx.triggered_id == "heat-add" and str(view_unit(v)) not in chosen:
+            chosen = chosen + [str(view_unit(v))]
+        return unit_options(data, v, typed, chosen), chosen if chosen != before else no_update
 
-    @app.callback(Output("heat-graph", "figure"), Input("view", "data"), Input("heat-units", "value"),
-                  Input("heat-width", "value"))
+    @app.callback(Output("heat-graph", "figure"), Output("heat-note", "children"), Input("view", "data"),
+                  Input("heat-units", "value"), Input("heat-width", "value"))
     def figure(view, chosen, width):
-        if not view or view.get("tab") != "heatmap" or not view.get("rec"):
-            raise PreventUpdate
-        if chosen:
-            units = [parse_unit_id(u) for u in chosen[:MAX_UNITS]]
-        else:
-            hidden = data.info(view["run"], view["rec"])["hidden"]
-            units = [(view["layer"], view["kind"], u) for u in range(min(DEFAULT_UNITS, hidden))]
-        start = view["focus"] - width // 2 if view.get("focus") is not None else view["pos"]
-        start = max(0, start)
-        raw = data.units_window(view["run"], view["rec"], units, start, start + width)  # (units, n)
-        norm = np.stack([colors.normalize(row, k, view["scale"], *data.unit_range(view["run"], view["rec"], l, k, u))
-                         for row, (l, k, u) in zip(raw, units)]) if len(units) else raw
-        chars = data.text_window(view["run"], view["rec"], start, start + raw.shape[1])["char"].tolist()
-        labels = [f"L{l} {k} {u}" for l, k, u in units]
-        return heatmap_figure(norm, labels, chars, start, f"{len(units)} units, chars {start:,}–{start + len(chars):,}")
+        v = served(view, data, tab="heatmap")
+        width = width if width in WIDTHS else DEFAULT_WIDTH
+        units, missing = chosen_units(data, v, chosen)
+        start = window_start(v, width)
+        raw = data.units_window(v["run"], v["rec"], units, start, start + width)  # (units, n)
+        norm = np.stack([colors.normalize(row, u.kind, v["scale"], *data.unit_range(v["run"], v["rec"], u.layer, u.kind, u.index))
+                         for row, u in zip(raw, units)]) if units else raw
+        chars = data.text_window(v["run"], v["rec"], start, start + raw.shape[1])["char"].tolist()
+        title = f"{len(units)} units, chars {start:,}–{start + len(chars):,}"
+        note = f"{missing} chosen unit(s) are not in this recording" if missing else ""
+        return heatmap_figure(norm, [str(u) for u in units], chars, start, title), note
 
     @app.callback(Output("span-start", "value"), Output("span-stop", "value"), Input("span-sel", "data"),
                   Input("heat-graph", "relayoutData"), prevent_initial_call=True)
@@ -121,32 +181,20 @@ def register(app, data) -> None:
             return int(np.ceil(relayout["xaxis.range[0]"])), int(np.floor(relayout["xaxis.range[1]"])) + 1
         raise PreventUpdate
 
-    @app.callback(Output("span-table", "data"), Output("span-error", "children"), Input("span-go", "n_clicks"),
-                  State("span-start", "value"), State("span-stop", "value"), State("span-threshold", "value"),
-                  State("view", "data"), prevent_initial_call=True)
+    @app.callback(Output("span-table", "rowData"), Output("span-error", "children"), Output("span-shown", "data"),
+                  Input("span-go", "n_clicks"), State("span-start", "value"), State("span-stop", "value"),
+                  State("span-threshold", "value"), State("view", "data"), prevent_initial_call=True)
     def find(_n, start, stop, threshold, view):
-        if start is None or stop is None or stop <= start:
-            return [], "choose a span: start < stop"
-        if stop - start > 2000:
-            return [], "spans up to 2,000 characters"
-        margin = max(10, stop - start)
-        a = max(0, start - margin)
-        rec = data.recording(view["run"], view["rec"])
-        kind, rows = view["kind"], []
-        for layer in range(rec.layers):
-            block = rec.activations(layer, kind, None, a, stop + margin)  # (n, H)
-            lo, hi = rec.unit_range(layer, kind)
-            found = span_units(colors.normalize(block, kind, view["scale"], lo, hi), slice(start - a, stop - a), threshold)
-            rows += [{**r, "layer": layer, "kind": kind, "unit": r["index"]} for r in found]
-        rows.sort(key=lambda r: -r["score"])
-        return [{**{k: r[k] for k in ("layer", "kind", "unit", "sign")},
-                 **{k: round(r[k], 3) for k in ("score", "inside", "around")},
-                 "id": unit_id(r["layer"], kind, r["unit"])} for r in rows[:20]], ""
+        v = served(view, data)
+        try:
+            return find_span(data, v, start, stop, threshold), "", int(start)
+        except ValueError as err:
+            return [], str(err), None
 
-    @app.callback(Output("open", "data", allow_duplicate=True), Input("span-table", "active_cell"),
-                  State("span-start", "value"), prevent_initial_call=True)
+    @app.callback(Output("open", "data", allow_duplicate=True), Input("span-table", "cellClicked"),
+                  State("span-shown", "data"), prevent_initial_call=True)
     def open_unit(cell, start):
-        if not cell or not cell.get("row_id"):
+        clicked = grid.clicked_unit(cell)
+        if clicked is None:
             raise PreventUpdate
-        layer, kind, unit = parse_unit_id(cell["row_id"])
-        return {"layer": layer, "kind": kind, "unit": unit, "tab": "neuron", "focus": start, "pos": max(0, start - 300)}
+        return opening(clicked[1], focus=start if isinstance(start, int) else None)

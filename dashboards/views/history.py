@@ -4,8 +4,9 @@
 For a concept or a regex, the best unit at each probe step and its AUROC and |r| against the
 chance level ("the quote cell appears at step 1,200"); for the current unit, its best match by
 activation correlation at each step; and, against another run with a recording of the same
-name (another seed), the best match of every unit. All three run in server threads (`jobpanel`)
-through charnn.history, the same API as `charnn history` and `charnn match`.
+name (another seed), the best match of every unit. All three are `JobPanel` jobs through
+charnn.history, the same API as `charnn history` and `charnn match`. Clicking a row of a table
+opens its unit (in its probe recording, for the two tables over training).
 """
 
 from __future__ import annotations
@@ -13,31 +14,39 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from dash import Input, Output, State, ctx, dash_table, dcc, html
+from dash import Input, Output, State, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
 from charnn.history import concept_history, match_units, unit_history
+from charnn.units import Unit
 
-from ..state import unit_label
-from . import jobpanel
+from ..state import opening, served, unit_label, view_unit
+from ..urlstate import MAX_LEN
+from . import grid
+from .jobpanel import JobPanel
 
 RED, BLUE = "#b2182b", "#2166ac"
 MAX_MATCH_ROWS = 500  # rows of the run-against-run match table sent to the browser
-CONCEPT_COLUMNS = ["step", "layer", "kind", "unit", "auroc", "r", "chance_auroc_p99", "chance_r_p99"]
-UNIT_COLUMNS = ["step", "match_layer", "match_kind", "match_unit", "corr"]
-MATCH_COLUMNS = ["layer", "kind", "unit", "match_layer", "match_kind", "match_unit", "corr"]
-TABLE_STYLE = {"fontFamily": "monospace", "fontSize": "12px", "padding": "2px 6px"}
+SEPARATION = "max(AUROC, 1 − AUROC) of the best unit: 0.5 is chance, 1 separates perfectly"
+CONCEPT_COLUMNS = [grid.column("step", fmt=",d"), grid.column("unit", unit=True),
+                   grid.column("separation", SEPARATION, ".3f", width=96),
+                   grid.column("inside", "whether the unit is high or low inside the matches"),
+                   grid.column("r", "correlation with the target", "+.3f"),
+                   grid.column("chance_separation", "99th percentile of the separation against a shifted target",
+                               ".3f", width=140),
+                   grid.column("chance_r", "99th percentile of |r| against a shifted target", ".3f", width=84)]
+UNIT_COLUMNS = [grid.column("step", fmt=",d"),
+                grid.column("match", "the unit of that step that correlates best", unit=True),
+                grid.column("corr", "correlation of their activations on the probe text", "+.3f")]
+MATCH_COLUMNS = [grid.column("unit", unit=True), grid.column("match", "the other run's unit that correlates best", unit=True),
+                 grid.column("corr", "correlation of their activations on the same text", "+.3f")]
+PANELS = {name: JobPanel(f"hist-{name}", label) for name, label in
+          (("concept", "Show"), ("unit", "Track the current unit"), ("match", "Match"))}
 
 
 def no_probes_note(run: str) -> str:
     return (f"{run} has no probe recordings. Make them while training: `charnn train CORPUS --out runs/{run} "
             "--record-every N --probe-text FILE` records FILE every N steps into recordings/step-XXXXXXX/.")
-
-
-def table(table_id: str, columns: list[str], page_size: int = 10) -> dash_table.DataTable:
-    return dash_table.DataTable(id=table_id, columns=[{"name": c, "id": c} for c in columns], data=[], page_size=page_size,
-                                cell_selectable=True, sort_action="native", style_cell=TABLE_STYLE,
-                                style_header={"fontWeight": "bold"}, style_table={"overflowX": "auto"})
 
 
 def layout(concepts: dict) -> html.Div:
@@ -50,35 +59,37 @@ def layout(concepts: dict) -> html.Div:
                 dcc.RadioItems(id="hist-mode", options=["concept", "regex"], value="concept", inline=True),
                 dcc.Dropdown(id="hist-concept", options=options, value=next(iter(concepts), None), clearable=False,
                              style={"flex": "1"}),
-                dcc.Input(id="hist-regex", type="text", placeholder='or a regex, e.g. "[^"]*"',
+                dcc.Input(id="hist-regex", type="text", placeholder='or a regex, e.g. "[^"]*"', maxLength=MAX_LEN,
                           style={"width": "14rem", "fontFamily": "monospace"}),
-                jobpanel.button("hist-concept", "Show"),
+                *PANELS["concept"].controls(),
             ]),
-            *jobpanel.feedback("hist-concept"),
+            *PANELS["concept"].feedback(),
             html.Div(className="grid2", children=[
                 dcc.Graph(id="hist-concept-graph", figure=placeholder("pick a concept or type a regex, then Show"),
                           config={"displaylogo": False}),
-                html.Div([table("hist-concept-table", CONCEPT_COLUMNS),
+                html.Div([grid.grid("hist-concept-table", CONCEPT_COLUMNS, height=340),
                           html.Div("click a row to open that unit in its probe recording", className="hint")]),
             ]),
             html.H5("The current unit over training: its best match at each probe step"),
-            html.Div(className="row", children=[jobpanel.button("hist-unit", "Track the current unit"),
+            html.Div(className="row", children=[*PANELS["unit"].controls(),
                                                 html.Span(id="hist-unit-hint", className="hint")]),
-            *jobpanel.feedback("hist-unit"),
+            *PANELS["unit"].feedback(),
             html.Div(className="grid2", children=[
                 dcc.Graph(id="hist-unit-graph", figure=placeholder("press Track to follow the current unit"),
                           config={"displaylogo": False}),
-                table("hist-unit-table", UNIT_COLUMNS),
+                html.Div([grid.grid("hist-unit-table", UNIT_COLUMNS, height=340),
+                          html.Div("click a row to open that unit in its probe recording", className="hint")]),
             ]),
         ]),
         html.H5("Compare with another run: the best match of each unit, by activation correlation on the same text"),
         html.Div(className="row", children=[
-            dcc.Dropdown(id="hist-other", placeholder="a run with a recording of the same name", style={"width": "16rem"}),
-            jobpanel.button("hist-match", "Match"),
+            dcc.Dropdown(id="hist-other", style={"width": "20rem"}),
+            *PANELS["match"].controls(),
             html.Span(id="hist-match-best", className="status"),
         ]),
-        *jobpanel.feedback("hist-match"),
-        table("hist-match-table", MATCH_COLUMNS),
+        *PANELS["match"].feedback(),
+        grid.grid("hist-match-table", MATCH_COLUMNS, height=340),
+        html.Div("click a row to open that unit of this run", className="hint"),
     ])
 
 
@@ -97,7 +108,7 @@ def concept_series(df: pd.DataFrame) -> dict:
             "abs_r": df["r"].abs().tolist(),
             "chance_auroc": pd.to_numeric(df["chance_auroc_p99"], errors="coerce").tolist(),
             "chance_r": pd.to_numeric(df["chance_r_p99"], errors="coerce").tolist(),
-            "label": [f"layer {l} {k} unit {u}" for l, k, u in zip(df["layer"], df["kind"], df["unit"])]}
+            "label": [f"unit {Unit(int(l), k, int(u))}" for l, k, u in zip(df["layer"], df["kind"], df["unit"])]}
 
 
 def concept_figure(df: pd.DataFrame, what: str) -> go.Figure:
@@ -116,8 +127,7 @@ def concept_figure(df: pd.DataFrame, what: str) -> go.Figure:
 
 
 def unit_figure(df: pd.DataFrame, label: str) -> go.Figure:
-    matches = [f"layer {l} {k} unit {u}, r {c:+.3f}" for l, k, u, c in
-               zip(df["match_layer"], df["match_kind"], df["match_unit"], df["corr"])]
+    matches = [f"unit {u}, r {c:+.3f}" for u, c in zip(unit_names(df, "match_"), df["corr"])]
     fig = go.Figure(go.Scatter(x=df["step"], y=df["corr"].abs(), mode="lines+markers", line_color=RED, customdata=matches,
                                hovertemplate="step %{x}: %{customdata}<extra></extra>", name="|corr| of the best match"))
     fig.update_layout(title=f"Best match at each probe step<br><sup>of {label}</sup>", height=340, yaxis_range=[0, 1.02],
@@ -125,34 +135,39 @@ def unit_figure(df: pd.DataFrame, label: str) -> go.Figure:
     return fig
 
 
-def rows(df: pd.DataFrame, columns: list[str], row_id=None) -> list[dict]:
-    """JSON-safe table rows; floats rounded to 3 places, NaN as empty; `row_id(row)` adds an id."""
-    out = []
-    for rec in df.to_dict("records"):
-        row = {c: rec.get(c) for c in columns}
-        for c, v in row.items():
-            if isinstance(v, (float, np.floating)):
-                row[c] = None if not np.isfinite(v) else round(float(v), 3)
-            elif isinstance(v, np.integer):
-                row[c] = int(v)
-        if row_id is not None:
-            row["id"] = row_id(rec)
-        out.append(row)
-    return out
+def unit_names(df: pd.DataFrame, prefix: str = "") -> list[str]:
+    """'1:c:37' for each row's (layer, kind, unit), or its (match_layer, match_kind, match_unit)."""
+    return [str(Unit(int(l), k, int(u))) for l, k, u in zip(df[f"{prefix}layer"], df[f"{prefix}kind"], df[f"{prefix}unit"])]
 
 
-def match_rows(df: pd.DataFrame, unit: tuple[int, str, int]) -> tuple[list[dict], dict | None]:
-    """Rows of the match table with `unit`'s row first, and that row (None if it is not in df)."""
-    mine = (df["layer"] == unit[0]) & (df["kind"] == unit[1]) & (df["unit"] == unit[2])
-    ordered = pd.concat([df[mine], df[~mine]]).head(MAX_MATCH_ROWS)
-    table_rows = rows(ordered, MATCH_COLUMNS)
-    return table_rows, (table_rows[0] if mine.any() else None)
+def concept_rows(df: pd.DataFrame, names: dict[int, str]) -> list[dict]:
+    """Grid rows of concept_history's frame, id 'step-0001200/1:c:37'."""
+    s = concept_series(df)
+    table = pd.DataFrame({"step": df["step"], "unit": unit_names(df), "separation": s["auroc"],
+                          "inside": np.where(df["auroc"].isna(), None, np.where(df["auroc"] >= 0.5, "high", "low")),
+                          "r": df["r"], "chance_separation": s["chance_auroc"], "chance_r": s["chance_r"]})
+    return grid.rows(table, list(table.columns), row_id=lambda r: f"{names[int(r['step'])]}/{r['unit']}")
 
 
-def open_request(row_id: str) -> dict:
-    """'step-0001200:1:c:37' -> the partial view that opens that unit in that probe recording."""
-    rec, layer, kind, unit = row_id.rsplit(":", 3)
-    return {"rec": rec, "layer": int(layer), "kind": kind, "unit": int(unit), "pos": 0, "focus": None, "tab": "neuron"}
+def unit_rows(df: pd.DataFrame, names: dict[int, str]) -> list[dict]:
+    """Grid rows of unit_history's frame, id 'step-0001200/1:c:37' (the match at that step)."""
+    table = pd.DataFrame({"step": df["step"], "match": unit_names(df, "match_"), "corr": df["corr"]})
+    return grid.rows(table, list(table.columns), row_id=lambda r: f"{names[int(r['step'])]}/{r['match']}")
+
+
+def match_rows(df: pd.DataFrame, unit: Unit) -> tuple[list[dict], dict | None]:
+    """Grid rows of match_units' frame with `unit`'s row first, id '1:c:37', and that row (None
+    if it is not in df)."""
+    table = pd.DataFrame({"unit": unit_names(df), "match": unit_names(df, "match_"), "corr": df["corr"]})
+    mine = table["unit"] == str(unit)
+    ordered = pd.concat([table[mine], table[~mine]]).head(MAX_MATCH_ROWS)
+    out = grid.rows(ordered, list(table.columns), row_id=lambda r: r["unit"])
+    return out, (out[0] if mine.any() else None)
+
+
+def open_request(rec: str | None, unit: Unit) -> dict:
+    """The partial view that opens `unit`, at the start of probe recording `rec` if one is given."""
+    return opening(unit, focus=None, **({"rec": rec, "pos": 0} if rec else {}))
 
 
 # ------------------------------------------------------------------ jobs
@@ -166,10 +181,12 @@ def reference(view: dict, steps: dict[int, str]) -> tuple[int, str]:
 
 
 def prepare_concept(data, view, mode, concept, regex):
-    steps = probe_steps(data, view)
+    view, steps = probe_steps(data, view)
     query = {"concept": concept, "regex": None} if mode == "concept" else {"concept": None, "regex": regex}
     if not (query["concept"] or query["regex"]):
         raise ValueError("pick a concept or type a regex")
+    if query["regex"] and len(query["regex"]) > MAX_LEN:
+        raise ValueError(f"the regex has {len(query['regex']):,} characters: the search takes up to {MAX_LEN:,}")
     path, what = data.run_path(view["run"]), query["concept"] or repr(query["regex"])
 
     def work(job):
@@ -181,14 +198,12 @@ def prepare_concept(data, view, mode, concept, regex):
 
 
 def render_concept(result: dict) -> list:
-    df, names = result["df"], result["names"]
-    row_id = lambda r: f"{names[int(r['step'])]}:{int(r['layer'])}:{r['kind']}:{int(r['unit'])}"  # noqa: E731
-    return [concept_figure(df, result["what"]), rows(df, CONCEPT_COLUMNS, row_id)]
+    return [concept_figure(result["df"], result["what"]), concept_rows(result["df"], result["names"])]
 
 
 def prepare_unit(data, view):
-    steps = probe_steps(data, view)
-    unit = (view["layer"], view["kind"], view["unit"])
+    view, steps = probe_steps(data, view)
+    unit = view_unit(view)
     step, note = reference(view, steps)
     path, label = data.run_path(view["run"]), f"{unit_label(view)} {note}"
 
@@ -201,87 +216,85 @@ def prepare_unit(data, view):
 
 
 def render_unit(result: dict) -> list:
-    df, names = result["df"], result["names"]
-    row_id = lambda r: f"{names[int(r['step'])]}:{int(r['match_layer'])}:{r['match_kind']}:{int(r['match_unit'])}"  # noqa: E731
-    return [unit_figure(df, result["label"]), rows(df, UNIT_COLUMNS, row_id)]
+    return [unit_figure(result["df"], result["label"]), unit_rows(result["df"], result["names"])]
 
 
 def prepare_match(data, view, other):
     if not view or not view.get("rec"):
         raise ValueError("no recording to match: record one with `charnn record RUN TEXT`")
-    if not other:
-        raise ValueError(f"pick a run to compare with: one that also has a recording named {view['rec']!r}")
+    view = served(view, data)  # a name that leaves RUNS_DIR is refused here, in the request
     run, rec, kind = view["run"], view["rec"], view["kind"]
-    data.info(run, rec)  # a name that leaves RUNS_DIR is refused here, in the request
+    if not other:
+        raise ValueError(f"pick a run to compare with: one that also has a recording named {rec!r}")
     if rec not in data.recordings(other):
         raise ValueError(f"{other} has no recording named {rec!r}")
-    unit = (view["layer"], kind, view["unit"])
 
     def work(job):
         job.report(0.0, f"correlating every {kind} unit of {run} with {other}'s")
         a, b = data.recording(run, rec), data.recording(other, rec)
         df = data.remembered(("match", str(a.path), str(b.path), kind), lambda: match_units(a, b, kinds=[kind]))
-        return {"df": df, "unit": unit, "label": unit_label(view), "other": other}
+        return {"df": df, "unit": view_unit(view), "label": unit_label(view), "other": other}
     return work
 
 
 def render_match(result: dict) -> list:
     table_rows, mine = match_rows(result["df"], result["unit"])
-    best = "" if mine is None else (f"{result['label']} ↔ {result['other']}'s layer {mine['match_layer']} "
-                                    f"{mine['match_kind']} unit {mine['match_unit']}, r {mine['corr']:+.3f}")
+    best = "" if mine is None else f"{result['label']} ↔ {result['other']}'s unit {mine['match']}, r {mine['corr']:+.3f}"
     return [table_rows, best]
 
 
-def probe_steps(data, view) -> dict[int, str]:
+def probe_steps(data, view) -> tuple[dict, dict[int, str]]:
+    """(the view resolved on the server, {step: probe recording name}); a ValueError saying how
+    to make probe recordings when the run has none."""
     if not view or not view.get("rec"):
         raise ValueError("no recording: record one with `charnn record RUN TEXT`")
+    view = served(view, data)
     steps = data.probe_steps(view["run"])
     if not steps:
         raise ValueError(no_probes_note(view["run"]))
-    return steps
+    return view, steps
 
 
 # ------------------------------------------------------------------ callbacks
 def register(app, data, jobs) -> None:
     @app.callback(Output("hist-note", "children"), Output("hist-probes", "style"), Output("hist-unit-hint", "children"),
-                  Output("hist-other", "options"), Output("hist-other", "value"), Input("view", "data"),
-                  State("hist-other", "value"))
+                  Output("hist-other", "options"), Output("hist-other", "value"), Output("hist-other", "placeholder"),
+                  Input("view", "data"), State("hist-other", "value"))
     def overview(view, other):
-        if not view or view.get("tab") != "history" or not view.get("run"):
-            raise PreventUpdate
-        run, rec = view["run"], view.get("rec")
-        others = [r for r in data.runs() if r != run and rec and rec in data.recordings(r)]
+        view = served(view, data, tab="history")
+        run, rec = view["run"], view["rec"]
+        others = [r for r in data.runs() if r != run and rec in data.recordings(r)]
         chosen = other if other in others else (others[0] if others else None)
+        placeholder = f"a run with a recording named {rec}" if others else f"no other run has a recording named {rec}"
         steps = data.probe_steps(run)
         if not steps:
-            return no_probes_note(run), {"display": "none"}, "", others, chosen
+            return no_probes_note(run), {"display": "none"}, "", others, chosen, placeholder
         note = f"{run}: {len(steps)} probe recordings, steps {min(steps):,}–{max(steps):,}"
-        hint = f"{unit_label(view)} {reference(view, steps)[1]}" if rec else ""
-        return note, {}, hint, others, chosen
+        return note, {}, f"{unit_label(view)} {reference(view, steps)[1]}", others, chosen, placeholder
 
     @app.callback(Output("hist-regex", "disabled"), Output("hist-concept", "disabled"), Input("hist-mode", "value"))
     def mode(value):
         return value != "regex", value == "regex"
 
-    jobpanel.register(app, jobs, "hist-concept",
-                      states=[State("view", "data"), State("hist-mode", "value"), State("hist-concept", "value"),
-                              State("hist-regex", "value")],
-                      prepare=lambda *values: prepare_concept(data, *values),
-                      outputs=[Output("hist-concept-graph", "figure"), Output("hist-concept-table", "data")],
-                      render=render_concept)
-    jobpanel.register(app, jobs, "hist-unit", states=[State("view", "data")],
-                      prepare=lambda view: prepare_unit(data, view),
-                      outputs=[Output("hist-unit-graph", "figure"), Output("hist-unit-table", "data")],
-                      render=render_unit)
-    jobpanel.register(app, jobs, "hist-match", states=[State("view", "data"), State("hist-other", "value")],
-                      prepare=lambda view, other: prepare_match(data, view, other),
-                      outputs=[Output("hist-match-table", "data"), Output("hist-match-best", "children")],
-                      render=render_match)
+    PANELS["concept"].register(
+        app, jobs, states=[State("view", "data"), State("hist-mode", "value"), State("hist-concept", "value"),
+                           State("hist-regex", "value")],
+        prepare=lambda *values: prepare_concept(data, *values),
+        outputs=[Output("hist-concept-graph", "figure"), Output("hist-concept-table", "rowData")], render=render_concept)
+    PANELS["unit"].register(
+        app, jobs, states=[State("view", "data")], prepare=lambda view: prepare_unit(data, view),
+        outputs=[Output("hist-unit-graph", "figure"), Output("hist-unit-table", "rowData")], render=render_unit)
+    PANELS["match"].register(
+        app, jobs, states=[State("view", "data"), State("hist-other", "value")],
+        prepare=lambda view, other: prepare_match(data, view, other),
+        outputs=[Output("hist-match-table", "rowData"), Output("hist-match-best", "children")], render=render_match)
 
-    @app.callback(Output("open", "data", allow_duplicate=True), Input("hist-concept-table", "active_cell"),
-                  Input("hist-unit-table", "active_cell"), prevent_initial_call=True)
-    def open_row(concept_cell, unit_cell):
-        cell = concept_cell if ctx.triggered_id == "hist-concept-table" else unit_cell
-        if not cell or not cell.get("row_id"):
+    @app.callback(Output("open", "data", allow_duplicate=True), Input("hist-concept-table", "cellClicked"),
+                  Input("hist-unit-table", "cellClicked"), Input("hist-match-table", "cellClicked"),
+                  prevent_initial_call=True)
+    def open_row(concept_cell, unit_cell, match_cell):
+        cell = {"hist-concept-table": concept_cell, "hist-unit-table": unit_cell}.get(ctx.triggered_id, match_cell)
+        clicked = grid.clicked_unit(cell)
+        if clicked is None:
             raise PreventUpdate
-        return open_request(cell["row_id"])
+        return open_request(*clicked)

@@ -1,22 +1,25 @@
 """Intervene: ablate (to zero or to its mean) or clamp the current unit over the text window, and
 see the per-character loss change painted over the text (red: the loss went up, blue: down), the
 bits-per-character change against a few random units, and a sample generated with the unit held
-next to the sample without it (same seed). The work runs in a server thread (`jobpanel`).
+next to the sample without it (same seed). The work is a `JobPanel` job.
 """
 
 from __future__ import annotations
 
 from dash import ClientsideFunction, Input, Output, State, dcc, html
-from dash.exceptions import PreventUpdate
 
 from charnn.causal import Mode
 
 from ..interventions import MODES, PRIME_CHARS, Request, run_intervention, summary_lines
-from ..state import unit_label, window_bounds
-from . import jobpanel
+from ..state import served, unit_label, window_bounds
+from ..urlstate import MAX_LEN
+from .jobpanel import JobPanel
 from .textpanel import legend, text_panel
 
 MODE_LABELS = {"zero": "zero", "mean": "mean", "clamp": "clamp to"}
+MAX_PRIME = 1000  # characters of a sample's prime
+MAX_SEED = 2**32 - 1
+PANEL = JobPanel("ivn", "Run")
 
 
 def layout() -> html.Div:
@@ -30,16 +33,19 @@ def layout() -> html.Div:
                                             value="zero", inline=True)),
             labelled("clamp value", dcc.Input(id="ivn-value", type="text", placeholder="e.g. 1.5", style={"width": "6rem"})),
             labelled("only inside regex (optional)", dcc.Input(id="ivn-inside", type="text", placeholder='e.g. "[^"]*"',
+                                                               maxLength=MAX_LEN,
                                                                style={"width": "12rem", "fontFamily": "monospace"})),
             labelled("measure on regex (optional)", dcc.Input(id="ivn-where", type="text", placeholder='e.g. "',
+                                                              maxLength=MAX_LEN,
                                                               style={"width": "10rem", "fontFamily": "monospace"})),
         ]),
         html.Div(className="row", children=[
-            labelled("sample prime", dcc.Input(id="ivn-prime", type="text", style={"width": "22rem"},
+            labelled("sample prime", dcc.Input(id="ivn-prime", type="text", style={"width": "22rem"}, maxLength=MAX_PRIME,
                                                placeholder=f"default: the window's first {PRIME_CHARS} characters")),
-            labelled("seed", dcc.Input(id="ivn-seed", type="number", value=0, min=0, step=1, style={"width": "5rem"})),
-            jobpanel.button("ivn", "Run"),
-            *jobpanel.feedback("ivn"),
+            labelled("seed", dcc.Input(id="ivn-seed", type="number", value=0, min=0, max=MAX_SEED, step=1,
+                                       style={"width": "6rem"})),
+            *PANEL.controls(),
+            *PANEL.feedback(),
         ]),
         html.Div(id="ivn-summary", className="status"),
         text_panel("ivn-text", legend("loss down", "loss up", "rdbu")),
@@ -56,11 +62,14 @@ def prepare(data, view, mode, value, inside, where, prime, seed):
     """The job's work for these inputs; a ValueError (shown in the panel) for a bad one."""
     if not view or not view.get("rec"):
         raise ValueError("no recording to intervene on: record one with `charnn record RUN TEXT`")
-    data.info(view["run"], view["rec"])  # a name that leaves RUNS_DIR is refused here, in the request
-    if seed is None or int(seed) < 0:
-        raise ValueError("seed must be a whole number, 0 or more")
+    view = served(view, data)  # the window is bounded and the names checked here, in the request
+    if not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"the seed is a whole number from 0 to {MAX_SEED:,}")
     Mode.of(mode, value)  # a bad clamp value is answered now, not from the thread
-    req = Request(mode, value, inside or None, where or None, prime or None, int(seed))
+    for name, text, most in (("regex", inside, MAX_LEN), ("regex", where, MAX_LEN), ("prime", prime, MAX_PRIME)):
+        if text and len(text) > most:
+            raise ValueError(f"a {name} of {len(text):,} characters: the panel takes up to {most:,}")
+    req = Request(mode, value, inside or None, where or None, prime or None, seed)
     return lambda job: run_intervention(data, view, req, job)
 
 
@@ -75,8 +84,7 @@ def render(result: dict) -> list:
 def register(app, data, jobs) -> None:
     @app.callback(Output("ivn-title", "children"), Input("view", "data"))
     def title(view):
-        if not view or not view.get("rec"):
-            raise PreventUpdate
+        view = served(view, data, tab="intervene")
         start, stop = window_bounds(view, data.info(view["run"], view["rec"])["n_chars"])
         return f"Ablate or clamp {unit_label(view)} over the window, chars {start:,}–{stop:,}"
 
@@ -89,8 +97,8 @@ def register(app, data, jobs) -> None:
     def open_panel(_clicks):
         return {"tab": "intervene"}
 
-    jobpanel.register(
-        app, jobs, "ivn",
+    PANEL.register(
+        app, jobs,
         states=[State("view", "data"), State("ivn-mode", "value"), State("ivn-value", "value"), State("ivn-inside", "value"),
                 State("ivn-where", "value"), State("ivn-prime", "value"), State("ivn-seed", "value")],
         prepare=lambda *values: prepare(data, *values),

@@ -3,6 +3,7 @@ text position, and the one callback that turns what the user did into the `view`
 
 Other views ask for a change by writing a partial view into the `open` store (for example
 {"layer": 1, "kind": "c", "unit": 37} when a search result is clicked); this module merges it.
+A `focus` without a `pos` opens the page that shows STRONG_CONTEXT characters before it.
 Keys (assets/charnn.js): j / k next and previous unit, n / p next and previous page, s next strong.
 """
 
@@ -24,10 +25,10 @@ def layout() -> html.Div:
         return html.Label([html.Span(label, className="lbl"), component], className="field")
 
     return html.Div(className="navbar", children=[
-        labelled("run", dcc.Dropdown(id="run", clearable=False, style={"width": "11rem"})),
-        labelled("recording", dcc.Dropdown(id="rec", clearable=False, style={"width": "10rem"})),
-        labelled("layer", dcc.Dropdown(id="layer", clearable=False, style={"width": "6.5rem"})),
-        labelled("kind", dcc.Dropdown(id="kind", clearable=False, style={"width": "9.5rem"})),
+        labelled("run", dcc.Dropdown(id="run", clearable=False, style={"width": "9rem"})),
+        labelled("recording", dcc.Dropdown(id="rec", clearable=False, style={"width": "8rem"})),
+        labelled("layer", dcc.Dropdown(id="layer", clearable=False, style={"width": "6rem"})),
+        labelled("kind", dcc.Dropdown(id="kind", clearable=False, style={"width": "8.5rem"})),
         labelled("unit", html.Div(className="unit-box", children=[
             html.Button("◀", id="unit-prev", title="previous unit (k)", className="btn small"),
             dcc.Input(id="unit", type="number", min=0, step=1, debounce=True, style={"width": "4.5rem"}),
@@ -43,9 +44,9 @@ def layout() -> html.Div:
             html.Button("go", id="jump-go", className="btn small"),
             html.Button("page ▶", id="page-next", title="next page (n)", className="btn small"),
             html.Button("next strong ⇥", id="strong-next", title="next strong activation (s)", className="btn small"),
+            dcc.Dropdown(id="win-size", options=[{"label": f"{w:,} chars", "value": w} for w in WINDOWS],
+                         clearable=False, style={"width": "7.5rem"}),
         ])),
-        labelled("window", dcc.Dropdown(id="win-size", options=[{"label": f"{w:,}", "value": w} for w in WINDOWS],
-                                        clearable=False, style={"width": "6.5rem"})),
     ])
 
 
@@ -71,8 +72,10 @@ def apply_trigger(trigger, view: dict, values: dict, data) -> dict:
         found = next_strong(data, v)
         if found is not None:
             v.update(focus=found, pos=max(0, found - STRONG_CONTEXT))
-    elif trigger == "open" and values["open"]:
+    elif trigger == "open" and isinstance(values["open"], dict):
         v.update(values["open"])
+        if values["open"].get("focus") is not None and "pos" not in values["open"]:
+            v["pos"] = max(0, int(values["open"]["focus"]) - STRONG_CONTEXT)
     return v
 
 
@@ -98,7 +101,7 @@ PICKER_INPUTS = {"win": "win-size", "tab": "tabs"}  # picker output name -> its 
 def register(app, data) -> None:
     @app.callback(
         output={"view": Output("view", "data"), "search": Output("url", "search"),
-                "error": Output("nav-error", "children"), "rec_key": Output("rec-key", "data"),
+                "error": Output("nav-error", "children"),
                 **{name: Output(cid, prop) for name, (cid, prop) in PICKERS.items()}},
         inputs={"search": Input("url", "search"), "values": {v: Input(v, "value") for v in VALUES},
                 "clicks": [Input(c, "n_clicks") for c in CLICKS], "submit": Input("jump-pos", "n_submit"),
@@ -117,16 +120,20 @@ def register(app, data) -> None:
             view = resolve(view, data)
         except (ValueError, OSError) as err:  # a run or recording that cannot be opened
             view, error = resolve({"tab": view.get("tab")}, data), str(err)
-        same_rec = bool(previous) and (previous.get("run"), previous.get("rec")) == (view["run"], view["rec"])
-        pickers = {k: no_update if unchanged(k, v, values, same_rec) else v for k, v in picker_values(view, data).items()}
-        return {"view": view, "search": build_query(view), "error": error, **pickers,
-                "rec_key": no_update if same_rec else {"run": view["run"], "rec": view["rec"]}}
+        same = {key: bool(previous) and all(previous.get(k) == view[k] for k in keys)
+                for key, keys in (("rec", ("run", "rec")), ("units", ("run", "rec", "layer", "kind")))}
+        pickers = {k: no_update if unchanged(k, v, values, same) else v for k, v in picker_values(view, data).items()}
+        return {"view": view, "search": build_query(view), "error": error, **pickers}
 
 
-def unchanged(name: str, value, values: dict, same_rec: bool) -> bool:
-    """Whether a picker already shows `value`: then it is not sent, which saves a re-render."""
-    if name.endswith("_options") or name == "unit_max":
-        return same_rec
+def unchanged(name: str, value, values: dict, same: dict) -> bool:
+    """Whether a picker already shows `value`: then it is not sent, which saves a re-render.
+    same["rec"]: the recording did not change (so neither did the options); same["units"]:
+    nor did the layer and kind (so neither did the number of units)."""
+    if name == "unit_max":
+        return same["units"]
+    if name.endswith("_options"):
+        return same["rec"]
     return values.get(PICKER_INPUTS.get(name, name)) == value
 
 
@@ -139,5 +146,5 @@ def picker_values(v: dict, data) -> dict:
         info = data.info(v["run"], v["rec"])
         out.update(layer_options=[{"label": f"layer {l}", "value": l} for l in range(info["layers"])], layer=v["layer"],
                    kind_options=[{"label": KIND_LABELS.get(k, k), "value": k} for k in info["kinds"]], kind=v["kind"],
-                   unit=v["unit"], unit_max=info["hidden"] - 1)
+                   unit=v["unit"], unit_max=data.width(v["run"], v["rec"], v["layer"], v["kind"]) - 1)
     return out

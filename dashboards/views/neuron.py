@@ -6,8 +6,8 @@ and its top guesses for the next character.
 from __future__ import annotations
 
 from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
-from dash.exceptions import PreventUpdate
 
+from ..state import served
 from . import search
 from .textpanel import legend, paint_payload, text_panel, window_key, window_payload
 
@@ -31,8 +31,7 @@ def register(app, data) -> None:
     @app.callback(Output("win", "data"), Output("win-key", "data"), Output("paint", "data"),
                   Input("view", "data"), State("win-key", "data"))
     def update(view, shown_key):
-        if not view or not view.get("rec"):
-            raise PreventUpdate
+        view = served(view, data)
         key = window_key(view)
         win = window_payload(data, view) if key != shown_key else no_update
         return win, key, paint_payload(data, view)

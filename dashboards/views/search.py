@@ -1,9 +1,11 @@
 """Search panel: a regex or a built-in concept -> units ranked by how well they track it.
 
-The search runs in a server thread (`jobs.Jobs`) that the page polls every 200 ms for progress;
-Cancel stops it at its next check. A bad or catastrophic regex comes back as an error message
-in the panel (the search module matches under a time limit). Clicking a row opens that unit in
-the neuron view with the matches underlined.
+The search is a `JobPanel` job: it runs in a server thread with progress and a Cancel button,
+and a bad or catastrophic regex comes back as an error message in the panel (the search module
+matches under a time limit). Starting a search puts its query into the view, so the neuron view
+underlines its matches; clicking a row of the results opens that unit. For a binary target the
+table shows the separation max(AUROC, 1 - AUROC) and whether the unit is high or low inside its
+matches, as `charnn search` prints them.
 """
 
 from __future__ import annotations
@@ -11,16 +13,38 @@ from __future__ import annotations
 from concurrent.futures import Future, wait
 
 import numpy as np
-from dash import Input, Output, State, dash_table, dcc, html, no_update
+from dash import Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from charnn.search import SearchCancelled, search
+from charnn.search.engine import separation
+from charnn.units import Unit
 
-from ..state import TARGETS
+from ..state import TARGETS, opening, served
+from ..urlstate import MAX_LEN
+from . import grid
+from .jobpanel import JobPanel
 
-COLUMNS = ["layer", "kind", "unit", "r", "auroc", "d", "f1", "support"]
 MAX_ROWS = 200  # rows sent to the browser
 HEATMAP_UNITS = 16  # top results offered to the heatmap
+PANEL = JobPanel("search", "Search", cancel=True, progress=True)
+TIPS = {
+    "separation": "max(AUROC, 1 − AUROC): 0.5 is chance, 1 separates the matches from the rest perfectly",
+    "inside": "whether the unit is high or low inside the matches",
+    "r": "correlation with the target (point-biserial for a binary one)",
+    "d": "Cohen's d: the difference of the means inside and outside, in standard deviations",
+    "f1": "F1 of the unit's best threshold",
+}
+BINARY = ["unit", "separation", "inside", "r", "d", "f1"]
+CONTINUOUS = ["unit", "r"]
+
+
+FORMATS = {"separation": ".3f", "r": "+.3f", "d": "+.2f", "f1": ".3f"}
+
+
+def columns(names: list[str]) -> list[dict]:
+    return [grid.column(c, TIPS.get(c), FORMATS.get(c), unit=c == "unit", width=96 if c == "separation" else 56)
+            for c in names]
 
 
 def layout(concepts: dict) -> html.Div:
@@ -32,7 +56,7 @@ def layout(concepts: dict) -> html.Div:
                        value="regex", inline=True),
         html.Div(id="search-regex-box", className="row", children=[
             dcc.Input(id="search-regex", type="text", placeholder='regex, e.g. "[^"]*"', debounce=False,
-                      style={"flex": "1", "fontFamily": "monospace"}),
+                      maxLength=MAX_LEN, style={"flex": "1", "fontFamily": "monospace"}),
             dcc.Dropdown(id="search-target", options=list(TARGETS) + ["group:1"], value="inside",
                          clearable=False, style={"width": "7rem"}),
         ]),
@@ -40,22 +64,12 @@ def layout(concepts: dict) -> html.Div:
             dcc.Dropdown(id="search-concept", options=concept_options, clearable=False,
                          value=next(iter(concepts), None), style={"flex": "1"}),
         ]),
-        html.Div(className="row", children=[
-            html.Button("Search", id="search-go", className="btn primary"),
-            html.Button("Cancel", id="search-cancel", className="btn", disabled=True),
-            html.Progress(id="search-progress", max="1", value="0", style={"flex": "1"}),
-        ]),
-        html.Div(id="search-status", className="status"),
-        html.Div(id="search-error", className="error"),
+        html.Div(className="row", children=PANEL.controls()),
+        *PANEL.feedback(),
         html.Div(id="search-baseline", className="status"),
-        dash_table.DataTable(
-            id="search-table", columns=[{"name": c, "id": c} for c in COLUMNS], data=[],
-            page_size=15, sort_action="native", cell_selectable=True,
-            style_table={"overflowX": "auto"}, style_cell={"fontFamily": "monospace", "fontSize": "12px", "padding": "2px 6px"},
-            style_header={"fontWeight": "bold"},
-        ),
-        dcc.Interval(id="search-poll", interval=200, disabled=True),
-        dcc.Store(id="search-job"), dcc.Store(id="search-units"), dcc.Store(id="search-filled", data=False),
+        grid.grid("search-table", columns(BINARY), height=420),
+        html.Div("click a row to open that unit; click a header to sort", className="hint"),
+        dcc.Store(id="search-units"), dcc.Store(id="search-filled", data=False),
     ])
 
 
@@ -80,23 +94,20 @@ def run_search(rec, query: dict, job, preparing: Future | None = None):
 
 
 def table_rows(df) -> list[dict]:
-    rows = []
-    for rec in df.head(MAX_ROWS).to_dict("records"):
-        row = {c: rec.get(c) for c in COLUMNS}
-        for c in ("r", "auroc", "d", "f1"):
-            v = row[c]
-            row[c] = None if v is None or not np.isfinite(v) else round(float(v), 3)
-        row.update(layer=int(row["layer"]), unit=int(row["unit"]), support=int(row["support"] or 0),
-                   id=f"{int(row['layer'])}:{row['kind']}:{int(row['unit'])}")
-        rows.append(row)
-    return rows
+    """The best MAX_ROWS units as grid rows, id `1:c:37`; binary targets get separation and inside."""
+    top = df.head(MAX_ROWS)
+    top = top.assign(unit=[str(Unit(int(r.layer), r.kind, int(r.unit))) for r in top.itertuples()])
+    if df.attrs.get("binary", True):
+        scored = [separation(a) if np.isfinite(a) else (np.nan, "") for a in top["auroc"]]
+        top = top.assign(separation=[s for s, _ in scored], inside=[d.removesuffix(" inside") or None for _, d in scored])
+    return grid.rows(top, BINARY if df.attrs.get("binary", True) else CONTINUOUS, row_id=lambda r: r["unit"])
 
 
 def baseline_text(df) -> str:
     """The chance level of the search (its statistics against a circularly shifted target)."""
     base = df.attrs.get("baseline") or {}
-    parts = [f"{label} {base[key]:.3f}" for key, label in (("r_p99", "|r|"), ("auroc_p99", "AUROC (either sign)"))
-             if isinstance(base.get(key), (int, float))]
+    parts = [f"{label} {base[key]:.3f}" for key, label in (("r_p99", "|r|"), ("auroc_p99", "separation"))
+             if isinstance(base.get(key), (int, float)) and np.isfinite(base[key])]
     if not parts:
         return ""
     shift = f" shifted by {base['offset']:,} characters" if "offset" in base else ""
@@ -104,9 +115,29 @@ def baseline_text(df) -> str:
     return f"chance level, 99th percentile over {over} against the target{shift}: " + ", ".join(parts)
 
 
-def parse_row_id(row_id: str) -> dict:
-    layer, kind, unit = row_id.split(":")
-    return {"layer": int(layer), "kind": kind, "unit": int(unit)}
+def support(df) -> str:
+    """'a target non-zero at 12,345 of 200,000 characters' (the same for every unit)."""
+    n = int(df["support"].iloc[0]) if len(df) else 0
+    return f"a target non-zero at {n:,} of {df.attrs.get('n_chars', 0):,} characters"
+
+
+def search_query(mode: str, regex: str | None, target: str | None, concept: str | None) -> dict:
+    """The query the panel's inputs ask for; a ValueError (shown in the panel) when they ask none."""
+    if mode == "concept":
+        if not concept:
+            raise ValueError("pick a concept")
+        return {"concept": concept, "regex": None}
+    if not regex:
+        raise ValueError("type a regex or pick a concept")
+    if len(regex) > MAX_LEN:
+        raise ValueError(f"the regex has {len(regex):,} characters: the search takes up to {MAX_LEN:,}")
+    return {"regex": regex, "target": target or "inside", "concept": None}
+
+
+def render(df) -> list:
+    binary = df.attrs.get("binary", True)
+    units = [[int(r.layer), r.kind, int(r.unit)] for r in df.head(HEATMAP_UNITS).itertuples()]
+    return [table_rows(df), columns(BINARY if binary else CONTINUOUS), baseline_text(df), units]
 
 
 def register(app, data, jobs) -> None:
@@ -116,65 +147,35 @@ def register(app, data, jobs) -> None:
         hidden = {"display": "none"}
         return (hidden, {}) if mode == "concept" else ({}, hidden)
 
-    @app.callback(
-        output={"job": Output("search-job", "data"), "polling_off": Output("search-poll", "disabled"),
-                "error": Output("search-error", "children"), "cancel_off": Output("search-cancel", "disabled"),
-                "open": Output("open", "data", allow_duplicate=True),
-                "status": Output("search-status", "children", allow_duplicate=True)},
-        inputs={"clicks": Input("search-go", "n_clicks"), "submit": Input("search-regex", "n_submit"),
-                "mode": State("search-mode", "value"), "regex": State("search-regex", "value"),
-                "target": State("search-target", "value"), "concept": State("search-concept", "value"),
-                "view": State("view", "data")},
-        prevent_initial_call=True)
-    def start(clicks, submit, mode, regex, target, concept, view):
-        refused = {"job": no_update, "polling_off": True, "cancel_off": True, "open": no_update, "status": ""}
+    def prepare(mode, regex, target, concept, view):
         if not view or not view.get("rec"):
-            return {**refused, "error": "no recording to search: record one with `charnn record RUN TEXT`"}
-        query = {"concept": concept, "regex": None} if mode == "concept" else {"regex": regex, "target": target, "concept": None}
-        if not (query.get("regex") or query.get("concept")):
-            return {**refused, "error": "type a regex or pick a concept"}
-        rec = data.recording(view["run"], view["rec"])
-        preparing = data.preparing(view["run"], view["rec"])
-        job_id = jobs.start(lambda job: data.cached_search(view["run"], view["rec"], query,
-                                                           lambda: run_search(rec, query, job, preparing)))
-        return {"job": job_id, "polling_off": False, "error": "", "cancel_off": False, "open": query, "status": "starting"}
+            raise ValueError("no recording to search: record one with `charnn record RUN TEXT`")
+        query = search_query(mode, regex, target, concept)
+        v = served(view, data)
+        run, name = v["run"], v["rec"]
+        rec, preparing = data.recording(run, name), data.preparing(run, name)
 
-    @app.callback(Input("search-cancel", "n_clicks"), State("search-job", "data"), prevent_initial_call=True)
-    def cancel(_clicks, job_id):
-        jobs.cancel(job_id)
+        def work(job):
+            return data.cached_search(run, name, query, lambda: run_search(rec, query, job, preparing))
+        return work, [query]
 
-    @app.callback(
-        output={"progress": Output("search-progress", "value"), "status": Output("search-status", "children"),
-                "rows": Output("search-table", "data"), "baseline": Output("search-baseline", "children"),
-                "error": Output("search-error", "children", allow_duplicate=True),
-                "polling_off": Output("search-poll", "disabled", allow_duplicate=True),
-                "cancel_off": Output("search-cancel", "disabled", allow_duplicate=True),
-                "units": Output("search-units", "data")},
-        inputs={"n": Input("search-poll", "n_intervals"), "job_id": State("search-job", "data")},
-        prevent_initial_call=True)
-    def poll(n, job_id):
-        job = jobs.get(job_id)
-        idle = {"progress": "0", "status": "", "rows": no_update, "baseline": no_update, "error": "",
-                "polling_off": True, "cancel_off": True, "units": no_update}
-        if job is None:
-            return idle
-        if not job.done:
-            return {**idle, "progress": f"{job.progress:.3f}", "status": f"{job.message}  {100 * job.progress:.0f}%",
-                    "polling_off": False, "cancel_off": False}
-        if job.error or job.result is None:
-            message = "search cancelled" if job.cancelled else (job.error or "search failed")
-            return {**idle, "rows": [], "baseline": "", "error": message}
-        df = job.result
-        return {**idle, "progress": "1", "rows": table_rows(df), "baseline": baseline_text(df),
-                "status": f"{len(df):,} units ranked in {job.seconds:.2f} s; click a row to open it",
-                "units": [[int(r.layer), r.kind, int(r.unit)] for r in df.head(HEATMAP_UNITS).itertuples()]}
+    PANEL.register(
+        app, jobs, prepare=prepare, triggers=[Input("search-regex", "n_submit")],
+        states=[State("search-mode", "value"), State("search-regex", "value"), State("search-target", "value"),
+                State("search-concept", "value"), State("view", "data")],
+        started=[Output("open", "data", allow_duplicate=True)],
+        outputs=[Output("search-table", "rowData"), Output("search-table", "columnDefs"),
+                 Output("search-baseline", "children"), Output("search-units", "data")],
+        failed=[[], no_update, "", no_update], render=render,
+        done=lambda df, seconds: f"{len(df):,} units ranked in {seconds:.2f} s against {support(df)}")
 
-    @app.callback(Output("open", "data", allow_duplicate=True), Input("search-table", "active_cell"),
+    @app.callback(Output("open", "data", allow_duplicate=True), Input("search-table", "cellClicked"),
                   prevent_initial_call=True)
     def open_row(cell):
-        if not cell or not cell.get("row_id"):
+        clicked = grid.clicked_unit(cell)
+        if clicked is None:
             raise PreventUpdate
-        return {**parse_row_id(cell["row_id"]), "tab": "neuron"}
+        return opening(clicked[1])
 
     @app.callback(Output("search-mode", "value"), Output("search-regex", "value"), Output("search-target", "value"),
                   Output("search-concept", "value"), Output("search-filled", "data"),

@@ -29,14 +29,10 @@ torch.set_num_threads(1)
 
 
 def pytest_setup_options():
-    """Chrome options for dash_duo: the system Chromium, headless."""
-    from selenium import webdriver
+    """Chrome options for dash_duo: the system Chromium, headless, as scripts/screenshots.py uses it."""
+    from dashboards.browser import chrome_options
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"):
-        options.add_argument(arg)
-    return options  # pluggy collects the results into the list dash[testing] expects
+    return chrome_options(1400, 1000)  # pluggy collects the results into the list dash[testing] expects
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,7 +1,8 @@
 """The dashboard in a real headless Chromium (dash[testing]'s dash_duo): pick a unit and see the
-colors change, page and jump through the text, search and open a result, survive a bad regex,
-open every tab, share a view by URL, clamp a unit and see the loss change, follow a concept and
-a unit across training; the browser console must stay free of errors.
+colors change, page and jump through the text, search, sort the results and open one, survive a
+bad regex, open every tab, share a view by URL, clamp a unit and see the loss change, follow a
+concept and a unit across training, and all of it on the server `charnn dashboard` runs
+(waitress); the browser console must stay free of errors.
 
     .venv/bin/pytest tests/dashboard/test_browser.py -q     # needs /usr/bin/chromium
 """
@@ -18,6 +19,7 @@ from dash.testing.wait import until  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
 from dashboards import create_app
+from dashboards.server import start as serve
 
 pytestmark = pytest.mark.browser
 
@@ -57,6 +59,12 @@ def url(dash_duo) -> str:
     return dash_duo.driver.execute_script("return decodeURIComponent(location.search)")
 
 
+def cell(dash_duo, grid: str, row: int, column: str):
+    """The cell of a grid's row (in the order shown) and column, once the grid has drawn it."""
+    return dash_duo.wait_for_element(f'#{grid} .ag-center-cols-container .ag-row[row-index="{row}"] .ag-cell[col-id="{column}"]',
+                                     timeout=20)
+
+
 def type_into(dash_duo, selector: str, text: str, enter: bool = True) -> None:
     box = dash_duo.find_element(selector)
     box.send_keys(Keys.CONTROL, "a")
@@ -66,17 +74,17 @@ def type_into(dash_duo, selector: str, text: str, enter: bool = True) -> None:
 
 def test_dsh001_pick_unit_changes_colors(dash_duo, dash_runs):
     start(dash_duo, dash_runs, "?layer=1&kind=c&unit=0&win=1000")
-    dash_duo.wait_for_contains_text("#text-status", "layer 1 c unit 0")
+    dash_duo.wait_for_contains_text("#text-status", "unit 1:c:0")
     before = dash_duo.driver.execute_script(SPAN_COLORS)
     assert len(before) == 400 and len(set(before)) > 1
     type_into(dash_duo, "#unit", "5")
-    dash_duo.wait_for_contains_text("#text-status", "layer 1 c unit 5")
+    dash_duo.wait_for_contains_text("#text-status", "unit 1:c:5")
     assert dash_duo.driver.execute_script(SPAN_COLORS) != before
     dash_duo.find_element("#unit-next").click()
-    dash_duo.wait_for_contains_text("#text-status", "unit 6")
+    dash_duo.wait_for_contains_text("#text-status", "unit 1:c:6")
     dash_duo.find_element("#text").click()  # focus out of the input: keys go to the page
     dash_duo.find_element("body").send_keys("j")
-    dash_duo.wait_for_contains_text("#text-status", "unit 7")
+    dash_duo.wait_for_contains_text("#text-status", "unit 1:c:7")
     assert "unit=7" in url(dash_duo)
     assert dash_duo.get_logs() == []
 
@@ -99,16 +107,19 @@ def test_dsh002_page_and_jump(dash_duo, dash_runs):
     assert dash_duo.get_logs() == []
 
 
-def test_dsh003_search_and_open_a_result(dash_duo, dash_runs):
+def test_dsh003_search_sort_and_open_a_result(dash_duo, dash_runs):
     start(dash_duo, dash_runs, "?win=2000")
     type_into(dash_duo, "#search-regex", '"[^"]*"', enter=False)
     dash_duo.find_element("#search-go").click()
     dash_duo.wait_for_contains_text("#search-status", "units ranked", timeout=20)
-    cell = dash_duo.find_element('#search-table td[data-dash-column="unit"]')
-    row = cell.find_element("xpath", "./..")
-    layer, kind, unit = (row.find_element("css selector", f'td[data-dash-column="{c}"]').text for c in ("layer", "kind", "unit"))
-    cell.click()
-    dash_duo.wait_for_contains_text("#text-status", f"layer {layer} {kind} unit {unit}")
+    separations = [float(cell(dash_duo, "search-table", i, "separation").text) for i in range(3)]
+    assert separations == sorted(separations, reverse=True) and separations[0] > 0.5
+    dash_duo.find_element('#search-table .ag-header-cell[col-id="unit"]').click()  # sort by unit: layer, kind, number
+    until(lambda: cell(dash_duo, "search-table", 0, "unit").text == "0:c:0", timeout=10)
+    assert [cell(dash_duo, "search-table", i, "unit").text for i in (1, 2)] == ["0:c:1", "0:c:2"]
+    best = cell(dash_duo, "search-table", 2, "unit")
+    best.click()
+    dash_duo.wait_for_contains_text("#text-status", "unit 0:c:2")
     dash_duo.wait_for_contains_text("#text-status", "matches underlined")
     assert dash_duo.find_elements("#text span.m")
     assert 'regex="[^"]*"' in url(dash_duo)
@@ -130,7 +141,7 @@ def test_dsh004_bad_regex_is_reported_and_server_keeps_serving(dash_duo, dash_ru
 def test_dsh005_every_tab_renders(dash_duo, dash_runs):
     start(dash_duo, dash_runs, "?layer=1&kind=c&unit=2&regex=%22%5B%5E%22%5D*%22")
     dash_duo.find_element("#tabs").find_element("xpath", ".//*[text()='Unit details']").click()
-    dash_duo.wait_for_contains_text("#details-title", "layer 1 c unit 2", timeout=15)
+    dash_duo.wait_for_contains_text("#details-title", "unit 1:c:2", timeout=15)
     dash_duo.wait_for_element("#details-hist .main-svg")
     assert len(dash_duo.find_elements("#details-top-pos .ctx")) > 3
     dash_duo.find_element("#tabs").find_element("xpath", ".//*[text()='Neuron']").click()
@@ -139,7 +150,8 @@ def test_dsh005_every_tab_renders(dash_duo, dash_runs):
     dash_duo.find_element("#tabs").find_element("xpath", ".//*[text()='Many neurons']").click()
     dash_duo.wait_for_element("#heat-graph .heatmaplayer", timeout=15)
     dash_duo.find_element("#span-go").click()
-    dash_duo.wait_for_element('#span-table td[data-dash-column="unit"]', timeout=15)
+    found = cell(dash_duo, "span-table", 0, "unit").text
+    assert found.startswith(("0:c:", "1:c:"))  # units of the view's kind
     dash_duo.find_element("#tabs").find_element("xpath", ".//*[text()='Model']").click()
     dash_duo.wait_for_element("#model-gates .scatterlayer", timeout=15)
     dash_duo.wait_for_contains_text("#loss-text-status", "model loss")
@@ -150,10 +162,10 @@ def test_dsh005_every_tab_renders(dash_duo, dash_runs):
 def test_dsh006_shared_url_restores_the_view(dash_duo, dash_runs):
     start(dash_duo, dash_runs, "?run=tiny&rec=pride&layer=0&kind=h&unit=4&pos=2000&win=1000&regex=Elizabeth")
     dash_duo.wait_for_contains_text("#text-status", "chars 2,000–3,000")
-    assert "layer 0 h unit 4" in status(dash_duo)
+    assert "unit 0:h:4" in status(dash_duo)
     assert dash_duo.find_element("#search-regex").get_attribute("value") == "Elizabeth"
     dash_duo.driver.get(dash_duo.server_url + "/?run=..&rec=..%2F..%2Fetc&unit=3")  # names escaping RUNS_DIR
-    dash_duo.wait_for_contains_text("#text-status", "unit 3", timeout=20)
+    dash_duo.wait_for_contains_text("#text-status", "unit 1:c:3", timeout=20)
     assert "run=tiny&rec=pride" in url(dash_duo)
     assert dash_duo.get_logs() == []
 
@@ -165,7 +177,7 @@ def tab(dash_duo, label: str) -> None:
 def test_dsh007_intervene_paints_the_loss_change(dash_duo, dash_runs):
     start(dash_duo, dash_runs, "?layer=1&kind=c&unit=2&win=1000")
     dash_duo.find_element("#neuron-intervene").click()  # from the neuron view
-    dash_duo.wait_for_contains_text("#ivn-title", "layer 1 c unit 2", timeout=10)
+    dash_duo.wait_for_contains_text("#ivn-title", "unit 1:c:2", timeout=10)
     assert "tab=intervene" in url(dash_duo)
     dash_duo.find_element("#ivn-mode input[value='clamp']").click()
     type_into(dash_duo, "#ivn-value", "abc", enter=False)
@@ -191,11 +203,31 @@ def test_dsh008_history_of_a_concept_a_unit_and_a_second_seed(dash_duo, probe_ru
     dash_duo.wait_for_contains_text("#hist-note", "2 probe recordings, steps 10–20", timeout=10)
     dash_duo.find_element("#hist-concept-go").click()
     dash_duo.wait_for_element("#hist-concept-graph .scatterlayer .trace", timeout=20)
-    dash_duo.wait_for_element('#hist-concept-table td[data-dash-column="unit"]', timeout=10)
+    assert cell(dash_duo, "hist-concept-table", 0, "step").text == "10"
     dash_duo.find_element("#hist-unit-go").click()
-    dash_duo.wait_for_element('#hist-unit-table td[data-dash-column="corr"]', timeout=20)
+    assert cell(dash_duo, "hist-unit-table", 1, "corr").text == "+1.000"  # the unit itself at its own step
     dash_duo.find_element("#hist-match-go").click()  # the other seed is picked already
-    dash_duo.wait_for_contains_text("#hist-match-best", "layer 1 c unit 3 ↔ seed2's", timeout=20)
-    dash_duo.find_element('#hist-concept-table td[data-dash-column="unit"]').click()  # opens the step-10 unit
+    dash_duo.wait_for_contains_text("#hist-match-best", "unit 1:c:3 ↔ seed2's unit", timeout=20)
+    step10 = cell(dash_duo, "hist-concept-table", 0, "unit").text
+    cell(dash_duo, "hist-concept-table", 0, "unit").click()  # opens that unit in the step-10 recording
     until(lambda: "rec=step-0000010" in url(dash_duo) and "tab=neuron" in url(dash_duo), timeout=10)
+    dash_duo.wait_for_contains_text("#text-status", f"unit {step10}")
     assert dash_duo.get_logs() == []
+
+
+def test_dsh009_served_as_charnn_dashboard_serves_it(dash_duo, dash_runs):
+    """The same page on waitress (dashboards.server), as `charnn dashboard` runs it."""
+    server = serve(create_app(dash_runs))
+    try:
+        dash_duo.driver.get(server.url + "?layer=0&kind=h&unit=1&win=1000&concept=inside_quotes")
+        dash_duo.wait_for_contains_text("#text-status", "unit 0:h:1", timeout=30)
+        dash_duo.find_element("#search-go").click()
+        dash_duo.wait_for_contains_text("#search-status", "units ranked", timeout=30)
+        name = cell(dash_duo, "search-table", 0, "unit").text
+        cell(dash_duo, "search-table", 0, "unit").click()
+        dash_duo.wait_for_contains_text("#text-status", f"unit {name}", timeout=10)
+        dash_duo.find_element("#page-next").click()
+        dash_duo.wait_for_contains_text("#text-status", "chars 1,000–2,000", timeout=10)
+        assert dash_duo.get_logs() == []
+    finally:
+        server.stop()

@@ -69,24 +69,27 @@ def test_concept_series_uses_either_sign():
                        "r": [-0.2, 0.5], "chance_auroc_p99": [0.55, None], "chance_r_p99": [0.07, 0.06]})
     s = history.concept_series(df)
     assert s["auroc"] == pytest.approx([0.7, 0.9]) and s["abs_r"] == pytest.approx([0.2, 0.5])
-    assert s["label"] == ["layer 0 c unit 3", "layer 1 h unit 4"] and np.isnan(s["chance_auroc"][1])
+    assert s["label"] == ["unit 0:c:3", "unit 1:h:4"] and np.isnan(s["chance_auroc"][1])
     assert len(history.concept_figure(df, "quotes").data) == 4
-    rows = history.rows(df, history.CONCEPT_COLUMNS, lambda r: f"step-{r['step']}")
-    assert rows[1]["chance_auroc_p99"] is None and rows[0]["id"] == "step-10" and isinstance(rows[0]["unit"], int)
+    rows = history.concept_rows(df, {10: "step-0000010", 20: "step-0000020"})
+    assert rows[0] == {"step": 10, "unit": "0:c:3", "separation": 0.7, "inside": "low", "r": -0.2,
+                       "chance_separation": 0.55, "chance_r": 0.07, "id": "step-0000010/0:c:3"}
+    assert rows[1]["chance_separation"] is None and rows[1]["inside"] == "high"
     json.dumps(rows)
 
 
 def test_match_rows_put_the_current_unit_first():
     df = pd.DataFrame({"layer": [0, 0, 1], "kind": ["c"] * 3, "unit": [1, 2, 2], "match_layer": [0, 1, 1],
                        "match_kind": ["c"] * 3, "match_unit": [5, 6, 7], "corr": [0.9, -0.5, 0.1]})
-    rows, mine = history.match_rows(df, (1, "c", 2))
-    assert mine == rows[0] and mine["match_unit"] == 7 and len(rows) == 3
-    assert history.match_rows(df, (3, "c", 0))[1] is None
+    rows, mine = history.match_rows(df, Unit(1, "c", 2))
+    assert mine == rows[0] == {"unit": "1:c:2", "match": "1:c:7", "corr": 0.1, "id": "1:c:2"} and len(rows) == 3
+    assert history.match_rows(df, Unit(3, "c", 0))[1] is None
 
 
 def test_open_request_and_reference():
-    assert history.open_request("step-0000020:1:c:7") == {"rec": "step-0000020", "layer": 1, "kind": "c", "unit": 7,
-                                                          "pos": 0, "focus": None, "tab": "neuron"}
+    assert history.open_request("step-0000020", Unit(1, "c", 7)) == {
+        "rec": "step-0000020", "layer": 1, "kind": "c", "unit": 7, "pos": 0, "focus": None, "tab": "neuron"}
+    assert history.open_request(None, Unit(1, "c", 7)) == {"layer": 1, "kind": "c", "unit": 7, "focus": None, "tab": "neuron"}
     steps = {10: "step-0000010", 20: "step-0000020"}
     assert history.reference({"rec": "step-0000010"}, steps)[0] == 10
     step, note = history.reference({"rec": "val"}, steps)
@@ -136,12 +139,13 @@ def test_history_jobs_on_probe_recordings(probe_runs):
     assert data.probe_steps("seed1") == {10: "step-0000010", 20: "step-0000020"}
     view = resolve({"run": "seed1", "rec": "step-0000020", "layer": 1, "kind": "c", "unit": 3}, data)
     figure, rows = history.render_concept(history.prepare_concept(data, view, "concept", "inside_quotes", None)(Job("a")))
-    assert [r["step"] for r in rows] == [10, 20] and rows[1]["id"].startswith("step-0000020:")
+    assert [r["step"] for r in rows] == [10, 20] and rows[1]["id"].startswith("step-0000020/")
     assert len(figure.data) == 4
     figure, rows = history.render_unit(history.prepare_unit(data, view)(Job("b")))
-    assert rows[-1]["corr"] == pytest.approx(1.0) and rows[-1]["match_unit"] == 3  # itself at its own step
+    assert rows[-1]["corr"] == pytest.approx(1.0) and rows[-1]["match"] == "1:c:3"  # itself at its own step
+    assert rows[-1]["id"] == "step-0000020/1:c:3"
     table, best = history.render_match(history.prepare_match(data, view, "seed2")(Job("c")))
-    assert table[0]["unit"] == 3 and "seed2's" in best and len(table) == 2 * 8
+    assert table[0]["unit"] == "1:c:3" and "seed2's unit" in best and len(table) == 2 * 8
     with pytest.raises(ValueError, match="pick a run"):
         history.prepare_match(data, view, None)
 

@@ -1,21 +1,43 @@
 """The dashboard's server side on a real (tiny) recording: the data store, path refusal, the
-payloads sent to the browser, the callbacks' view logic and the CLI parser.
+payloads sent to the browser, the callbacks' view logic, and callback requests as a crafted
+client sends them (names that leave RUNS_DIR, windows and widths that would size work).
 Run: .venv/bin/pytest tests/dashboard/test_data.py -q
 """
 
 from __future__ import annotations
 
-import argparse
+import threading
+import time
 
 import numpy as np
 import pytest
 
+from charnn.units import Unit
 from dashboards import create_app
 from dashboards.data import DataStore
+from dashboards.jobs import Job
 from dashboards.paths import PathError
-from dashboards.state import resolve
+from dashboards.state import WINDOWS, resolve
+from dashboards.views import heatmap, intervene
 from dashboards.views.navbar import apply_trigger, unchanged
+from dashboards.views.search import BINARY, run_search, search_query, table_rows
 from dashboards.views.textpanel import paint_payload, window_payload
+
+VIEW = {"run": "tiny", "rec": "pride", "pos": 0, "win": 1000, "layer": 0, "kind": "c", "unit": 0, "scale": "tanh",
+        "tab": "neuron"}
+
+
+def callback(app, output: str, values: dict) -> tuple[int, dict]:
+    """POST the request a browser sends for the callback writing `output` ("paint.data"), with the
+    given "id.prop" values for its inputs and states (others None); (status, response)."""
+    key = next(k for k in app.callback_map if output in k)
+    spec = app.callback_map[key]
+    outputs = [dict(zip(("id", "property"), o.rsplit(".", 1))) for o in key.strip(".").split("...")]
+    fill = lambda deps: [{**d, "value": values.get(f"{d['id']}.{d['property']}")} for d in deps]  # noqa: E731
+    body = {"output": key, "outputs": outputs if len(outputs) > 1 else outputs[0], "inputs": fill(spec["inputs"]),
+            "state": fill(spec["state"]), "changedPropIds": [f"{d['id']}.{d['property']}" for d in spec["inputs"][:1]]}
+    response = app.server.test_client().post("/_dash-update-component", json=body)
+    return response.status_code, (response.get_json() or {}).get("response", {}) if response.status_code == 200 else {}
 
 
 @pytest.fixture(scope="module")
@@ -28,12 +50,12 @@ def test_catalog_and_cache(data):
     rec = data.recording("tiny", "pride")
     assert data.recording("tiny", "pride") is rec  # opened once
     info = data.info("tiny", "pride")
-    assert info["layers"] == 2 and info["hidden"] == 16 and info["kinds"] == ["i", "f", "o", "c", "h"]
+    assert info["layers"] == 2 and info["kinds"] == ["i", "f", "o", "c", "h"] and data.width("tiny", "pride", 1, "c") == 16
     col = data.unit_column("tiny", "pride", 1, "c", 3)
     assert col.shape == (rec.n_chars,) and col.dtype == np.float32
     assert data.unit_column("tiny", "pride", 1, "c", 3) is col
     np.testing.assert_array_equal(data.unit_window("tiny", "pride", 1, "c", 3, 100, 200), col[100:200])
-    block = data.units_window("tiny", "pride", [(0, "h", 2), (1, "c", 3)], 100, 200)
+    block = data.units_window("tiny", "pride", [Unit(0, "h", 2), Unit(1, "c", 3)], 100, 200)
     np.testing.assert_array_equal(block[1], col[100:200])
     assert data.metrics("tiny")["step"].iloc[-1] == 30
 
@@ -98,29 +120,27 @@ def test_navigation_triggers(data):
     assert strong["focus"] is not None
     opened = resolve(apply_trigger("open", view, {"open": {"layer": 0, "kind": "h", "unit": 4}}, data), data)
     assert (opened["layer"], opened["kind"], opened["unit"]) == (0, "h", 4)
+    focused = apply_trigger("open", view, {"open": {"focus": 5000, "tab": "neuron"}}, data)
+    assert (focused["focus"], focused["pos"]) == (5000, 4700)  # the page that shows 300 characters before it
 
 
 def test_pickers_are_sent_only_when_they_show_something_else():
-    assert unchanged("unit", 6, {"unit": 6}, same_rec=True)
-    assert not unchanged("unit", 6, {"unit": 22}, same_rec=True)  # 22 of 16 units wrapped to 6: show it
-    assert unchanged("win", 1000, {"win-size": 1000}, same_rec=True)
-    assert unchanged("layer_options", [], {}, same_rec=True) and not unchanged("layer_options", [], {}, same_rec=False)
+    same = {"rec": True, "units": True}
+    assert unchanged("unit", 6, {"unit": 6}, same)
+    assert not unchanged("unit", 6, {"unit": 22}, same)  # 22 of 16 units wrapped to 6: show it
+    assert unchanged("win", 1000, {"win-size": 1000}, same)
+    assert unchanged("layer_options", [], {}, same) and not unchanged("layer_options", [], {}, {**same, "rec": False})
+    assert not unchanged("unit_max", 15, {}, {"rec": True, "units": False})  # another kind may be wider
 
 
-def test_app_factory_and_cli_defaults(dash_runs):
-    from charnn.cli import dashboard
-
+def test_app_factory(dash_runs):
     app = create_app(dash_runs)
-    assert app.server.config["CHARNN_RUNS_ROOT"] == str(dash_runs.resolve())
-    parser = argparse.ArgumentParser()
-    dashboard.add_parser(parser.add_subparsers())
-    args = parser.parse_args(["dashboard"])
-    assert (args.runs_dir, args.host, args.port) == ("runs", "127.0.0.1", 8050)
+    services = app.server.extensions["charnn"]
+    assert services.data.root == dash_runs.resolve() and services.jobs.max_running > 0
 
 
 def test_search_job_reports_progress_and_can_be_cancelled(data):
-    from dashboards.jobs import Job
-    from dashboards.views.search import baseline_text, run_search, table_rows
+    from dashboards.views.search import baseline_text
 
     rec = data.recording("tiny", "pride")
     seen = []
@@ -129,7 +149,10 @@ def test_search_job_reports_progress_and_can_be_cancelled(data):
     df = run_search(rec, {"regex": '"[^"]*"', "target": "inside"}, job)
     assert len(df) == 2 * 5 * 16 and seen[0] == 0.0 and seen == sorted(seen)
     rows = table_rows(df)
-    assert rows[0]["id"] == f"{rows[0]['layer']}:{rows[0]['kind']}:{rows[0]['unit']}"
+    best = df.iloc[0]
+    assert rows[0]["id"] == rows[0]["unit"] == str(Unit(int(best.layer), best.kind, int(best.unit)))
+    assert rows[0]["separation"] == round(max(best.auroc, 1 - best.auroc), 3) >= 0.5
+    assert rows[0]["inside"] == ("high" if best.auroc >= 0.5 else "low") and set(rows[0]) == {"id", *BINARY}
     assert "chance level, 99th percentile over 160 sampled units" in baseline_text(df)  # 10 blocks of 16
     stopped = Job("b")
     stopped.cancel.set()
@@ -137,21 +160,94 @@ def test_search_job_reports_progress_and_can_be_cancelled(data):
         run_search(rec, {"concept": "inside_quotes"}, stopped)
 
 
+def test_a_continuous_concept_gets_its_own_columns(data):
+    df = run_search(data.recording("tiny", "pride"), {"concept": "line_position"}, Job("a"))
+    assert set(table_rows(df)[0]) == {"id", "unit", "r"}
+
+
+def test_search_queries_are_checked_in_the_request():
+    assert search_query("regex", '"', None, None) == {"regex": '"', "target": "inside", "concept": None}
+    assert search_query("concept", None, None, "digit") == {"concept": "digit", "regex": None}
+    with pytest.raises(ValueError, match="type a regex"):
+        search_query("regex", "", "inside", None)
+    with pytest.raises(ValueError, match="up to 2,000"):
+        search_query("regex", "a" * 5000, "inside", None)
+
+
 def test_a_crafted_request_cannot_leave_runs_dir(dash_runs):
-    """A callback request naming '..' as the run gets no data back (the view store is the client's)."""
+    """A callback request naming '..' as the run is answered as the URL route answers it: with
+    the view resolved against RUNS_DIR (its first run), never with anything outside it."""
     app = create_app(dash_runs)
-    client = app.server.test_client()
-    output = next(k for k in app.callback_map if "paint.data" in k)
-    view = {"run": "..", "rec": "tiny", "pos": 0, "win": 1000, "layer": 0, "kind": "c", "unit": 0, "scale": "tanh"}
-    body = {"output": output, "changedPropIds": ["view.data"],
-            "outputs": [{"id": i, "property": "data"} for i in ("win", "win-key", "paint")],
-            "inputs": [{"id": "view", "property": "data", "value": view}],
-            "state": [{"id": "win-key", "property": "data", "value": None}]}
-    refused = client.post("/_dash-update-component", json=body)
-    assert b'"chars"' not in refused.data  # no update: the outputs are left as they were
-    body["inputs"][0]["value"] = {**view, "run": "tiny", "rec": "pride"}
-    served = client.post("/_dash-update-component", json=body)
-    assert served.status_code == 200 and b'"chars"' in served.data
+    status, out = callback(app, "paint.data", {"view.data": {**VIEW, "run": "..", "rec": "../../etc"}})
+    assert status == 200 and out["win"]["data"]["key"] == "tiny/pride/0/1000"
+    status, refused = callback(app, "hist-match-job.data", {"view.data": VIEW, "hist-other.value": "../.."})
+    assert (status, refused) == (200, {})  # a name that leaves RUNS_DIR starts nothing and changes nothing
+
+
+def test_a_crafted_window_is_bounded_on_the_server(dash_runs):
+    """The text window and the heatmap's width come from the browser: a request for 10^9
+    characters gets the default window, not the whole recording."""
+    app = create_app(dash_runs)
+    _, out = callback(app, "paint.data", {"view.data": {**VIEW, "win": 10**9}})
+    chars = out["win"]["data"]["chars"]
+    assert len(chars) == 3000 and out["paint"]["data"]["key"].endswith("/3000")
+    units = ["0:c:3", "9:c:1", "0:zz:1", "junk", "1:h:999"]
+    _, out = callback(app, "heat-graph.figure", {"view.data": {**VIEW, "tab": "heatmap"}, "heat-width.value": 10**9,
+                                                 "heat-units.value": units})
+    figure = out["heat-graph"]["figure"]
+    assert "chars 0–200" in figure["layout"]["title"]["text"] and figure["data"][0]["y"] == ["0:c:3"]
+    assert out["heat-note"]["children"].startswith("4 chosen unit(s) are not in this recording")
+
+
+def test_a_crafted_intervention_scores_one_window(data):
+    work = intervene.prepare(data, {**VIEW, "pos": 1000, "win": 10**9}, "zero", None, None, None, None, 0)
+    out = work(Job("a"))
+    assert out["win"]["stop"] - out["win"]["start"] == 3000 and len(out["paint"]["values"]) == 3000
+    for seed, prime, message in ((1.5, None, "whole number"), (2**40, None, "whole number"), (0, "x" * 5000, "up to 1,000")):
+        with pytest.raises(ValueError, match=message):
+            intervene.prepare(data, VIEW, "zero", None, None, None, prime, seed)
+
+
+def test_heatmap_units_by_name(data):
+    view = resolve({**VIEW, "layer": 1, "kind": "h", "unit": 3}, data)
+    assert heatmap.unit_options(data, view, None, [])[:2] == ["1:h:0", "1:h:1"]
+    found = heatmap.unit_options(data, view, "0:f:1", ["1:c:2"])
+    assert found == ["1:c:2", "0:f:1", "0:f:10", "0:f:11", "0:f:12", "0:f:13", "0:f:14", "0:f:15"]
+    units, missing = heatmap.chosen_units(data, view, ["1:c:2", "1:c:99"])
+    assert units == [Unit(1, "c", 2)] and missing == 1
+    units, missing = heatmap.chosen_units(data, view, None)
+    assert units == [Unit(1, "h", u) for u in range(16)] and missing == 0
+
+
+def test_span_finder_checks_the_span(data):
+    view = resolve(VIEW, data)
+    rows = heatmap.find_span(data, view, 100, 140, 0.3)
+    assert 0 < len(rows) <= heatmap.SPAN_ROWS and Unit.parse(rows[0]["id"]).kind == "c"
+    assert rows == sorted(rows, key=lambda r: -r["score"])
+    for start, stop, threshold, message in ((None, 10, 0.3, "choose a span"), (50, 10, 0.3, "choose a span"),
+                                            (0, 10**9, 0.3, "choose a span"), (0, 5000, 0.3, "up to 2,000"),
+                                            (0, 10, None, "threshold")):
+        with pytest.raises(ValueError, match=message):
+            heatmap.find_span(data, view, start, stop, threshold)
+
+
+def test_closing_the_store_stops_a_running_preparation(dash_runs, monkeypatch):
+    """Ctrl-C must not wait for a preparation to finish: close() makes its cancel() true."""
+    started, stopped = threading.Event(), threading.Event()
+
+    def slow_prepare(rec, progress, cancel):
+        started.set()
+        while not cancel():
+            time.sleep(0.01)
+        stopped.set()
+
+    monkeypatch.setattr("dashboards.data.prepare", slow_prepare)
+    store = DataStore(dash_runs)
+    store.recording("tiny", "pride")
+    assert started.wait(10)
+    t0 = time.perf_counter()
+    store.close()
+    assert stopped.is_set() and time.perf_counter() - t0 < 5
 
 
 def test_a_search_cancels_a_queued_preparation_and_waits_for_a_running_one(data):

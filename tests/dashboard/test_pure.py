@@ -1,5 +1,5 @@
 """Pure functions of the dashboard: coloring (charnn.colors, shared with `charnn export`), URL
-state, view resolution, path safety, unit statistics, jobs.
+state, view resolution, path safety, unit statistics, jobs, grid rows.
 Run: .venv/bin/pytest tests/dashboard/test_pure.py -q
 """
 
@@ -14,8 +14,13 @@ import pytest
 
 from charnn import colors
 from dashboards import paths
-from dashboards.jobs import Jobs
-from dashboards.state import DEFAULT_WINDOW, resolve, window_bounds
+from dash.exceptions import PreventUpdate
+
+from charnn.units import Unit
+from dashboards.jobs import Busy, Jobs
+from dashboards.state import DEFAULT_WINDOW, WINDOWS, resolve, served, window_bounds
+from dashboards.views import grid
+from dashboards.views.jobpanel import running_text
 from dashboards.unitstats import (histograms, mask_runs, next_strong, position_profile, quantile_samples, span_units,
                                   strong_threshold, top_positions)
 from dashboards.urlstate import build_query, parse_query
@@ -71,7 +76,10 @@ class Catalog:
         return {"a": ["val"], "b": []}[run]
 
     def info(self, run, rec):
-        return {"n_chars": 1000, "layers": 2, "hidden": 8, "kinds": ["c", "h"]}
+        return {"n_chars": 1000, "layers": 2, "kinds": ["c", "h"]}
+
+    def width(self, run, rec, layer, kind):
+        return 8
 
 
 def test_resolve_fills_and_clamps():
@@ -86,6 +94,14 @@ def test_resolve_fills_and_clamps():
     empty = resolve({"run": "b"}, Catalog())
     assert empty["rec"] is None and empty["unit"] is None
     assert window_bounds({"pos": 900, "win": 1000}, 1000) == (900, 1000)
+    assert window_bounds({"pos": 10, "win": 10**9}, 10**8) == (10, 10 + max(WINDOWS))  # never more than the largest
+
+
+def test_served_resolves_what_the_browser_sent():
+    assert served({"run": "a", "win": 10**9, "unit": 11, "tab": "model"}, Catalog())["win"] == DEFAULT_WINDOW
+    for view, tab in ((None, None), ({}, "details"), ({"tab": "neuron"}, "details"), ({"run": "b"}, None)):
+        with pytest.raises(PreventUpdate):  # nothing to show, another tab, or a run with no recording
+            served(view, Catalog(), tab)
 
 
 # ------------------------------------------------------------------ paths
@@ -174,6 +190,39 @@ def test_jobs_report_progress_errors_and_cancel():
     while not all(jobs.get(j).done for j in (ok, failing, stopped)) and time.time() < deadline:
         time.sleep(0.01)
     assert jobs.get(ok).result == "done" and jobs.get(ok).error is None
-    assert "division" in jobs.get(failing).error
+    assert jobs.get(failing).error == "ZeroDivisionError: division by zero"  # a bug names its type
     assert jobs.get(stopped).error == "stopped"
-    assert jobs.get("missing") is None and threading.active_count() >= 1
+    assert jobs.get("missing") is None and jobs.get(["not", "an", "id"]) is None
+
+
+def test_jobs_are_bounded_and_closed():
+    jobs = Jobs(max_running=2)
+    running = [jobs.start(lambda job: job.cancel.wait(10)) for _ in range(2)]
+    with pytest.raises(Busy, match="running 2 jobs already"):
+        jobs.start(lambda job: None)
+    jobs.close()  # what the server does on Ctrl-C
+    deadline = time.time() + 10
+    while not all(jobs.get(j).done for j in running) and time.time() < deadline:
+        time.sleep(0.01)
+    assert all(jobs.get(j).cancelled and jobs.get(j).done for j in running)
+    assert jobs.get(jobs.start(lambda job: "again")) is not None  # room again once they stopped
+    job = jobs.get(running[0])
+    job.progress, job.message = 0.45, "scoring every unit"
+    assert running_text(job, progress=True).startswith("scoring every unit · 45% · ")
+    assert running_text(job, progress=False).startswith("scoring every unit · ")
+
+
+# ------------------------------------------------------------------ grid
+def test_grid_rows_and_clicks():
+    import pandas as pd
+
+    df = pd.DataFrame({"step": np.array([10, 20], np.int64), "r": [0.12345, np.nan], "kind": ["c", "h"]})
+    rows = grid.rows(df, ["step", "r", "kind"], row_id=lambda r: f"step-{r['step']}/0:{r['kind']}:1")
+    assert rows == [{"step": 10, "r": 0.123, "kind": "c", "id": "step-10/0:c:1"},
+                    {"step": 20, "r": None, "kind": "h", "id": "step-20/0:h:1"}]
+    assert type(rows[0]["step"]) is int
+    assert grid.clicked_unit({"rowId": "1:c:37", "colId": "r"}) == (None, Unit(1, "c", 37))
+    assert grid.clicked_unit({"rowId": "step-0000020/1:c:7"}) == ("step-0000020", Unit(1, "c", 7))
+    for cell in (None, {}, {"rowId": 3}, {"rowId": "1:c"}, {"rowId": "x/1:c:-1"}, "1:c:37"):
+        assert grid.clicked_unit(cell) is None
+    assert grid.column("r", "tip", "+.3f")["valueFormatter"]["function"].endswith("d3.format('+.3f')(params.value)")
