@@ -4,8 +4,8 @@ repaint the text, paging, and a regex search over all units, measured inside the
 
     python -m dashboards.benchmark runs --run austen --rec val --switches 30 --regex '"[^"]*"'
 
-Prints medians and percentiles; --json writes them to a file. Target on a
-1M-character 2x256 recording: neuron switch <= 300 ms median, search <= 3 s. Opening a
+Prints medians and percentiles; --json writes them to a file. Target on a 1M-character 2x256
+recording: neuron switch <= 300 ms median, search <= 3 s. Opening a
 recording starts building its search summary (per-unit sums and histograms, once per
 recording) in the background, so the neuron switches here are timed while that runs, and a
 search started before it ends waits for it; --first-regex times the first search after the
@@ -62,7 +62,7 @@ document.getElementById("search-go").click();
 
 def type_into(box, text: str) -> None:
     """Replace the input's text the way a user does (select all, type): Selenium's clear() leaves
-    React's copy of the value in place, so the next keys were appended to the old regex."""
+    React's copy of the value in place, and keys typed after it are appended to that copy."""
     box.send_keys(Keys.CONTROL, "a")
     box.send_keys(Keys.BACKSPACE)
     box.send_keys(text)

@@ -15,7 +15,7 @@ one pass over every unit, a second or two for a million characters) on one backg
 so that by the time a user has typed a regex the search has only the target's rows to
 histogram; recordings are prepared one at a time, in the order they were opened. `close`
 cancels the queued ones and stops the running one at its next chunk, so Ctrl-C is not held up
-by a preparation (its cache file is written atomically: a stopped one leaves nothing behind).
+by a preparation (a stopped one saves nothing: its summary is written only when complete).
 
 Every run and recording name goes through `paths.safe_join`, so a name from the browser cannot
 reach outside RUNS_DIR. Only the engine's public API is used (no Parquet here).

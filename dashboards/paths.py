@@ -1,8 +1,10 @@
 """Which runs and recordings exist under RUNS_DIR, and the only way a name from the browser
-becomes a path: `safe_join` refuses anything that would leave RUNS_DIR.
+becomes a path: `safe_join` refuses anything that would leave RUNS_DIR. Where a run keeps its
+recordings is charnn.run.RunFolder's to say.
 
-    safe_join(Path("runs"), "austen", "recordings", "val")   # -> /abs/runs/austen/recordings/val
-    safe_join(Path("runs"), "..", "etc")                       # PathError
+    run_path(Path("runs"), "austen")                 # -> /abs/runs/austen
+    recording_path(Path("runs"), "austen", "val")    # -> /abs/runs/austen/recordings/val
+    run_path(Path("runs"), "..")                     # PathError
 """
 
 from __future__ import annotations
@@ -37,7 +39,10 @@ def run_path(root: str | Path, run: str) -> Path:
 
 
 def recording_path(root: str | Path, run: str, recording: str) -> Path:
-    return safe_join(root, run, "recordings", recording)
+    path = RunFolder(run_path(root, run)).recording_path(check_name(recording)).resolve()
+    if not _inside(Path(root), path):
+        raise PathError(f"recording {recording!r} of {run!r} leads outside the runs folder {Path(root).resolve()}")
+    return path
 
 
 def list_runs(root: str | Path) -> list[str]:

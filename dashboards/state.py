@@ -13,15 +13,21 @@ reads the view resolves it again on the server (`served`) before it sizes any wo
 
 from __future__ import annotations
 
+import re
+
 from dash.exceptions import PreventUpdate
 
 from charnn.colors import SCALES
+from charnn.search import CONCEPTS
 from charnn.units import Unit
+
+from .urlstate import MAX_LEN
 
 WINDOWS = (1000, 2000, 3000, 5000)  # characters per text window
 DEFAULT_WINDOW = 3000
 TABS = ("neuron", "details", "heatmap", "model", "intervene", "history")
-TARGETS = ("inside", "start", "end")
+TARGETS = ("inside", "start", "end")  # and group:N, a regex's capture group
+GROUP = re.compile(r"^group:[0-9]{1,3}$")
 KIND_LABELS = {"c": "c  cell", "h": "h  hidden", "i": "i  input gate", "f": "f  forget gate",
                "g": "g  candidate", "o": "o  output gate", "r": "r  reset gate", "z": "z  update gate",
                "n": "n  candidate"}
@@ -45,9 +51,12 @@ def resolve(view: dict, catalog) -> dict:
     v["tab"] = v.get("tab") if v.get("tab") in TABS else TABS[0]
     v["win"] = _int(v.get("win"), DEFAULT_WINDOW) if _int(v.get("win"), 0) in WINDOWS else DEFAULT_WINDOW
     v["scale"] = v.get("scale") if v.get("scale") in SCALES else SCALES[0]
-    v["target"] = v.get("target") if v.get("target") in TARGETS else TARGETS[0]
-    for key in ("regex", "concept"):
-        v[key] = v.get(key) if isinstance(v.get(key), str) and v.get(key) else None
+    target = v.get("target")
+    v["target"] = target if target in TARGETS or (isinstance(target, str) and GROUP.match(target)) else TARGETS[0]
+    regex = v.get("regex")
+    v["regex"] = regex if isinstance(regex, str) and 0 < len(regex) <= MAX_LEN else None
+    concept = v.get("concept")
+    v["concept"] = concept if isinstance(concept, str) and concept in CONCEPTS else None
     runs = catalog.runs()
     v["run"] = v.get("run") if v.get("run") in runs else (runs[0] if runs else None)
     recs = catalog.recordings(v["run"]) if v["run"] else []

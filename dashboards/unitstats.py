@@ -1,5 +1,5 @@
 """What the unit details view computes from one unit's activations over a whole recording
-(pure numpy; tested in tests/dashboard/test_unitstats.py).
+(pure numpy; tested in tests/dashboard/test_pure.py).
 
     hist = histograms(values, mask)             # density inside / outside the matches
     top = top_positions(values, 20, sign=+1)    # strongest activations, at least min_gap apart
@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 
 
 def histograms(values: np.ndarray, mask: np.ndarray | None = None, bins: int = 60) -> dict:

@@ -27,6 +27,7 @@ from dashboards.server import start  # noqa: E402
 
 TABS = {"details": "Unit details", "heatmap": "Many neurons", "model": "Model", "intervene": "Intervene",
         "history": "History"}
+BEST = '#search-table .ag-center-cols-container .ag-row[row-index="0"] .ag-cell[col-id="unit"]'
 SHOTS = ("neuron", "details", "heatmap", "model", "intervene", "history")
 
 
@@ -48,10 +49,10 @@ def search(driver) -> None:
              timeout=300, what="the search")
     if text_of(driver, "search-error"):
         raise RuntimeError(f"search failed: {text_of(driver, 'search-error')}")
-    wait_for(lambda: driver.find_elements("css selector", '#search-table .ag-row[row-index="0"] .ag-cell[col-id="unit"]'),
-             timeout=30, what="the results table")
-    driver.find_element("css selector", '#search-table .ag-row[row-index="0"] .ag-cell[col-id="unit"]').click()
-    wait_for(lambda: "matches underlined" in text_of(driver, "text-status"), timeout=60, what="the best unit")
+    best = wait_for(lambda: driver.find_elements("css selector", BEST), timeout=30, what="the results table")[0]
+    name = best.text
+    best.click()
+    wait_for(lambda: f"unit {name}" in text_of(driver, "text-status"), timeout=60, what="the best unit")
 
 
 def hover(driver, index: int) -> None:

@@ -39,12 +39,12 @@ def layout() -> html.Div:
     return html.Div(className="heatmap-view", children=[
         html.Div(className="row", children=[
             dcc.Dropdown(id="heat-units", multi=True, style={"flex": "1"},
-                         placeholder="units by name, e.g. 1:c:37 (default: the first 16 of this layer and kind)"),
+                         placeholder=f"units by name, e.g. 1:c:37 (default: the first {DEFAULT_UNITS} of this layer and kind)"),
             html.Button("+ current unit", id="heat-add", className="btn small"),
             html.Button("top search results", id="heat-from-search", className="btn small"),
             html.Button("clear", id="heat-clear", className="btn small"),
             dcc.Dropdown(id="heat-width", options=[{"label": f"{w} chars", "value": w} for w in WIDTHS], value=DEFAULT_WIDTH,
-                         clearable=False, style={"width": "8rem"}),
+                         clearable=False, style={"width": "9rem"}),
         ]),
         dcc.Graph(id="heat-graph", config={"displaylogo": False}),
         html.Div(id="heat-note", className="status"),
@@ -108,7 +108,6 @@ def heatmap_figure(values: np.ndarray, labels: list[str], chars: list[str], star
                       xaxis=dict(tickmode="array", tickvals=x[::tick], ticktext=shown[::tick], tickangle=0,
                                  tickfont=dict(family="monospace", size=11)))
     return fig
-
 
 
 def window_start(view: dict, width: int) -> int:

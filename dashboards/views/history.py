@@ -1,8 +1,8 @@
 """History: neurons across training, from the probe recordings a run made while it trained
 (`charnn train ... --record-every N --probe-text FILE` -> RUN/recordings/step-XXXXXXX/).
 
-For a concept or a regex, the best unit at each probe step and its AUROC and |r| against the
-chance level ("the quote cell appears at step 1,200"); for the current unit, its best match by
+For a concept or a regex, the best unit at each probe step and its separation (max(AUROC,
+1 - AUROC)) and |r| against the chance level ("the quote cell appears at step 1,200"); for the current unit, its best match by
 activation correlation at each step; and, against another run with a recording of the same
 name (another seed), the best match of every unit. All three are `JobPanel` jobs through
 charnn.history, the same API as `charnn history` and `charnn match`. Clicking a row of a table
@@ -96,17 +96,19 @@ def layout(concepts: dict) -> html.Div:
 def placeholder(text: str) -> go.Figure:
     fig = go.Figure()
     fig.add_annotation(text=text, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
-    fig.update_layout(xaxis_visible=False, yaxis_visible=False, height=340, margin=dict(l=40, r=10, t=40, b=40))
+    fig.update_layout(xaxis_visible=False, yaxis_visible=False, height=340, margin=dict(l=40, r=10, t=40, b=40),
+                      plot_bgcolor="rgba(0,0,0,0)")
     return fig
 
 
 # ------------------------------------------------------------------ pure: series, figures, rows
 def concept_series(df: pd.DataFrame) -> dict:
-    """The best unit's AUROC (either sign, like the chance level) and |r| per step, with labels."""
+    """The best unit's separation max(AUROC, 1 - AUROC) (like the chance level) and |r| per step,
+    with labels."""
     auroc = df["auroc"].to_numpy(np.float64)
-    return {"step": df["step"].tolist(), "auroc": np.maximum(auroc, 1 - auroc).tolist(),
+    return {"step": df["step"].tolist(), "separation": np.maximum(auroc, 1 - auroc).tolist(),
             "abs_r": df["r"].abs().tolist(),
-            "chance_auroc": pd.to_numeric(df["chance_auroc_p99"], errors="coerce").tolist(),
+            "chance_separation": pd.to_numeric(df["chance_auroc_p99"], errors="coerce").tolist(),
             "chance_r": pd.to_numeric(df["chance_r_p99"], errors="coerce").tolist(),
             "label": [f"unit {Unit(int(l), k, int(u))}" for l, k, u in zip(df["layer"], df["kind"], df["unit"])]}
 
@@ -114,10 +116,10 @@ def concept_series(df: pd.DataFrame) -> dict:
 def concept_figure(df: pd.DataFrame, what: str) -> go.Figure:
     s = concept_series(df)
     fig = go.Figure()
-    for key, name, color in (("auroc", "AUROC (either sign)", RED), ("abs_r", "|r|", BLUE)):
+    for key, name, color in (("separation", "separation", RED), ("abs_r", "|r|", BLUE)):
         fig.add_scatter(x=s["step"], y=s[key], name=name, mode="lines+markers", line_color=color, customdata=s["label"],
                         hovertemplate="step %{x}: %{customdata}<br>" + name + " %{y:.3f}<extra></extra>")
-    for key, name, color in (("chance_auroc", "chance AUROC (p99)", RED), ("chance_r", "chance |r| (p99)", BLUE)):
+    for key, name, color in (("chance_separation", "chance separation (p99)", RED), ("chance_r", "chance |r| (p99)", BLUE)):
         fig.add_scatter(x=s["step"], y=s[key], name=name, mode="lines", line=dict(color=color, dash="dot", width=1),
                         hovertemplate="step %{x}: " + name + " %{y:.3f}<extra></extra>")
     fig.update_layout(title=f"Best unit at each probe step<br><sup>for {what}</sup>", height=340, yaxis_range=[0, 1.02],
@@ -143,9 +145,9 @@ def unit_names(df: pd.DataFrame, prefix: str = "") -> list[str]:
 def concept_rows(df: pd.DataFrame, names: dict[int, str]) -> list[dict]:
     """Grid rows of concept_history's frame, id 'step-0001200/1:c:37'."""
     s = concept_series(df)
-    table = pd.DataFrame({"step": df["step"], "unit": unit_names(df), "separation": s["auroc"],
+    table = pd.DataFrame({"step": df["step"], "unit": unit_names(df), "separation": s["separation"],
                           "inside": np.where(df["auroc"].isna(), None, np.where(df["auroc"] >= 0.5, "high", "low")),
-                          "r": df["r"], "chance_separation": s["chance_auroc"], "chance_r": s["chance_r"]})
+                          "r": df["r"], "chance_separation": s["chance_separation"], "chance_r": s["chance_r"]})
     return grid.rows(table, list(table.columns), row_id=lambda r: f"{names[int(r['step'])]}/{r['unit']}")
 
 

@@ -12,7 +12,8 @@ are all JobPanels.
 `prepare` runs in the request, so a bad input is answered at once; the work it returns runs in
 the thread and may call `job.report(fraction, message)` and check `job.cancel`. With `started`
 outputs, prepare returns (work, values for them) and those are set as the job starts. While a
-job runs its button is disabled, so one panel runs one job at a time.
+job runs its button is disabled; a job started another way (Enter in a text box) cancels the
+panel's running one, so one panel runs one job at a time.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from ..paths import PathError
 
-POLL_MS = 250
+POLL_MS = 200
 
 
 class JobPanel:
@@ -68,10 +69,12 @@ class JobPanel:
         kept = [no_update] * len(outputs)
 
         @app.callback(Output(self.id("job"), "data"), *self._controls(False), *started,
-                      Input(self.id("go"), "n_clicks"), *triggers, *states, prevent_initial_call=True)
+                      Input(self.id("go"), "n_clicks"), *triggers, State(self.id("job"), "data"), *states,
+                      prevent_initial_call=True)
         def start(*args):
+            jobs.cancel(args[1 + len(triggers)])  # the panel's previous job, if it still runs
             try:
-                prepared = prepare(*args[1 + len(triggers):])
+                prepared = prepare(*args[2 + len(triggers):])
                 work, values = prepared if started else (prepared, [])
                 job_id = jobs.start(work)
             except PathError:

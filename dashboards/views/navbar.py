@@ -26,8 +26,8 @@ def layout() -> html.Div:
 
     return html.Div(className="navbar", children=[
         labelled("run", dcc.Dropdown(id="run", clearable=False, style={"width": "9rem"})),
-        labelled("recording", dcc.Dropdown(id="rec", clearable=False, style={"width": "8rem"})),
-        labelled("layer", dcc.Dropdown(id="layer", clearable=False, style={"width": "6rem"})),
+        labelled("recording", dcc.Dropdown(id="rec", clearable=False, style={"width": "9.5rem"})),
+        labelled("layer", dcc.Dropdown(id="layer", clearable=False, style={"width": "4.5rem"})),
         labelled("kind", dcc.Dropdown(id="kind", clearable=False, style={"width": "8.5rem"})),
         labelled("unit", html.Div(className="unit-box", children=[
             html.Button("◀", id="unit-prev", title="previous unit (k)", className="btn small"),
@@ -144,7 +144,7 @@ def picker_values(v: dict, data) -> dict:
            "unit_max": 0, "scale": v["scale"], "win": v["win"], "tab": v["tab"]}
     if v["rec"] is not None:
         info = data.info(v["run"], v["rec"])
-        out.update(layer_options=[{"label": f"layer {l}", "value": l} for l in range(info["layers"])], layer=v["layer"],
+        out.update(layer_options=list(range(info["layers"])), layer=v["layer"],
                    kind_options=[{"label": KIND_LABELS.get(k, k), "value": k} for k in info["kinds"]], kind=v["kind"],
                    unit=v["unit"], unit_max=data.width(v["run"], v["rec"], v["layer"], v["kind"]) - 1)
     return out

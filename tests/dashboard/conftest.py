@@ -62,6 +62,30 @@ def spare_shared_threads(request, monkeypatch):
     monkeypatch.setattr(application_runners.KillerThread, "kill", kill_server_threads)
 
 
+def callback_request(app, output: str, values: dict) -> tuple[int, dict]:
+    """POST the request a browser sends for the callback writing `output` ("paint.data"; for a
+    callback with no output, its first input), with the given "id.prop" values for its inputs and
+    states (others None): (status, response by id)."""
+    key = next(k for k, spec in app.callback_map.items()
+               if output in k or [output] == [f"{d['id']}.{d['property']}" for d in spec["inputs"][:1]])
+    spec = app.callback_map[key]
+    outputs = [dict(zip(("id", "property"), o.rsplit(".", 1))) for o in key.strip(".").split("...") if "." in o]
+
+    def fill(deps):
+        return [{**d, "value": values.get(f"{d['id']}.{d['property']}")} for d in deps]
+    inputs = [f"{d['id']}.{d['property']}" for d in spec["inputs"]]
+    body = {"output": key, "outputs": outputs if len(outputs) != 1 else outputs[0], "inputs": fill(spec["inputs"]),
+            "state": fill(spec["state"]), "changedPropIds": [i for i in inputs if i in values] or inputs[:1]}
+    response = app.server.test_client().post("/_dash-update-component", json=body)
+    return response.status_code, (response.get_json() or {}).get("response", {}) if response.status_code == 200 else {}
+
+
+@pytest.fixture
+def post_callback():
+    """callback_request: a callback called over HTTP, as a browser or a crafted client calls it."""
+    return callback_request
+
+
 @pytest.fixture(scope="session")
 def catastrophic() -> str:
     return CATASTROPHIC

@@ -68,8 +68,8 @@ def test_concept_series_uses_either_sign():
     df = pd.DataFrame({"step": [10, 20], "layer": [0, 1], "kind": ["c", "h"], "unit": [3, 4], "auroc": [0.3, 0.9],
                        "r": [-0.2, 0.5], "chance_auroc_p99": [0.55, None], "chance_r_p99": [0.07, 0.06]})
     s = history.concept_series(df)
-    assert s["auroc"] == pytest.approx([0.7, 0.9]) and s["abs_r"] == pytest.approx([0.2, 0.5])
-    assert s["label"] == ["unit 0:c:3", "unit 1:h:4"] and np.isnan(s["chance_auroc"][1])
+    assert s["separation"] == pytest.approx([0.7, 0.9]) and s["abs_r"] == pytest.approx([0.2, 0.5])
+    assert s["label"] == ["unit 0:c:3", "unit 1:h:4"] and np.isnan(s["chance_separation"][1])
     assert len(history.concept_figure(df, "quotes").data) == 4
     rows = history.concept_rows(df, {10: "step-0000010", 20: "step-0000020"})
     assert rows[0] == {"step": 10, "unit": "0:c:3", "separation": 0.7, "inside": "low", "r": -0.2,

@@ -17,7 +17,7 @@ from dashboards import create_app
 from dashboards.data import DataStore
 from dashboards.jobs import Job
 from dashboards.paths import PathError
-from dashboards.state import WINDOWS, resolve
+from dashboards.state import resolve
 from dashboards.views import heatmap, intervene
 from dashboards.views.navbar import apply_trigger, unchanged
 from dashboards.views.search import BINARY, run_search, search_query, table_rows
@@ -25,19 +25,6 @@ from dashboards.views.textpanel import paint_payload, window_payload
 
 VIEW = {"run": "tiny", "rec": "pride", "pos": 0, "win": 1000, "layer": 0, "kind": "c", "unit": 0, "scale": "tanh",
         "tab": "neuron"}
-
-
-def callback(app, output: str, values: dict) -> tuple[int, dict]:
-    """POST the request a browser sends for the callback writing `output` ("paint.data"), with the
-    given "id.prop" values for its inputs and states (others None); (status, response)."""
-    key = next(k for k in app.callback_map if output in k)
-    spec = app.callback_map[key]
-    outputs = [dict(zip(("id", "property"), o.rsplit(".", 1))) for o in key.strip(".").split("...")]
-    fill = lambda deps: [{**d, "value": values.get(f"{d['id']}.{d['property']}")} for d in deps]  # noqa: E731
-    body = {"output": key, "outputs": outputs if len(outputs) > 1 else outputs[0], "inputs": fill(spec["inputs"]),
-            "state": fill(spec["state"]), "changedPropIds": [f"{d['id']}.{d['property']}" for d in spec["inputs"][:1]]}
-    response = app.server.test_client().post("/_dash-update-component", json=body)
-    return response.status_code, (response.get_json() or {}).get("response", {}) if response.status_code == 200 else {}
 
 
 @pytest.fixture(scope="module")
@@ -174,25 +161,25 @@ def test_search_queries_are_checked_in_the_request():
         search_query("regex", "a" * 5000, "inside", None)
 
 
-def test_a_crafted_request_cannot_leave_runs_dir(dash_runs):
+def test_a_crafted_request_cannot_leave_runs_dir(dash_runs, post_callback):
     """A callback request naming '..' as the run is answered as the URL route answers it: with
     the view resolved against RUNS_DIR (its first run), never with anything outside it."""
     app = create_app(dash_runs)
-    status, out = callback(app, "paint.data", {"view.data": {**VIEW, "run": "..", "rec": "../../etc"}})
+    status, out = post_callback(app, "paint.data", {"view.data": {**VIEW, "run": "..", "rec": "../../etc"}})
     assert status == 200 and out["win"]["data"]["key"] == "tiny/pride/0/1000"
-    status, refused = callback(app, "hist-match-job.data", {"view.data": VIEW, "hist-other.value": "../.."})
+    status, refused = post_callback(app, "hist-match-job.data", {"view.data": VIEW, "hist-other.value": "../.."})
     assert (status, refused) == (200, {})  # a name that leaves RUNS_DIR starts nothing and changes nothing
 
 
-def test_a_crafted_window_is_bounded_on_the_server(dash_runs):
+def test_a_crafted_window_is_bounded_on_the_server(dash_runs, post_callback):
     """The text window and the heatmap's width come from the browser: a request for 10^9
     characters gets the default window, not the whole recording."""
     app = create_app(dash_runs)
-    _, out = callback(app, "paint.data", {"view.data": {**VIEW, "win": 10**9}})
+    _, out = post_callback(app, "paint.data", {"view.data": {**VIEW, "win": 10**9}})
     chars = out["win"]["data"]["chars"]
     assert len(chars) == 3000 and out["paint"]["data"]["key"].endswith("/3000")
     units = ["0:c:3", "9:c:1", "0:zz:1", "junk", "1:h:999"]
-    _, out = callback(app, "heat-graph.figure", {"view.data": {**VIEW, "tab": "heatmap"}, "heat-width.value": 10**9,
+    _, out = post_callback(app, "heat-graph.figure", {"view.data": {**VIEW, "tab": "heatmap"}, "heat-width.value": 10**9,
                                                  "heat-units.value": units})
     figure = out["heat-graph"]["figure"]
     assert "chars 0–200" in figure["layout"]["title"]["text"] and figure["data"][0]["y"] == ["0:c:3"]

@@ -6,7 +6,6 @@ Run: .venv/bin/pytest tests/dashboard/test_pure.py -q
 from __future__ import annotations
 
 import os
-import threading
 import time
 
 import numpy as np
@@ -98,7 +97,11 @@ def test_resolve_fills_and_clamps():
 
 
 def test_served_resolves_what_the_browser_sent():
-    assert served({"run": "a", "win": 10**9, "unit": 11, "tab": "model"}, Catalog())["win"] == DEFAULT_WINDOW
+    v = served({"run": "a", "win": 10**9, "unit": 11, "tab": "model", "regex": "a" * 5000, "concept": ["x"]}, Catalog())
+    assert (v["win"], v["unit"], v["regex"], v["concept"]) == (DEFAULT_WINDOW, 3, None, None)
+    assert resolve({"regex": "(a)b", "target": "group:1"}, Catalog())["target"] == "group:1"  # a capture group stays
+    assert resolve({"concept": "digit", "target": "group:x"}, Catalog())["target"] == "inside"
+    assert resolve({"concept": "no_such_concept"}, Catalog())["concept"] is None
     for view, tab in ((None, None), ({}, "details"), ({"tab": "neuron"}, "details"), ({"run": "b"}, None)):
         with pytest.raises(PreventUpdate):  # nothing to show, another tab, or a run with no recording
             served(view, Catalog(), tab)
