@@ -98,8 +98,15 @@ class DataStore:
         return paths.list_recordings(self.root, run)
 
     def recording(self, run: str, rec: str):
+        """The recording, opened once; a ValueError naming it if it cannot be opened."""
         path = paths.recording_path(self.root, run, rec)
-        return self._recordings.get(path, lambda: self._start_preparing(charnn.open_recording(path)))
+
+        def open_it():
+            try:
+                return self._start_preparing(charnn.open_recording(path))
+            except (ValueError, OSError) as err:
+                raise ValueError(f"cannot open the recording {rec!r} of {run} ({err})") from err
+        return self._recordings.get(path, open_it)
 
     def preparing(self, run: str, rec: str) -> Future:
         """The queued building of this recording's search summary (once per recording). A search

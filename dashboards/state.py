@@ -44,9 +44,10 @@ def _int(value, default: int) -> int:
         return default
 
 
-def resolve(view: dict, catalog) -> dict:
+def resolve(view: dict, catalog, open_recording: bool = True) -> dict:
     """A valid view from a partial or stale one. catalog: runs(), recordings(run), info(run, rec),
-    width(run, rec, layer, kind)."""
+    width(run, rec, layer, kind). With open_recording False (one failed to open), the view shows
+    the run and no recording."""
     v = dict(view or {})
     v["tab"] = v.get("tab") if v.get("tab") in TABS else TABS[0]
     v["win"] = _int(v.get("win"), DEFAULT_WINDOW) if _int(v.get("win"), 0) in WINDOWS else DEFAULT_WINDOW
@@ -59,7 +60,7 @@ def resolve(view: dict, catalog) -> dict:
     v["concept"] = concept if isinstance(concept, str) and concept in CONCEPTS else None
     runs = catalog.runs()
     v["run"] = v.get("run") if v.get("run") in runs else (runs[0] if runs else None)
-    recs = catalog.recordings(v["run"]) if v["run"] else []
+    recs = catalog.recordings(v["run"]) if v["run"] and open_recording else []
     v["rec"] = v.get("rec") if v.get("rec") in recs else (recs[0] if recs else None)
     if v["rec"] is None:
         return {**v, "layer": None, "kind": None, "unit": None, "pos": 0, "focus": None}
@@ -73,6 +74,15 @@ def resolve(view: dict, catalog) -> dict:
     focus = v.get("focus")
     v["focus"] = min(max(0, _int(focus, 0)), last) if focus is not None else None
     return v
+
+
+def missing(view: dict, root) -> str:
+    """What a resolved view lacks and how to make it: no run, or a run with no recording."""
+    if view["run"] is None:
+        return f"no runs in {root}: train one with `charnn train austen --out {root}/austen`"
+    if view["rec"] is None:
+        return f"{view['run']} has no recordings: record one with `charnn record {root}/{view['run']} val`"
+    return ""
 
 
 def served(view: dict | None, catalog, tab: str | None = None) -> dict:

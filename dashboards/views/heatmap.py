@@ -41,7 +41,8 @@ def layout() -> html.Div:
             dcc.Dropdown(id="heat-units", multi=True, style={"flex": "1"},
                          placeholder=f"units by name, e.g. 1:c:37 (default: the first {DEFAULT_UNITS} of this layer and kind)"),
             html.Button("+ current unit", id="heat-add", className="btn small"),
-            html.Button("top search results", id="heat-from-search", className="btn small"),
+            html.Button("top search results", id="heat-from-search", className="btn small", disabled=True,
+                        title="the best units of the last search (search on the Neuron tab)"),
             html.Button("clear", id="heat-clear", className="btn small"),
             dcc.Dropdown(id="heat-width", options=[{"label": f"{w} chars", "value": w} for w in WIDTHS], value=DEFAULT_WIDTH,
                          clearable=False, style={"width": "9rem"}),
@@ -155,6 +156,10 @@ def register(app, data) -> None:
         elif ctx.triggered_id == "heat-add" and str(view_unit(v)) not in chosen:
             chosen = chosen + [str(view_unit(v))]
         return unit_options(data, v, typed, chosen), chosen if chosen != before else no_update
+
+    @app.callback(Output("heat-from-search", "disabled"), Input("search-units", "data"))
+    def searched(found):
+        return not found
 
     @app.callback(Output("heat-graph", "figure"), Output("heat-note", "children"), Input("view", "data"),
                   Input("heat-units", "value"), Input("heat-width", "value"))

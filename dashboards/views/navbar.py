@@ -14,7 +14,7 @@ from dash import Input, Output, State, ctx, dcc, html, no_update
 from charnn import colors
 
 from .. import unitstats
-from ..state import KIND_LABELS, WINDOWS, resolve
+from ..state import KIND_LABELS, WINDOWS, missing, resolve
 from ..urlstate import build_query, parse_query
 
 STRONG_CONTEXT = 300  # characters shown before a position that is jumped to
@@ -118,8 +118,9 @@ def register(app, data) -> None:
                 error = str(err)
         try:
             view = resolve(view, data)
-        except (ValueError, OSError) as err:  # a run or recording that cannot be opened
-            view, error = resolve({"tab": view.get("tab")}, data), str(err)
+        except (ValueError, OSError) as err:  # a damaged recording: its run stays, the others can be picked
+            view, error = resolve(view, data, open_recording=False), str(err)
+        error = error or missing(view, data.root)
         same = {key: bool(previous) and all(previous.get(k) == view[k] for k in keys)
                 for key, keys in (("rec", ("run", "rec")), ("units", ("run", "rec", "layer", "kind")))}
         pickers = {k: no_update if unchanged(k, v, values, same) else v for k, v in picker_values(view, data).items()}

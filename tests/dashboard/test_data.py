@@ -6,6 +6,7 @@ Run: .venv/bin/pytest tests/dashboard/test_data.py -q
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 
@@ -252,3 +253,20 @@ def test_a_search_cancels_a_queued_preparation_and_waits_for_a_running_one(data)
     threading.Timer(0.3, running.set_result, [True]).start()
     assert len(run_search(rec, query, job, running)) == 2 * 5 * 16
     assert messages[0] == "preparing this recording for search (once)" and running.done()
+
+
+def test_an_empty_runs_dir_and_a_damaged_recording_say_what_to_do(dash_runs, tmp_path, post_callback):
+    app = create_app(tmp_path)
+    _, out = post_callback(app, "nav-error.children", {"url.search": ""})
+    assert out["nav-error"]["children"].startswith(f"no runs in {tmp_path.resolve()}: train one with `charnn train")
+    runs = tmp_path / "runs"
+    shutil.copytree(dash_runs / "tiny", runs / "tiny")
+    broken = runs / "tiny" / "recordings" / "a-broken"
+    shutil.copytree(runs / "tiny" / "recordings" / "pride", broken)
+    (broken / "meta.json").write_text("{")
+    app = create_app(runs)
+    _, out = post_callback(app, "nav-error.children", {"url.search": "?run=tiny&rec=a-broken"})
+    assert out["nav-error"]["children"].startswith("cannot open the recording 'a-broken' of tiny (")
+    assert out["view"]["data"]["rec"] is None and out["rec"]["options"] == ["a-broken", "pride"]  # another can be picked
+    _, out = post_callback(app, "nav-error.children", {"url.search": "?run=tiny&rec=pride"})
+    assert out["nav-error"]["children"] == "" and out["view"]["data"]["rec"] == "pride"
