@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+import torch  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 
 from dashboards import create_app  # noqa: E402
@@ -88,6 +89,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(1)  # as `charnn dashboard` runs by default (--threads 1)
 
     server = start(create_app(args.runs_dir))
     driver = chromium(args.width, args.height)
