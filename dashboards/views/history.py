@@ -64,22 +64,12 @@ def layout(concepts: dict) -> html.Div:
                 *PANELS["concept"].controls(),
             ]),
             *PANELS["concept"].feedback(),
-            html.Div(className="grid2", children=[
-                dcc.Graph(id="hist-concept-graph", figure=placeholder("pick a concept or type a regex, then Show"),
-                          config={"displaylogo": False}),
-                html.Div([grid.grid("hist-concept-table", CONCEPT_COLUMNS, height=340),
-                          html.Div("click a row to open that unit in its probe recording", className="hint")]),
-            ]),
+            over_training("concept", "pick a concept or type a regex, then Show", CONCEPT_COLUMNS),
             html.H5("The current unit over training: its best match at each probe step"),
             html.Div(className="row", children=[*PANELS["unit"].controls(),
                                                 html.Span(id="hist-unit-hint", className="hint")]),
             *PANELS["unit"].feedback(),
-            html.Div(className="grid2", children=[
-                dcc.Graph(id="hist-unit-graph", figure=placeholder("press Track to follow the current unit"),
-                          config={"displaylogo": False}),
-                html.Div([grid.grid("hist-unit-table", UNIT_COLUMNS, height=340),
-                          html.Div("click a row to open that unit in its probe recording", className="hint")]),
-            ]),
+            over_training("unit", "press Track to follow the current unit", UNIT_COLUMNS),
         ]),
         html.H5("Compare with another run: the best match of each unit, by activation correlation on the same text"),
         html.Div(className="row", children=[
@@ -90,6 +80,15 @@ def layout(concepts: dict) -> html.Div:
         *PANELS["match"].feedback(),
         grid.grid("hist-match-table", MATCH_COLUMNS, height=340),
         html.Div("click a row to open that unit of this run", className="hint"),
+    ])
+
+
+def over_training(name: str, empty: str, columns: list[dict]) -> html.Div:
+    """A figure over the probe steps (hist-NAME-graph) beside its table (hist-NAME-table)."""
+    return html.Div(className="grid2", children=[
+        dcc.Graph(id=f"hist-{name}-graph", figure=placeholder(empty), config={"displaylogo": False}),
+        html.Div([grid.grid(f"hist-{name}-table", columns, height=340),
+                  html.Div("click a row to open that unit in its probe recording", className="hint")]),
     ])
 
 
