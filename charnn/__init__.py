@@ -21,6 +21,7 @@ _EXPORTS = {
     "Vocab": "vocab",
     "Stepper": "stepper", "Intervention": "stepper",
     "record": "recording", "open_recording": "recording", "Recording": "recording", "RecordingError": "recording",
+    "explain": "explanations", "load_explanations": "explanations",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,0 +1,23 @@
+"""Explanations of units: features computed from the text alone, composed into short programs, fitted
+on one part of a recording and scored on another (`charnn explain`, `charnn.explain(rec)`).
+
+    import charnn
+    rec = charnn.open_recording("runs/austen/recordings/val")
+    df = charnn.explain(rec)                                     # also writes <rec>/explanations.parquet
+    charnn.load_explanations(rec, unit="0:c:56")                 # one unit's rows, read back cheaply
+    parse('inside `"`...`"` AND NOT after newline').evaluate(text)   # an explanation as a target
+
+Modules: atoms (features computed from the text), grammar (explanations as programs: parse,
+print, evaluate), library (which atoms a text gets), featcache (the feature matrix, cached
+beside the recording), moments (mergeable statistics), select (greedy least squares and
+character sets), beam (AND / OR / AND NOT compositions), candidates (which explanations a unit
+keeps), passes (the two passes over the recording), score (exact scores of 0/1 explanations),
+table (explanations.parquet), engine (explain), cli (`charnn explain`).
+"""
+
+from .engine import ExplainCancelled, explain
+from .grammar import ExplanationError, Program, parse
+from .table import COLUMNS, CURVE, load_explanations, shares
+
+__all__ = ["COLUMNS", "CURVE", "ExplainCancelled", "ExplanationError", "Program", "explain", "load_explanations",
+           "parse", "shares"]
