@@ -112,7 +112,7 @@ def explain(rec, kinds=None, max_terms: int = 3, top: int = 3, heldout=None, pro
     <rec>/explanations.parquet (atomically: Ctrl-C or cancel leaves the previous file or none).
     progress: True for a bar on stderr, or progress(done, total) called as work steps finish;
     cancel: returns True to stop (raises ExplainCancelled). A unit that does not vary on the
-    fitting part gets one row with status "constant", no explanation and r 0.
+    fitting or the held-out part gets one row with status "constant", no explanation and r 0.
     """
     if not 1 <= max_terms <= max(table.CURVE):
         raise ValueError(f"max_terms must be 1..{max(table.CURVE)}, not {max_terms}")
@@ -146,10 +146,13 @@ def _explain(parts, blocks, s: Settings, prog: _Progress, chars: int, workers: i
                                                   workers)
     prog.lap("moments pass")
     fm = parts[0].fm
-    fit = mom["fit"].covariances()
-    C, b, vx = fit
+    C, b, vx = mom["fit"].covariances()
+    held = mom["heldout"].covariances()
+    constant = (vx <= 0) | (held[2] <= 0)  # nothing to explain, or nothing to score it on (a saturated tanh(c))
+    vx = np.where(constant, 0.0, vx)
+    fit = (C, b, vx)
     path = select.greedy(C, b, vx, fm.lib, fm.centre, max(table.CURVE), max_set=s.max_set)
-    curve = _curve(path, fit, mom["heldout"].covariances())
+    curve = _curve(path, fit, held)
     prog.step(chars // 10, "after the term selection")
     prog.lap("greedy selection")
     chains = beam.beam(sample_b, sample_x, depth=s.max_terms, width=s.width, cancel=prog.cancel,
@@ -169,7 +172,7 @@ def _explain(parts, blocks, s: Settings, prog: _Progress, chars: int, workers: i
     stats.update((k, v) for k, v in sc.finalize(np.where(stats["r_fit"] < 0, -1.0, 1.0)).items() if not k.startswith("r_"))
     kept, stats, scored = _reorder(kept, stats, sc.scored)
     units = [(layer, kind, u) for layer, kind in blocks for u in range(len(ranges[(layer, kind)][0]))]
-    return table.frame(units, kept, stats, curve, vx <= 0, scored)
+    return table.frame(units, kept, stats, curve, constant, scored)
 
 
 def _reorder(kept: list[list], stats: dict, scored: np.ndarray):

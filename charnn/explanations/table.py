@@ -3,12 +3,15 @@
     df = load_explanations("runs/austen/recordings/val")             # every row, or None if not explained
     load_explanations(rec, unit="0:c:56")                            # one unit's rows (a filtered read)
     shares(df)                                                       # share of units at r >= 0.5, 0.7, 0.8
+    best_explanations(rec)                                           # each unit's rank-1 explanation (for the atlas)
 
 One row per (unit, rank); rank 1 is the unit's best explanation. Columns:
   layer, kind, unit, rank
   explanation   the program's text (what `charnn search --explanation` accepts; "" if none)
   terms         atoms it uses; binary: its value is 0/1
-  status        "ok", "constant" (the unit does not vary on the fitting part: unexplainable)
+  status        "ok", or "constant": the unit does not vary on the fitting or the held-out part (a
+                dead unit, or a cell state whose tanh saturates), so it is unexplainable; "none found":
+                no term explains any of its variance
   score         r_heldout, oriented by the fitting part (so a sign flip counts against it)
   r_fit, r_heldout   Pearson r on the fitting / held-out part (c as tanh(c))
   r_all         r over every character of the recording on the stored values: what search reports
@@ -45,14 +48,14 @@ COLUMNS = ["layer", "kind", "unit", "rank", "explanation", "terms", "binary", "s
 def frame(units: list[tuple[int, str, int]], kept: list[list], stats: dict, curve: np.ndarray, constant: np.ndarray,
           binary: np.ndarray) -> pd.DataFrame:
     """The rows: units[u] = (layer, kind, unit); kept[u] its explanations (candidates, best first);
-    stats[name] (U, K); curve (U, len(CURVE)); constant (U,) bool; binary (U, K) bool."""
+    stats[name] (U, K); curve (U, len(CURVE)); constant (U,) bool: no explanation; binary (U, K) bool."""
     rows = []
     for u, (layer, kind, unit) in enumerate(units):
         head = dict(layer=layer, kind=kind, unit=unit)
         tail = {f"curve_{k}": float(curve[u, i]) for i, k in enumerate(CURVE)}
         if not kept[u]:
             rows.append(dict(head, rank=1, explanation="", terms=0, binary=False,
-                             status="constant" if constant[u] else "unexplained", score=0.0,
+                             status="constant" if constant[u] else "none found", score=0.0,
                              **{s: (0.0 if s.startswith("r_") else np.nan) for s in STATS}, **tail))
             continue
         for rank, k in enumerate(range(len(kept[u])), 1):
@@ -108,3 +111,14 @@ def load_explanations(rec_or_path, unit=None) -> pd.DataFrame | None:
         meta = json.loads(raw)
         df.attrs.update(meta.get("attrs", {}), recording_id=meta.get("recording_id"))
     return df
+
+
+def best_explanations(rec) -> pd.DataFrame | None:
+    """Each unit's best explanation saved beside `rec`: layer, kind, unit, explanation, explanation_r
+    (its held-out score); None if it has none, or if they are for an earlier recording in that folder."""
+    df = load_explanations(rec)
+    rid = (getattr(rec, "meta", None) or {}).get("recording_id")
+    if df is None or (rid and df.attrs.get("recording_id") not in (None, rid)):
+        return None
+    best = df[(df["rank"] == 1) & (df["status"] == "ok")]
+    return best[["layer", "kind", "unit", "explanation", "score"]].rename(columns={"score": "explanation_r"})

@@ -2,6 +2,7 @@
 
     charnn search runs/austen/recordings/test --regex '"[^"]*"' --top 10
     charnn search runs/austen/recordings/test --concept line_position --format json
+    charnn search runs/austen/recordings/test --explanation 'inside `"`...`"` AND NOT after newline'
     charnn atlas runs/austen/recordings/test
     charnn probe runs/austen/recordings/test --regex '"[^"]*"'
 
@@ -22,12 +23,15 @@ from ..cli.args import at_least, finite, kinds
 FORMATS = ("table", "csv", "json")
 
 
-def _common(p, query: bool = True) -> None:
+def _common(p, query: bool = True, explanation: bool = False) -> None:
     p.add_argument("recording", help="recording folder (runs/<run>/recordings/<name>)")
     if query:
         q = p.add_mutually_exclusive_group(required=True)
         q.add_argument("--regex", help="pattern (Python re syntax) whose matches are the target")
         q.add_argument("--concept", help="built-in concept name (see `charnn atlas --help`)")
+        if explanation:
+            q.add_argument("--explanation", help="an explanation as `charnn explain` prints it, e.g. "
+                                                 "'inside `\"`...`\"` AND NOT after newline'")
         p.add_argument("--target", default="inside", help="inside | start | end | group:N (default: inside)")
         p.add_argument("--timeout", type=finite(0, low_open=True), default=None,
                        help="seconds allowed for matching (default: 1 s + 2 s per million characters)")
@@ -38,8 +42,8 @@ def _common(p, query: bool = True) -> None:
 
 def add_parsers(sub) -> None:
     from .concepts import CONCEPTS
-    p = sub.add_parser("search", help="rank every neuron by how well it tracks a regex or a concept")
-    _common(p)
+    p = sub.add_parser("search", help="rank every neuron by how well it tracks a regex, a concept or an explanation")
+    _common(p, explanation=True)
     p.add_argument("--top", type=at_least(0), default=20, help="rows to print; 0 = every unit (default: 20)")
     p.add_argument("--format", choices=FORMATS, default="table",
                    help="table (binary targets show the separation max(AUROC, 1 - AUROC) and its direction), "
@@ -89,9 +93,10 @@ def main_search(args) -> int:
     from .engine import make_target, search
     from .snippet import snippet
     rec = _open(args)
-    y, binary, _ = make_target(rec.string, args.regex, args.concept, args.target, args.timeout)
+    y, binary, _ = make_target(rec.string, args.regex, args.concept, args.target, args.timeout, args.explanation)
     df = search(rec, regex=args.regex, concept=args.concept, target=args.target, kinds=args.kinds,
-                progress=not args.quiet, seed=args.seed, timeout=args.timeout, bins=args.bins)
+                progress=not args.quiet, seed=args.seed, timeout=args.timeout, bins=args.bins,
+                explanation=args.explanation)
     base = df.attrs["baseline"]
     top = df if args.top == 0 else df.head(args.top)
     if args.format == "json":
@@ -124,7 +129,9 @@ def atlas_lines(per_concept: pd.DataFrame, per_unit: pd.DataFrame, n_units: int 
     lines.append(f"best concept per unit (top {n_units} by |r|):")
     for row in per_unit.head(n_units).itertuples():
         sep = "" if pd.isna(row.auroc) else ", separation {:.3f}, {}".format(*separation(row.auroc))
-        lines.append(f"  layer {row.layer}, unit {row.unit}, {row.kind}: {row.concept}, r {row.r:+.3f}{sep}")
+        named = getattr(row, "explanation", None)
+        named = f"; explained: {named} (held-out r {row.explanation_r:+.3f})" if isinstance(named, str) else ""
+        lines.append(f"  layer {row.layer}, unit {row.unit}, {row.kind}: {row.concept}, r {row.r:+.3f}{sep}{named}")
     skipped = per_concept.attrs.get("skipped", {})
     if skipped:
         lines.append(f"not scored (constant on this text): {', '.join(skipped)}")

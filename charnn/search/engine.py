@@ -55,12 +55,19 @@ class SearchCancelled(Exception):
 
 
 def make_target(text: str, regex: str | None = None, concept: str | None = None, target: str = "inside",
-                timeout: float | None = None) -> tuple[np.ndarray, bool, str]:
-    """(y (n,) float32, binary, label) for exactly one of a regex or a concept name."""
-    if (regex is None) == (concept is None):
-        raise ValueError("give exactly one of regex= or concept=")
+                timeout: float | None = None, explanation: str | None = None) -> tuple[np.ndarray, bool, str]:
+    """(y (n,) float32, binary, label) for exactly one of a regex, a concept name or an explanation
+    (the text `charnn explain` prints: a 0/1 program is a binary target, a weighted sum a continuous one)."""
+    if sum(q is not None for q in (regex, concept, explanation)) != 1:
+        raise ValueError("give exactly one of regex=, concept= or explanation=")
     if regex is not None:
         return regex_target(text, regex, target, timeout), True, f"regex {regex!r} ({target})"
+    if explanation is not None:
+        from ..explanations.grammar import parse  # lazily: only explanations need the grammar
+        program = parse(explanation)
+        y = program.evaluate(text)
+        check_target(y, f"explanation {explanation!r}")
+        return y, program.binary, f"explanation {program}"
     y = concept_target(text, concept)
     check_target(y, f"concept {concept!r}")
     return y, CONCEPTS[concept].binary, f"concept {concept}"
@@ -220,8 +227,9 @@ def _shifted(y: np.ndarray, offset: int) -> np.ndarray:
 def search(rec, regex: str | None = None, concept: str | None = None, target: str = "inside",
            kinds: Iterable[str] | None = None, top: int | None = None, progress: Progress = True,
            cancel: Callable[[], bool] | None = None, *, bins: int = 256, seed: int = 0,
-           timeout: float | None = None, chunk_chars: int = CHUNK_CHARS) -> pd.DataFrame:
-    """Score every unit against a regex (with target inside|start|end|group:N) or a concept.
+           timeout: float | None = None, chunk_chars: int = CHUNK_CHARS, explanation: str | None = None) -> pd.DataFrame:
+    """Score every unit against a regex (with target inside|start|end|group:N), a concept, or an
+    explanation's text (as `charnn explain` prints it; see `make_target`).
 
     Returns one row per (layer, kind, unit), best first (see module docstring), columns
     layer, kind, unit, r, auroc, d, f1, threshold, sign, support; auroc, d, f1 and threshold are
@@ -231,7 +239,7 @@ def search(rec, regex: str | None = None, concept: str | None = None, target: st
     cancel() returns True. progress: True for a tqdm bar, or a function called as
     progress(done_chars, total_chars) after every chunk.
     """
-    y, binary, label = make_target(rec.string, regex, concept, target, timeout)
+    y, binary, label = make_target(rec.string, regex, concept, target, timeout, explanation)
     offset = baseline_offset(rec.n_chars, seed)
     stats, sampled = stream_stats(rec, [y], [binary], kinds, bins, progress, cancel, chunk_chars,
                                   baseline=[_shifted(y, offset)])
@@ -253,7 +261,9 @@ def atlas(rec, concepts: Iterable[str] | None = None, kinds: Iterable[str] | Non
       per_concept: the `top` best units of each concept (columns concept, binary, rank, then the
         search columns, then baseline_r_p99, baseline_auroc_p99);
       per_unit: each unit's best concept by |r| (comparable across binary and continuous
-        concepts), sorted by |r|: layer, kind, unit, concept, r, auroc.
+        concepts), sorted by |r|: layer, kind, unit, concept, r, auroc; and, when `charnn explain`
+        has explained the recording, its best explanation and that explanation's held-out r
+        (explanation, explanation_r).
     A concept that is constant on this text (no URL in a novel) is left out and listed in
     per_concept.attrs["skipped"] with the reason.
     """
@@ -294,4 +304,8 @@ def atlas(rec, concepts: Iterable[str] | None = None, kinds: Iterable[str] | Non
         concept=np.array(used)[best], r=r[rows, best],
         auroc=np.stack([f["auroc"].to_numpy() for f in frames], 1)[rows, best])
     per_unit = per_unit.iloc[np.argsort(-np.abs(per_unit["r"].to_numpy()), kind="stable")].reset_index(drop=True)
+    from ..explanations.table import best_explanations  # lazily: pyarrow
+    named = best_explanations(rec) if getattr(rec, "path", None) is not None else None
+    if named is not None:
+        per_unit = per_unit.merge(named, on=["layer", "kind", "unit"], how="left")
     return per_concept, per_unit
