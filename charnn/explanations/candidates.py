@@ -80,13 +80,18 @@ def candidates(path: select.Path, chains: list, fit: tuple, lib, max_terms: int,
 
 
 def choose(cands: list[Candidate], top: int) -> list[Candidate]:
-    """The `top` best distinct candidates by |r| on the fitting part, less PARSIMONY per extra term."""
-    seen, out = set(), []
-    for c in sorted(cands, key=Candidate.rank_key):
-        if str(c.root) not in seen:
-            seen.add(str(c.root))
-            out.append(c)
-    return out[:top]
+    """The `top` best distinct candidates by |r| on the fitting part, less PARSIMONY per extra term;
+    a candidate is kept only if it ranks above every shorter one (a longer explanation that does
+    not earn its extra terms is the shorter one, restated)."""
+    seen, out, best_shorter = set(), [], {}
+    for c in sorted(cands, key=lambda c: (c.terms, c.rank_key())):  # shortest first
+        shorter = min((k for t, k in best_shorter.items() if t < c.terms), default=np.inf)
+        if str(c.root) in seen or c.rank_key() >= shorter:
+            continue
+        seen.add(str(c.root))
+        out.append(c)
+        best_shorter[c.terms] = min(best_shorter.get(c.terms, np.inf), c.rank_key())
+    return sorted(out, key=Candidate.rank_key)[:top]
 
 
 def linear_scores(kept: list[list[Candidate]], mom: dict) -> dict[str, np.ndarray]:

@@ -68,7 +68,8 @@ def summary_lines(df: pd.DataFrame, n_units: int = 20) -> list[str]:
         lines.append(f"  {layer:>5} {kind:>4}  " + "  ".join(f"{c:>17}" for c in cells))
     constant = df[(df["rank"] == 1) & (df["status"] == "constant")]
     if len(constant):
-        lines.append(f"  {len(constant):,} units do not vary on the fitting part: unexplainable")
+        lines.append(f"  {len(constant):,} of them constant on the fitting or the held-out part (dead, or a "
+                     f"saturated tanh(c)): unexplainable, counted as r 0")
     lines += ["", "best-explained units (held-out r, negative where the unit is low; chance = |r| of the "
                   "explanation shifted along the held-out text):"]
     best = df[(df["rank"] == 1) & (df["status"] == "ok")].sort_values("score", ascending=False).head(n_units)

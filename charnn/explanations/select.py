@@ -87,7 +87,8 @@ class _State:
         bG = (E @ self.b).T  # (U, V1) cov of each category with the residual
         CG = self._group_cov(E)  # (U, V1, V1)
         scale = torch.diagonal(E @ self.C @ E.T)  # (V1,) variance of each category's indicator
-        order = torch.argsort(bG / freq.clamp_min(1e-12), dim=1)  # (U, V1) by mean residual
+        key = torch.where(freq > 1e-9, bG / freq.clamp_min(1e-9), 0.0)  # mean residual; 0 for an empty category
+        order = torch.argsort(key, dim=1)  # (U, V1)
         best_gain = torch.zeros(bG.shape[0], dtype=torch.float64)
         best = torch.zeros_like(bG, dtype=torch.bool)
         V1 = bG.shape[1]
@@ -196,7 +197,7 @@ def greedy(C: np.ndarray, b: np.ndarray, vx: np.ndarray, lib, means: np.ndarray,
 def _frequencies(means: np.ndarray, columns: np.ndarray) -> torch.Tensor:
     """(V + 1,) share of characters in each category of a one-hot group, the rest for "any other"."""
     p = np.asarray(means, np.float64)[columns]
-    return torch.from_numpy(np.append(p, max(1.0 - p.sum(), 1e-6)))
+    return torch.from_numpy(np.append(p, max(1.0 - p.sum(), 0.0)))
 
 
 def _first_terms(st: _State, found: list, vxt: torch.Tensor, lib) -> list[list]:

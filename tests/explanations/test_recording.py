@@ -1,0 +1,52 @@
+"""`charnn explain` on a real recording (a small random-weight LSTM): the file beside it, the feature
+cache, paste-back into the search on the stored float16 values, and the atlas naming units.
+
+    pytest -q tests/explanations/test_recording.py
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from charnn.explanations import explain, load_explanations
+from charnn.model import CharRNN, ModelConfig
+from charnn.recording import open_recording, record
+from charnn.run import create_run
+from charnn.search import atlas, search
+from charnn.vocab import Vocab
+
+from conftest import synthetic_text
+
+
+@pytest.fixture(scope="module")
+def real_rec(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("explain-rec")
+    text = synthetic_text(8000, seed=9)
+    vocab = Vocab.from_texts([text])
+    torch.manual_seed(0)
+    run = create_run(tmp / "run", CharRNN(ModelConfig(vocab_size=len(vocab), layers=1, hidden=16)).eval(), vocab)
+    (tmp / "text.txt").write_text(text)
+    return open_recording(record(run, str(tmp / "text.txt"), kinds="c,h", streams=4, burn_in=32, out=tmp / "rec",
+                                 progress=False))
+
+
+def test_a_real_recording_is_explained_and_pasted_back(real_rec):
+    df = explain(real_rec, progress=False)
+    assert (real_rec.path / "explanations.parquet").is_file()
+    assert (real_rec.path / "cache" / "explain-features" / "features.json").is_file()
+    assert len(df[df["rank"] == 1]) == 32 and not df[["score", "r_all"]].isna().to_numpy().any()
+    saved = load_explanations(real_rec, unit="0:c:3")
+    assert list(saved["rank"]) == list(range(1, len(saved) + 1)) and saved.attrs["recording_id"] == \
+        real_rec.meta["recording_id"]
+    for row in df[(df["rank"] == 1) & (df.unit < 4) & (df.status == "ok")].itertuples():
+        found = search(real_rec, explanation=row.explanation, kinds=[row.kind], progress=False)
+        assert found.set_index("unit").r[row.unit] == pytest.approx(row.r_all, abs=1e-4), row.explanation
+    _, per_unit = atlas(real_rec, progress=False)
+    named = per_unit.dropna(subset=["explanation"])
+    assert len(named) == (df[df["rank"] == 1].status == "ok").sum()
+    first = named.iloc[0]
+    assert first.explanation == df[(df.kind == first.kind) & (df.unit == first.unit) & (df["rank"] == 1)].explanation.iloc[0]
+    np.testing.assert_allclose(named.explanation_r.to_numpy(),
+                               named.merge(df[df["rank"] == 1], on=["layer", "kind", "unit"]).score.to_numpy())
