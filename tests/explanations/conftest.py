@@ -77,6 +77,28 @@ def planted(n: int = 24_000, seed: int = 0, path=None) -> SyntheticRecording:
     return SyntheticRecording(text, {(0, "c"): c, (0, "h"): h}, path)
 
 
+@pytest.fixture(scope="session")
+def make_planted():
+    """planted(n, seed, path): a SyntheticRecording with the PLANTED units (see `planted`)."""
+    return planted
+
+
+@pytest.fixture(scope="session")
+def text_of():
+    """synthetic_text(n, seed): words in lines, with parenthesised and quoted spans."""
+    return synthetic_text
+
+
+@pytest.fixture(scope="session")
+def planted_units():
+    return dict(PLANTED)
+
+
+@pytest.fixture(scope="session")
+def synthetic_recording():
+    return SyntheticRecording
+
+
 @pytest.fixture(scope="module")
 def explained():
     """(recording, explain's rows) of the planted recording, computed once for the module."""

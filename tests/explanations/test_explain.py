@@ -17,16 +17,14 @@ from charnn.explanations import ExplainCancelled, explain, load_explanations, sh
 from charnn.explanations.cli import add_parser
 from charnn.search import search
 
-from conftest import PLANTED, SyntheticRecording, planted
-
 
 def best(df: pd.DataFrame, kind: str, unit: int) -> pd.Series:
     return df[(df.kind == kind) & (df.unit == unit) & (df["rank"] == 1)].iloc[0]
 
 
-def test_planted_units_get_their_explanations_back(explained):
+def test_planted_units_get_their_explanations_back(explained, planted_units):
     _, df = explained
-    for unit, text in PLANTED.items():
+    for unit, text in planted_units.items():
         row = best(df, "h", unit)
         assert row.explanation == text and row.score > 0.98 and row.status == "ok"
         assert abs(row.r_chance) < 0.1
@@ -67,14 +65,14 @@ def test_term_curve_and_shares(explained):
     assert h.units == 6 and h[">=0.8"] == pytest.approx(4 / 6)
 
 
-def test_too_short_to_split_names_the_minimum():
-    rec = planted(n=1500)
+def test_too_short_to_split_names_the_minimum(make_planted):
+    rec = make_planted(n=1500)
     with pytest.raises(ValueError, match="at least 2,000"):
         explain(rec, progress=False)
 
 
-def test_progress_cancel_and_an_interrupt_leave_no_file(tmp_path, monkeypatch):
-    rec = planted(n=6000, path=tmp_path)
+def test_progress_cancel_and_an_interrupt_leave_no_file(tmp_path, monkeypatch, make_planted):
+    rec = make_planted(n=6000, path=tmp_path)
     calls = []
     df = explain(rec, progress=lambda done, total: calls.append((done, total)), chunk_chars=1000)
     assert calls[-1][0] == calls[-1][1] and all(a[0] <= b[0] for a, b in zip(calls, calls[1:]))
@@ -98,9 +96,9 @@ def test_progress_cancel_and_an_interrupt_leave_no_file(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
-def test_feature_cache_is_reused_and_rebuilt_when_stale_or_damaged(tmp_path):
+def test_feature_cache_is_reused_and_rebuilt_when_stale_or_damaged(tmp_path, make_planted):
     from charnn.explanations import featcache
-    rec = planted(n=4000, path=tmp_path)
+    rec = make_planted(n=4000, path=tmp_path)
     first = np.array(featcache.features(rec).B)  # a copy: the cache's files are memory-mapped
     folder = tmp_path / "cache" / featcache.CACHE_DIR
     written = (folder / "features.json").stat().st_mtime_ns
@@ -114,17 +112,17 @@ def test_feature_cache_is_reused_and_rebuilt_when_stale_or_damaged(tmp_path):
     with pytest.warns(UserWarning, match="rebuilding"):
         rebuilt = featcache.features(rec)
     np.testing.assert_array_equal(rebuilt.B, first)
-    other = planted(n=4000, seed=5, path=tmp_path)  # another text in the same folder: stale
+    other = make_planted(n=4000, seed=5, path=tmp_path)  # another text in the same folder: stale
     assert not np.array_equal(np.array(featcache.features(other).B[:, :100]), first[:, :100])
 
 
-def test_a_heldout_recording_is_scored_with_the_fitting_library():
-    fit, held = planted(n=12_000, seed=0), planted(n=12_000, seed=7)
+def test_a_heldout_recording_is_scored_with_the_fitting_library(make_planted, synthetic_recording):
+    fit, held = make_planted(n=12_000, seed=0), make_planted(n=12_000, seed=7)
     df = explain(fit, heldout=held, progress=False, save=False)
     assert df.attrs["n_fit"] == 12_000 and df.attrs["n_heldout"] == 12_000
     assert best(df, "h", 1).explanation == "distance since newline" and best(df, "h", 1).score > 0.99
     with pytest.raises(ValueError, match="same run"):
-        explain(fit, heldout=SyntheticRecording(held.string, {k: v[:, :1] for k, v in held.acts.items()}), progress=False)
+        explain(fit, heldout=synthetic_recording(held.string, {k: v[:, :1] for k, v in held.acts.items()}), progress=False)
 
 
 def test_cli_json_rows_and_table(explained, monkeypatch, capsys):
@@ -144,15 +142,15 @@ def test_cli_json_rows_and_table(explained, monkeypatch, capsys):
     assert ">=0.8" in out and "OpenAI" in out and "10 terms" in out and "0:h:1" in out and "constant" in out
 
 
-def test_cli_search_takes_an_explanation(explained, monkeypatch, capsys):
+def test_cli_search_takes_an_explanation(explained, monkeypatch, capsys, planted_units):
     from charnn.search.cli import add_parsers
     rec, df = explained
     monkeypatch.setattr(charnn, "open_recording", lambda path: rec, raising=False)
     parser = argparse.ArgumentParser()
     add_parsers(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["search", "rec", "--explanation", PLANTED[4], "--format", "json", "--quiet"])
+    args = parser.parse_args(["search", "rec", "--explanation", planted_units[4], "--format", "json", "--quiet"])
     assert args.func(args) == 0
     top = json.loads(capsys.readouterr().out)[0]
     assert (top["kind"], top["unit"]) == ("h", 4) and top["r"] == pytest.approx(best(df, "h", 4).r_all, abs=1e-4)
     with pytest.raises(SystemExit):  # one query only
-        parser.parse_args(["search", "rec", "--explanation", PLANTED[4], "--concept", "digit"])
+        parser.parse_args(["search", "rec", "--explanation", planted_units[4], "--concept", "digit"])

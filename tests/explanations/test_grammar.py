@@ -12,8 +12,6 @@ from charnn.explanations.grammar import ExplanationError, parse
 from charnn.explanations.library import library
 from charnn.search.concepts import concept_target
 
-from conftest import synthetic_text
-
 
 def test_every_library_atom_prints_and_parses_back(austen_text):
     lib = library(austen_text[:30_000])
@@ -73,8 +71,8 @@ def test_atoms_compute_what_they_say():
     assert ev("char [a-c]").sum() == 3 and ev("char [^a-z]").sum() == sum(not c.isalpha() for c in text)
 
 
-def test_quote_atom_is_the_concept_and_distance_is_line_position():
-    text = synthetic_text(6000, seed=2)
+def test_quote_atom_is_the_concept_and_distance_is_line_position(text_of):
+    text = text_of(6000, seed=2)
     np.testing.assert_array_equal(parse('inside `"`...`"`').evaluate(text), concept_target(text, "inside_quotes"))
     d, col = parse("distance since newline").evaluate(text), concept_target(text, "line_position")
     first_line = np.arange(len(text)) < text.index("\n")
@@ -82,8 +80,8 @@ def test_quote_atom_is_the_concept_and_distance_is_line_position():
                                   col[~first_line & (np.array(list(text)) != "\n")])
 
 
-def test_weighted_sum_and_chain_values():
-    text = synthetic_text(3000)
+def test_weighted_sum_and_chain_values(text_of):
+    text = text_of(3000)
     a, b = parse("char vowel").evaluate(text), parse("inside `(`...`)`").evaluate(text)
     np.testing.assert_allclose(parse("0.5 * char vowel - 2 * inside `(`...`)`").evaluate(text), 0.5 * a - 2 * b)
     np.testing.assert_array_equal(parse("char vowel AND NOT inside `(`...`)`").evaluate(text), a * (1 - b))

@@ -17,13 +17,11 @@ from charnn.run import create_run
 from charnn.search import atlas, search
 from charnn.vocab import Vocab
 
-from conftest import synthetic_text
-
 
 @pytest.fixture(scope="module")
-def real_rec(tmp_path_factory):
+def real_rec(tmp_path_factory, text_of):
     tmp = tmp_path_factory.mktemp("explain-rec")
-    text = synthetic_text(8000, seed=9)
+    text = text_of(8000, seed=9)
     vocab = Vocab.from_texts([text])
     torch.manual_seed(0)
     run = create_run(tmp / "run", CharRNN(ModelConfig(vocab_size=len(vocab), layers=1, hidden=16)).eval(), vocab)

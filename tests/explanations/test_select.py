@@ -15,8 +15,6 @@ from charnn.explanations.featcache import compute
 from charnn.explanations.grammar import parse
 from charnn.explanations.moments import Moments, chunk_moments, fit_r
 
-from conftest import synthetic_text
-
 
 def data(n=6000, p=8, U=5, seed=0):
     """0/1 and continuous features; units: two linear in features 1 and 4, one in 2, 5 and 6, noise."""
@@ -61,8 +59,8 @@ def test_greedy_finds_the_planted_terms_and_least_squares_weights():
     assert path.gain[3].sum() < 0.01  # noise: almost nothing explained
 
 
-def test_a_character_set_is_found_as_one_term():
-    text = synthetic_text(8000, seed=4)
+def test_a_character_set_is_found_as_one_term(text_of):
+    text = text_of(8000, seed=4)
     fm = compute(text)
     y = parse("char [ny]").evaluate(text) - 0.5 * parse("after `a`").evaluate(text)
     X = (y + 0.01 * np.random.default_rng(0).standard_normal(len(text))).astype(np.float32)[:, None]
