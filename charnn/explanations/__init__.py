@@ -16,7 +16,8 @@ table (explanations.parquet), engine (explain), cli (`charnn explain`).
 """
 
 from .engine import ExplainCancelled, explain
-from .grammar import ExplanationError, Program, parse
+from .grammar import ExplanationError, Program
+from .parser import parse
 from .table import COLUMNS, CURVE, load_explanations, shares
 
 __all__ = ["COLUMNS", "CURVE", "ExplainCancelled", "ExplanationError", "Program", "explain", "load_explanations",

@@ -25,7 +25,7 @@ import numpy as np
 from ..fsio import atomic_dir
 from . import library as libmod
 from .atoms import TextIndex
-from .grammar import parse
+from .parser import parse
 
 CACHE_DIR = "explain-features"
 

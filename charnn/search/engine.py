@@ -63,7 +63,7 @@ def make_target(text: str, regex: str | None = None, concept: str | None = None,
     if regex is not None:
         return regex_target(text, regex, target, timeout), True, f"regex {regex!r} ({target})"
     if explanation is not None:
-        from ..explanations.grammar import parse  # lazily: only explanations need the grammar
+        from ..explanations.parser import parse  # lazily: only explanations need the grammar
         program = parse(explanation)
         y = program.evaluate(text)
         check_target(y, f"explanation {explanation!r}")

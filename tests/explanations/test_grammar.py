@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from charnn.explanations.grammar import ExplanationError, parse
+from charnn.explanations.grammar import ExplanationError
+from charnn.explanations.parser import parse
 from charnn.explanations.library import library
 from charnn.search.concepts import concept_target
 
