@@ -10,11 +10,11 @@ product: each chosen term leaves a vector q = cov(every feature, the term's new 
 updates every candidate's covariance with the residual and its own residual variance). No pass
 over the characters: everything is p x p and p x U algebra on the fitting part's moments.
 
-Candidates are the library's columns and, for each one-hot group (`char`, `after`, `2 after`,
-`before`), a character set: the group's characters (and "every other character", the rare
-ones) sorted by the unit's mean residual given each, the best prefix or suffix of that order
-(exact for a first term: the best two-way split of a category by squared error is a split of
-its categories sorted by mean). A set is one readable term, `char [aeiou]` or `after [^a-z]`.
+Candidates are the library's columns and, for each one-hot group (`char`, `after`, `2 after`),
+a character set: the group's characters (and "every other character", the rare ones) sorted by
+the unit's mean residual given each, the best prefix or suffix of that order listing at most
+max_set characters (exact for a first term: the best two-way split of a category by squared
+error is a split of its categories sorted by mean). A set is one readable term, `char [aeiou]`.
 """
 
 from __future__ import annotations
