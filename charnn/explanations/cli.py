@@ -23,24 +23,21 @@ OPENAI = ("OpenAI's automated interpretability (Bills et al. 2023) found 0.3% of
 
 
 def add_parser(sub) -> None:
+    from ..cli.args import at_least, kinds
     p = sub.add_parser("explain", help="explain every unit with a short program of text features, scored held out")
     p.add_argument("recording", help="recording folder (runs/<run>/recordings/<name>)")
-    p.add_argument("--kinds", default=None, help="comma-separated kinds to explain, e.g. c,h (default: all)")
-    p.add_argument("--max-terms", type=int, default=3, help="terms per explanation, 1..10 (default: 3)")
-    p.add_argument("--top", type=int, default=3, help="explanations kept per unit (default: 3)")
-    p.add_argument("--max-set", type=int, default=6,
+    p.add_argument("--kinds", type=kinds, default=None, help="comma-separated kinds to explain, e.g. c,h (default: all)")
+    p.add_argument("--max-terms", type=at_least(1), default=3, help="terms per explanation, 1..10 (default: 3)")
+    p.add_argument("--top", type=at_least(1), default=3, help="explanations kept per unit (default: 3)")
+    p.add_argument("--max-set", type=at_least(0), default=6,
                    help="characters a character set such as [aeiou] lists at most; 0: no sets (default: 6)")
     p.add_argument("--heldout", default=None,
                    help="another recording of the same run to score on (default: fit the first half, score the second)")
-    p.add_argument("--units", type=int, default=20, help="best-explained units to print (default: 20)")
+    p.add_argument("--units", type=at_least(0), default=20, help="best-explained units to print (default: 20)")
     p.add_argument("--format", choices=FORMATS, default="table")
-    p.add_argument("--seed", type=int, default=0, help="seed of the samples and the chance shift")
+    p.add_argument("--seed", type=at_least(0), default=0, help="seed of the samples and the chance shift")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=main)
-
-
-def _kinds(value: str | None) -> list[str] | None:
-    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
 
 def summary_lines(df: pd.DataFrame, n_units: int = 20) -> list[str]:
@@ -84,7 +81,7 @@ def main(args) -> int:
     import charnn  # lazily: the reader pulls in pyarrow
     rec = charnn.open_recording(args.recording)
     heldout = charnn.open_recording(args.heldout) if args.heldout else None
-    df = charnn.explain(rec, kinds=_kinds(args.kinds), max_terms=args.max_terms, top=args.top, heldout=heldout,
+    df = charnn.explain(rec, kinds=args.kinds, max_terms=args.max_terms, top=args.top, heldout=heldout,
                         progress=not args.quiet, max_set=args.max_set, seed=args.seed)
     if args.format == "json":
         print(json.dumps(json.loads(df.to_json(orient="records"))))
