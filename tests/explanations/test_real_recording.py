@@ -1,7 +1,7 @@
 """`charnn explain` on a real recording (a small random-weight LSTM): the file beside it, the feature
 cache, paste-back into the search on the stored float16 values, and the atlas naming units.
 
-    pytest -q tests/explanations/test_recording.py
+    pytest -q tests/explanations/test_real_recording.py
 """
 
 from __future__ import annotations
