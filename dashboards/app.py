@@ -4,10 +4,13 @@
     app = create_app("runs")                 # serve with dashboards.server (or: charnn dashboard runs)
     app.server.extensions["charnn"].data     # the server-side DataStore; .jobs, .close()
 
-One page with a navigation bar (run, recording, layer, kind, unit, position) and six tabs:
-neuron (colored text + search), unit details, many neurons (heatmap), model, intervene (ablate
-or clamp the unit), history (neurons across training and runs). The view lives in
-a small `dcc.Store` mirrored in the URL; every heavy array stays in this process (`DataStore`).
+One page with a navigation bar (run, recording, layer, kind, unit, position) and seven tabs:
+neuron (colored text + search), unit details, explain (which units can I name?), many neurons
+(heatmap), model, intervene (ablate or clamp the unit), history (neurons across training and
+runs). The view lives in a small `dcc.Store` mirrored in the URL; every heavy array stays in this
+process (`DataStore`). Two more stores connect the views: `explain-version` changes when the
+Explain tab has written a recording's explanations, `explain-use` when an explanation is clicked
+(the search panel then searches it).
 """
 
 from __future__ import annotations
@@ -24,18 +27,19 @@ from .data import DataStore
 from .jobs import Jobs
 from .paths import PathError
 from .state import TABS
-from .views import details, heatmap, history, intervene, model, navbar, neuron, search
+from .views import details, explain, heatmap, history, intervene, model, navbar, neuron, search
 
 ASSETS = Path(__file__).parent / "assets"
 TAB_STYLE = {"padding": "6px 12px"}
-TAB_LABELS = {"neuron": "Neuron", "details": "Unit details", "heatmap": "Many neurons", "model": "Model",
-              "intervene": "Intervene", "history": "History"}
+TAB_LABELS = {"neuron": "Neuron", "details": "Unit details", "explain": "Explain", "heatmap": "Many neurons",
+              "model": "Model", "intervene": "Intervene", "history": "History"}
 
 
 def layout(concepts: dict) -> html.Div:
     return html.Div(className="app", children=[
         dcc.Location(id="url", refresh=False),
         dcc.Store(id="view"), dcc.Store(id="open"), dcc.Store(id="span-sel"),
+        dcc.Store(id="explain-version"), dcc.Store(id="explain-use"),
         html.Div(className="title", children=[html.B("charnn"), html.Span(" neurons of character-level RNNs")]),
         navbar.layout(),
         html.Div(id="nav-error", className="error"),
@@ -43,6 +47,7 @@ def layout(concepts: dict) -> html.Div:
                  children=[dcc.Tab(label=TAB_LABELS[t], value=t, style=TAB_STYLE, selected_style=TAB_STYLE) for t in TABS]),
         html.Div(id="tab-neuron", children=neuron.layout(concepts)),
         html.Div(id="tab-details", children=details.layout(), style={"display": "none"}),
+        html.Div(id="tab-explain", children=explain.layout(), style={"display": "none"}),
         html.Div(id="tab-heatmap", children=heatmap.layout(), style={"display": "none"}),
         html.Div(id="tab-model", children=model.layout(), style={"display": "none"}),
         html.Div(id="tab-intervene", children=intervene.layout(), style={"display": "none"}),
@@ -80,6 +85,7 @@ def create_app(runs_root: str | Path) -> Dash:
     neuron.register(app, data)
     search.register(app, data, jobs)
     details.register(app, data)
+    explain.register(app, data, jobs)
     heatmap.register(app, data)
     model.register(app, data)
     intervene.register(app, data, jobs)

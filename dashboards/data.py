@@ -8,6 +8,7 @@ so the heavy data stays in this process and the browser only gets windows and su
     data.run("austen")                                      # charnn Run (model + vocab), loaded once
     data.probe_steps("austen")                              # {1200: "step-0001200", ...}
     data.preparing("austen", "val").result()                # the search summary, built on first open
+    data.explanations("austen", "val")                      # explanations.parquet's rows, or None
     data.close()                                            # stops the preparation (server shutdown)
 
 A recording's first open also queues the building of its search summary (`charnn.search.prepare`:
@@ -16,6 +17,9 @@ so that by the time a user has typed a regex the search has only the target's ro
 histogram; recordings are prepared one at a time, in the order they were opened. `close`
 cancels the queued ones and stops the running one at its next chunk, so Ctrl-C is not held up
 by a preparation (a stopped one saves nothing: its summary is written only when complete).
+
+The explanations (`charnn explain`) are read once per version of their file, so a view asks for
+them on every repaint and sees them as soon as the Explain tab or `charnn explain` writes them.
 
 Every run and recording name goes through `paths.safe_join`, so a name from the browser cannot
 reach outside RUNS_DIR. Only the engine's public API is used (no Parquet here).
@@ -32,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 import charnn
+from charnn.explanations import current_explanations, explanations_path, parse
 from charnn.gates import saturation
 from charnn.run import RunFolder
 from charnn.search import concept_target, prepare, regex_target
@@ -62,12 +67,17 @@ class LRU:
 
 
 def query_key(query: dict | None) -> tuple | None:
-    """A hashable (regex, concept, target) of a query dict, None when it asks for nothing."""
-    if not query or not (query.get("regex") or query.get("concept")):
+    """A hashable ("regex", regex, target), ("concept", name) or ("explanation", text) of a query
+    dict, None when it asks for nothing."""
+    if not query:
         return None
     if query.get("concept"):
-        return (None, query["concept"], None)
-    return (query["regex"], None, query.get("target") or "inside")
+        return ("concept", query["concept"])
+    if query.get("explanation"):
+        return ("explanation", query["explanation"])
+    if query.get("regex"):
+        return ("regex", query["regex"], query.get("target") or "inside")
+    return None
 
 
 class DataStore:
@@ -80,6 +90,8 @@ class DataStore:
         self._searches = LRU(8)
         self._runs = LRU(2)
         self._results = LRU(16)
+        self._explanations = LRU(4)
+        self._computed: dict[Path, pd.DataFrame] = {}  # explained here but not saved (a read-only recording)
         self._preparing: dict[Path, Future] = {}
         self._preparer = ThreadPoolExecutor(1, thread_name_prefix="charnn-prepare")
         self._closing = threading.Event()
@@ -180,9 +192,10 @@ class DataStore:
 
     # ------------------------------------------------------------ derived
     def target(self, run: str, rec: str, query: dict | None) -> np.ndarray | None:
-        """(n_chars,) float32 target of a regex or concept query; None for no query.
+        """(n_chars,) float32 target of a regex, concept or explanation query; None for no query.
 
-        Raises ValueError (the search module's RegexError) for a bad or catastrophic regex.
+        Raises ValueError (the search module's RegexError, an ExplanationError) for a bad or
+        catastrophic regex or an explanation that does not parse.
         """
         key = query_key(query)
         if key is None:
@@ -191,7 +204,7 @@ class DataStore:
 
         def make():
             try:
-                return make_target(r.string, *key)
+                return make_target(r.string, key)
             except ValueError as err:  # remembered too: a catastrophic regex should time out once, not per repaint
                 return err
 
@@ -208,6 +221,30 @@ class DataStore:
         """make(), remembered under key (a failure is not remembered: it raises before it is stored)."""
         return self._results.get(key, make)
 
+    def explanations(self, run: str, rec: str) -> pd.DataFrame | None:
+        """Every row of the recording's explanations, read once per version of explanations.parquet;
+        None while it has none (or only an earlier recording's in its folder). A ValueError says
+        what to do about a damaged file."""
+        r = self.recording(run, rec)
+        path = explanations_path(r)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return self._computed.get(r.path)
+
+        def read():
+            try:
+                return current_explanations(r)
+            except (ValueError, OSError) as err:  # pyarrow's ArrowInvalid is a ValueError
+                raise ValueError(f"cannot read {path.name} of {run}/{rec} ({err}): compute the explanations "
+                                 "again on the Explain tab") from err
+        return self._explanations.get((path, stat.st_mtime_ns, stat.st_size), read)
+
+    def explained(self, run: str, rec: str, df: pd.DataFrame) -> None:
+        """Keep explanations computed here in memory: shown when they could not be saved beside the
+        recording (the saved file wins when there is one)."""
+        self._computed[self.recording(run, rec).path] = df
+
     def gate_saturation(self, run: str, rec: str, max_chars: int = SATURATION_CHARS) -> pd.DataFrame:
         """Per (layer, gate, unit): fraction of steps with the gate < 0.1 (left) and > 0.9 (right)."""
         r = self.recording(run, rec)
@@ -221,7 +258,10 @@ def _prepare_quietly(r, cancel) -> None:
         pass
 
 
-def make_target(text: str, regex: str | None, concept: str | None, target: str | None) -> np.ndarray:
-    if concept is not None:
-        return concept_target(text, concept)
-    return regex_target(text, regex, target or "inside")
+def make_target(text: str, key: tuple) -> np.ndarray:
+    """The (n,) target of a query_key."""
+    if key[0] == "concept":
+        return concept_target(text, key[1])
+    if key[0] == "explanation":
+        return parse(key[1]).evaluate(text)
+    return regex_target(text, key[1], key[2])

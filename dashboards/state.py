@@ -3,7 +3,7 @@ browser (`dcc.Store(id="view")`) and mirrored in the URL.
 
     {"run": "austen", "rec": "val", "layer": 1, "kind": "c", "unit": 37, "pos": 12000,
      "focus": 12345, "win": 3000, "scale": "tanh", "regex": '"[^"]*"', "target": "inside",
-     "concept": None, "tab": "neuron"}
+     "concept": None, "explanation": None, "tab": "neuron"}
 
 `resolve` makes any such dict valid against what is on disk (unknown run -> the first run,
 unit out of range -> wrapped, window -> one of WINDOWS, ...), so a hand-edited URL cannot break
@@ -25,7 +25,7 @@ from .urlstate import MAX_LEN
 
 WINDOWS = (1000, 2000, 3000, 5000)  # characters per text window
 DEFAULT_WINDOW = 3000
-TABS = ("neuron", "details", "heatmap", "model", "intervene", "history")
+TABS = ("neuron", "details", "explain", "heatmap", "model", "intervene", "history")
 TARGETS = ("inside", "start", "end")  # and group:N, a regex's capture group
 GROUP = re.compile(r"^group:[0-9]{1,3}$")
 KIND_LABELS = {"c": "c  cell", "h": "h  hidden", "i": "i  input gate", "f": "f  forget gate",
@@ -58,6 +58,8 @@ def resolve(view: dict, catalog, open_recording: bool = True) -> dict:
     v["regex"] = regex if isinstance(regex, str) and 0 < len(regex) <= MAX_LEN else None
     concept = v.get("concept")
     v["concept"] = concept if isinstance(concept, str) and concept in CONCEPTS else None
+    explanation = v.get("explanation")
+    v["explanation"] = explanation if isinstance(explanation, str) and 0 < len(explanation) <= MAX_LEN else None
     runs = catalog.runs()
     v["run"] = v.get("run") if v.get("run") in runs else (runs[0] if runs else None)
     recs = catalog.recordings(v["run"]) if v["run"] and open_recording else []
@@ -103,12 +105,19 @@ def window_bounds(view: dict, n_chars: int) -> tuple[int, int]:
 
 
 def query(view: dict) -> dict | None:
-    """The view's regex or concept query, or None."""
+    """The view's concept, explanation or regex query, or None."""
     if view.get("concept"):
         return {"concept": view["concept"]}
+    if view.get("explanation"):
+        return {"explanation": view["explanation"]}
     if view.get("regex"):
         return {"regex": view["regex"], "target": view.get("target") or "inside"}
     return None
+
+
+def query_label(q: dict) -> str:
+    """How a query names itself: its regex, concept or explanation, quoted."""
+    return repr(q.get("regex") or q.get("concept") or q.get("explanation"))
 
 
 def view_unit(view: dict) -> Unit:

@@ -14,9 +14,9 @@ from urllib.parse import parse_qs, urlencode
 
 FIELDS = {  # name -> type, in URL order
     "run": str, "rec": str, "layer": int, "kind": str, "unit": int, "pos": int, "focus": int, "win": int,
-    "regex": str, "concept": str, "target": str, "scale": str, "tab": str,
+    "regex": str, "concept": str, "explanation": str, "target": str, "scale": str, "tab": str,
 }
-MAX_LEN = 2000  # longest value kept (a regex); longer ones are dropped
+MAX_LEN = 2000  # longest value kept (a regex, an explanation); longer ones are dropped
 
 
 def parse_query(search: str | None) -> dict:

@@ -18,7 +18,7 @@ table (explanations.parquet), engine (explain), cli (`charnn explain`).
 from .engine import ExplainCancelled, explain
 from .grammar import ExplanationError, Program
 from .parser import parse
-from .table import COLUMNS, CURVE, load_explanations, shares
+from .table import COLUMNS, CURVE, THRESHOLDS, current_explanations, explanations_path, load_explanations, shares
 
-__all__ = ["COLUMNS", "CURVE", "ExplainCancelled", "ExplanationError", "Program", "explain", "load_explanations",
-           "parse", "shares"]
+__all__ = ["COLUMNS", "CURVE", "THRESHOLDS", "ExplainCancelled", "ExplanationError", "Program", "current_explanations",
+           "explain", "explanations_path", "load_explanations", "parse", "shares"]

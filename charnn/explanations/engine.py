@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Callable, Union
 
 import numpy as np
@@ -136,7 +135,7 @@ def explain(rec, kinds=None, max_terms: int = 3, top: int = 3, heldout=None, pro
     df.attrs.update(settings=asdict(settings), n_fit=parts[0].n, n_heldout=parts[1].n, seconds=prog.seconds,
                     cpu_seconds=prog.cpu_seconds)
     if save and getattr(rec, "path", None) is not None:
-        table.save_explanations(df, Path(rec.path) / table.FILE, (getattr(rec, "meta", None) or {}).get("recording_id"))
+        table.save_explanations(df, table.explanations_path(rec), (getattr(rec, "meta", None) or {}).get("recording_id"))
     return df
 
 

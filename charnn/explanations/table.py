@@ -2,6 +2,8 @@
 
     df = load_explanations("runs/austen/recordings/val")             # every row, or None if not explained
     load_explanations(rec, unit="0:c:56")                            # one unit's rows (a filtered read)
+    current_explanations(rec)                                        # every row, None if they are another recording's
+    explanations_path(rec)                                           # <rec>/explanations.parquet
     shares(df)                                                       # share of units at r >= 0.5, 0.7, 0.8
     best_explanations(rec)                                           # each unit's rank-1 explanation (for the atlas)
 
@@ -93,11 +95,16 @@ def save_explanations(df: pd.DataFrame, path: Path, recording_id: str | None = N
     return path
 
 
+def explanations_path(rec_or_path) -> Path:
+    """Where the explanations of a recording (a Recording or its folder) are saved."""
+    return Path(getattr(rec_or_path, "path", rec_or_path)) / FILE
+
+
 def load_explanations(rec_or_path, unit=None) -> pd.DataFrame | None:
     """The explanations saved beside a recording (a Recording, its folder, or the .parquet), or None
     if it has none; unit ("0:c:37" or a charnn.units.Unit): only that unit's rows (a filtered read)."""
     where = Path(getattr(rec_or_path, "path", rec_or_path))
-    path = where if where.suffix == ".parquet" else where / FILE
+    path = where if where.suffix == ".parquet" else explanations_path(where)
     if not path.is_file():
         return None
     filters = None
@@ -113,12 +120,21 @@ def load_explanations(rec_or_path, unit=None) -> pd.DataFrame | None:
     return df
 
 
-def best_explanations(rec) -> pd.DataFrame | None:
-    """Each unit's best explanation saved beside `rec`: layer, kind, unit, explanation, explanation_r
-    (its held-out score); None if it has none, or if they are for an earlier recording in that folder."""
+def current_explanations(rec) -> pd.DataFrame | None:
+    """Every row saved beside `rec`; None if it has none, or if they are for an earlier recording in
+    that folder (another recording id)."""
     df = load_explanations(rec)
     rid = (getattr(rec, "meta", None) or {}).get("recording_id")
     if df is None or (rid and df.attrs.get("recording_id") not in (None, rid)):
+        return None
+    return df
+
+
+def best_explanations(rec) -> pd.DataFrame | None:
+    """Each unit's best explanation saved beside `rec`: layer, kind, unit, explanation, explanation_r
+    (its held-out score); None if it has none, or if they are for an earlier recording in that folder."""
+    df = current_explanations(rec)
+    if df is None:
         return None
     best = df[(df["rank"] == 1) & (df["status"] == "ok")]
     return best[["layer", "kind", "unit", "explanation", "score"]].rename(columns={"score": "explanation_r"})

@@ -1,20 +1,25 @@
-"""Unit details: what one unit does over the whole recording. The activation histogram split by
-inside / outside the current regex or concept, the top activating contexts (both signs), contexts
-sampled per activation decile (as Neuroscope and SAE dashboards show them), and the mean
-activation against the position within a match. Clicking a context opens it in the neuron view.
+"""Unit details: what one unit does over the whole recording. Its explanations (`charnn explain`:
+each with its held-out scores next to their chance levels; clicking one searches every unit against
+it) and its held-out r against the number of terms beside its layer and kind's shares; the
+activation histogram split by inside / outside the current regex, concept or explanation, the top
+activating contexts (both signs), contexts sampled per activation decile (as Neuroscope and SAE
+dashboards show them), and the mean activation against the position within a match. Clicking a
+context opens it in the neuron view.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
-from dash import ALL, Input, Output, State, ctx, dcc, html
+from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from charnn import colors
 
-from ..state import query, served, unit_label
+from .. import explained
+from ..state import query, query_label, served, unit_label, view_unit
 from ..unitstats import histograms, position_profile, quantile_samples, top_positions
+from .explain import use_button
 
 CONTEXT = 32  # characters each side of a context's centre
 TOP_K = 12
@@ -24,6 +29,9 @@ def layout() -> html.Div:
     return html.Div(className="details-view", children=[
         html.H4(id="details-title"),
         html.Div(id="details-note", className="status"),
+        html.H5("Explanations (fitted on the first half of the recording, scored on the second)"),
+        html.Div(id="details-explained", className="explained-table"),
+        dcc.Graph(id="details-curve", config={"displaylogo": False}, style={"display": "none"}),
         html.Div(className="grid2", children=[
             dcc.Graph(id="details-hist", config={"displaylogo": False}),
             dcc.Graph(id="details-profile", config={"displaylogo": False}),
@@ -87,6 +95,22 @@ def profile_figure(profile: dict | None, note: str) -> go.Figure:
     return fig
 
 
+def ranked_table(rows) -> html.Table:
+    """A unit's explanations, best first: each a button that searches it, then its scores."""
+    head = ["rank", "explanation", "held-out r (chance)", "0/1: separation (chance)", "IoU (chance)",
+            "r on the fitting half", "terms"]
+
+    def binary(text_of, *values):
+        return "" if not np.isfinite(values[0]) else text_of(*values)
+    body = [html.Tr([html.Td(int(r["rank"])), html.Td(use_button(r["explanation"], "details", int(r["rank"]))),
+                     html.Td(f"{r['r_heldout']:+.3f} ({abs(r['r_chance']):.3f})"),
+                     html.Td(binary(explained.separated, r["auroc"], r["auroc_chance"]).removeprefix("separation ")),
+                     html.Td(binary("{:.3f} ({:.3f})".format, r["iou"], r["iou_chance"])), html.Td(f"{r['r_fit']:+.3f}"),
+                     html.Td(int(r["terms"]))])
+            for _, r in rows.iterrows()]
+    return html.Table(className="ranked", children=[html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)])
+
+
 def register(app, data) -> None:
     @app.callback(Output("details-title", "children"), Output("details-note", "children"),
                   Output("details-hist", "figure"), Output("details-profile", "figure"),
@@ -110,9 +134,9 @@ def register(app, data) -> None:
             target, note = None, str(err)
         if target is not None and np.all((target == 0) | (target == 1)):
             mask = target > 0.5
-            note = f"split by {q.get('regex') or q.get('concept')!r}"
+            note = f"split by {query_label(q)}"
         elif target is not None:
-            note = f"concept {q['concept']!r} is continuous: no inside / outside split"
+            note = f"{query_label(q)} is continuous: no inside / outside split"
         profile = position_profile(values, mask) if mask is not None else None
         prof_note = f"{profile['matches']:,} matches" if profile else "needs a regex or a binary concept"
         tops = [[context_row(text, values, norm, p, f"{values[p]:+.3f}") for p in top_positions(values, TOP_K, s)]
@@ -121,6 +145,20 @@ def register(app, data) -> None:
         title = f"{unit_label(view)}: mean {values.mean():+.3f}, std {values.std():.3f}, range [{lo:+.3f}, {hi:+.3f}]"
         return (title, note, histogram_figure(histograms(values, mask), "Activation histogram"),
                 profile_figure(profile, prof_note), tops[0], tops[1], quant, details_key(view))
+
+    @app.callback(Output("details-explained", "children"), Output("details-curve", "figure"),
+                  Output("details-curve", "style"), Input("view", "data"), Input("explain-version", "data"))
+    def explanations(view, _version):
+        view = served(view, data, tab="details")
+        unit = view_unit(view)
+        try:
+            df = data.explanations(view["run"], view["rec"])
+        except ValueError as err:
+            return html.Div(str(err), className="error"), no_update, {"display": "none"}
+        rows = explained.explained(explained.ranked(df, unit))
+        if rows.empty:
+            return html.Div(explained.missing(df, unit, view["rec"]), className="hint"), no_update, {"display": "none"}
+        return ranked_table(rows), explained.curve_figure(df, unit), {}
 
     @app.callback(Output("open", "data", allow_duplicate=True), Input({"type": "ctx-open", "pos": ALL}, "n_clicks"),
                   prevent_initial_call=True)

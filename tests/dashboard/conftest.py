@@ -10,12 +10,14 @@ Browser tests use dash[testing]'s `dash_duo` with Debian's chromium and chromium
 
 from __future__ import annotations
 
+import shutil
 import threading
 from pathlib import Path
 
 import pytest
 import torch
 
+import charnn
 from charnn.corpus import corpora_dir
 from charnn.recording import record
 from charnn.train import Trainer, TrainConfig
@@ -103,6 +105,24 @@ def dash_runs(tmp_path_factory) -> Path:
                       eval_every=15, warmup_steps=5, eval_chars=2000, lr=1e-2)
     Trainer(cfg, dict(cell="lstm", layers=2, hidden=16, embed=8)).fit()
     record(root / "tiny", str(corpus), name="pride", kinds="i,f,o,c,h", streams=4, burn_in=32, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def explained_runs(dash_runs, tmp_path_factory) -> Path:
+    """A copy of `dash_runs` whose recording has explanations for kinds c and h (charnn.explain,
+    under a second); dash_runs itself stays unexplained."""
+    root = tmp_path_factory.mktemp("explained") / "runs"
+    shutil.copytree(dash_runs, root)
+    charnn.explain(charnn.open_recording(root / "tiny" / "recordings" / "pride"), kinds=["c", "h"], progress=False)
+    return root
+
+
+@pytest.fixture
+def unexplained_runs(dash_runs, tmp_path) -> Path:
+    """A fresh copy of `dash_runs`, for a test that explains it."""
+    root = tmp_path / "runs"
+    shutil.copytree(dash_runs, root)
     return root
 
 

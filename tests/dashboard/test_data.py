@@ -154,12 +154,21 @@ def test_a_continuous_concept_gets_its_own_columns(data):
 
 
 def test_search_queries_are_checked_in_the_request():
-    assert search_query("regex", '"', None, None) == {"regex": '"', "target": "inside", "concept": None}
-    assert search_query("concept", None, None, "digit") == {"concept": "digit", "regex": None}
+    assert search_query("regex", '"', None, None) == {"regex": '"', "target": "inside", "concept": None,
+                                                      "explanation": None}
+    assert search_query("concept", None, None, "digit") == {"concept": "digit", "regex": None, "explanation": None}
+    text = 'inside `"`...`"` AND NOT after newline'
+    assert search_query("explanation", None, None, None, f" {text} ") == {"explanation": text, "regex": None,
+                                                                           "concept": None}
     with pytest.raises(ValueError, match="type a regex"):
         search_query("regex", "", "inside", None)
     with pytest.raises(ValueError, match="up to 2,000"):
         search_query("regex", "a" * 5000, "inside", None)
+    with pytest.raises(ValueError, match="type an explanation"):
+        search_query("explanation", None, None, None, "  ")
+    with pytest.raises(ValueError, match=r"explanation 'inside `\(`': .* at character") as bad:
+        search_query("explanation", None, None, None, "inside `(`")
+    assert "\n" not in str(bad.value)  # one line in the panel
 
 
 def test_a_crafted_request_cannot_leave_runs_dir(dash_runs, post_callback):
