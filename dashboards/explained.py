@@ -88,10 +88,10 @@ def curve_figure(df: pd.DataFrame | None, unit: Unit) -> go.Figure:
                         subplot_titles=[f"{unit}: held-out r by number of terms",
                                         f"all {unit.layer}:{unit.kind} units: share at held-out r ≥"])
     rows = ranked(df, unit)
+    r = [float(rows.iloc[0][f"curve_{k}"]) for k in CURVE] if len(rows) else []
     if rows.empty:
         fig.add_annotation(text="not explained", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
     else:
-        r = [float(rows.iloc[0][f"curve_{k}"]) for k in CURVE]
         fig.add_scatter(x=list(CURVE), y=r, mode="lines+markers", name=f"{unit}", line_color="#b2182b",
                         hovertemplate="%{x} terms: r %{y:.3f}<extra></extra>", row=1, col=1)
         for t, share in term_shares(df, unit.layer, unit.kind).items():
@@ -100,7 +100,8 @@ def curve_figure(df: pd.DataFrame | None, unit: Unit) -> go.Figure:
                             row=1, col=2)
     for col in (1, 2):
         fig.update_xaxes(tickvals=list(CURVE), title_text="terms (greedy least squares)", row=1, col=col)
-    fig.update_yaxes(range=[0, 1.02], title_text="held-out r", row=1, col=1)
+    low = min([0.0, *r])  # a held-out r can fall below 0
+    fig.update_yaxes(range=[low - 0.02 if low < 0 else 0, 1.02], title_text="held-out r", row=1, col=1)
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
     fig.update_layout(height=300, margin=dict(l=50, r=10, t=40, b=40), legend=dict(orientation="h", y=-0.25, x=0.55))
     return fig
@@ -156,11 +157,15 @@ def share_column(threshold: float) -> str:
 
 def summary(df: pd.DataFrame, rec: str) -> str:
     """What the explanations are: how many units, of which kinds, fitted and scored on what."""
+    units = int((df["rank"] == 1).sum())
+    return f"{units:,} units of {rec} explained (kinds {', '.join(sorted(set(df['kind'])))}): {scored_on(df)}"
+
+
+def scored_on(df: pd.DataFrame) -> str:
+    """'fitted on 100,626 characters, scored on 100,626 held-out characters (the second half); ...'."""
     attrs = df.attrs
     heldout = attrs.get("settings", {}).get("heldout", "second half")
     where = "the second half" if heldout == "second half" else heldout
-    units = int((df["rank"] == 1).sum())
-    return (f"{units:,} units of {rec} explained (kinds {', '.join(sorted(set(df['kind'])))}): fitted on "
-            f"{attrs.get('n_fit', 0):,} characters, scored on {attrs.get('n_heldout', 0):,} held-out characters "
-            f"({where}); c is scored as tanh(c)")
+    return (f"fitted on {attrs.get('n_fit', 0):,} characters, scored on {attrs.get('n_heldout', 0):,} held-out "
+            f"characters ({where}); c is scored as tanh(c)")
 

@@ -2,11 +2,12 @@
 
     .venv/bin/python scripts/screenshots.py runs docs/screenshots --run austen --rec val --regex '"[^"]*"'
 
-Starts the app on RUNS_DIR (the CLI's server, a free port on 127.0.0.1), runs the regex search,
-opens its best unit and writes one PNG per tab into OUT_DIR: neuron, details, heatmap, model,
-intervene (the unit zeroed over the window) and history (with --other, the match against that run;
-probe recordings, if the run has them, over training). Needs Debian's chromium and
-chromium-driver, and selenium (from dash[testing]).
+Starts the app on RUNS_DIR (the CLI's server, a free port on 127.0.0.1), explains the recording
+on the Explain tab if it has no explanations yet, runs the regex search, opens its best unit and
+writes one PNG per tab into OUT_DIR: neuron, details, explain, heatmap, model, intervene (the unit
+zeroed over the window) and history (with --other, the match against that run; probe recordings,
+if the run has them, over training). Needs Debian's chromium and chromium-driver, and selenium
+(from dash[testing]).
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ from dashboards import create_app  # noqa: E402
 from dashboards.browser import chromium, settled, text_of, wait_for  # noqa: E402
 from dashboards.server import start  # noqa: E402
 
-TABS = {"details": "Unit details", "heatmap": "Many neurons", "model": "Model", "intervene": "Intervene",
-        "history": "History"}
+TABS = {"neuron": "Neuron", "details": "Unit details", "explain": "Explain", "heatmap": "Many neurons", "model": "Model",
+        "intervene": "Intervene", "history": "History"}
 BEST = '#search-table .ag-center-cols-container .ag-row[row-index="0"] .ag-cell[col-id="unit"]'
-SHOTS = ("neuron", "details", "heatmap", "model", "intervene", "history")
+SHOTS = ("neuron", "details", "explain", "heatmap", "model", "intervene", "history")
 
 
 def settle(driver, pause: float = 0.6) -> None:
@@ -54,6 +55,20 @@ def search(driver) -> None:
     name = best.text
     best.click()
     wait_for(lambda: f"unit {name}" in text_of(driver, "text-status"), timeout=60, what="the best unit")
+
+
+def explain(driver) -> None:
+    """Show the Explain tab, computing the recording's explanations there first if it has none."""
+    open_tab(driver, "explain")
+    wait_for(lambda: text_of(driver, "explain-note"), timeout=60, what="the Explain tab")
+    if "no explanations yet" in text_of(driver, "explain-note"):
+        driver.find_element("id", "explain-go").click()
+        wait_for(lambda: "units explained" in text_of(driver, "explain-status") or text_of(driver, "explain-error"),
+                 timeout=1800, interval=1.0, what="the explanations")
+        if text_of(driver, "explain-error"):
+            raise RuntimeError(f"explain failed: {text_of(driver, 'explain-error')}")
+    wait_for(lambda: driver.find_elements("css selector", '#explain-table .ag-row[row-index="0"]'), timeout=60,
+             what="the explain table")
 
 
 def hover(driver, index: int) -> None:
@@ -99,6 +114,13 @@ def main(argv=None) -> int:
         query = {k: v for k, v in query.items() if v is not None}
         driver.get(server.url + "?" + urlencode(query))
         wait_for(lambda: "chars" in text_of(driver, "text-status"), timeout=120, what="the text")
+        driver.set_window_size(args.width, args.height + 300)
+        explain(driver)
+        settle(driver)
+        driver.save_screenshot(str(out / "explain.png"))
+
+        driver.set_window_size(args.width, args.height)
+        open_tab(driver, "neuron")
         search(driver)
         settle(driver)
         hover(driver, 40)

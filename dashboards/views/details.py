@@ -29,7 +29,7 @@ def layout() -> html.Div:
     return html.Div(className="details-view", children=[
         html.H4(id="details-title"),
         html.Div(id="details-note", className="status"),
-        html.H5("Explanations (fitted on the first half of the recording, scored on the second)"),
+        html.H5("Explanations"),
         html.Div(id="details-explained", className="explained-table"),
         dcc.Graph(id="details-curve", config={"displaylogo": False}, style={"display": "none"}),
         html.Div(className="grid2", children=[
@@ -158,7 +158,8 @@ def register(app, data) -> None:
         rows = explained.explained(explained.ranked(df, unit))
         if rows.empty:
             return html.Div(explained.missing(df, unit, view["rec"]), className="hint"), no_update, {"display": "none"}
-        return ranked_table(rows), explained.curve_figure(df, unit), {}
+        return [html.Div(explained.scored_on(df), className="status"), ranked_table(rows)], \
+            explained.curve_figure(df, unit), {}
 
     @app.callback(Output("open", "data", allow_duplicate=True), Input({"type": "ctx-open", "pos": ALL}, "n_clicks"),
                   prevent_initial_call=True)

@@ -42,7 +42,8 @@ TIPS = {
 FORMATS = {"score": "+.3f", "r": "+.3f", "chance": ".3f", "separation": ".3f", "terms": "d"}
 COLUMNS = [grid.column("unit", unit=True, width=80),
            *(grid.column(c, TIPS[c], FORMATS[c]) for c in ("score", "r", "chance", "separation", "terms")),
-           {**grid.column("explanation", TIPS["explanation"], width=360), "flex": 5, "cellClass": "use-explanation"}]
+           {**grid.column("explanation", TIPS["explanation"], width=360), "flex": 5, "cellClass": "use-explanation",
+            "tooltipField": "explanation"}]
 SHARE_COLUMNS = [grid.column("layer", fmt="d"), grid.column("kind"), grid.column("units", fmt=",d")] + [
     {**grid.column(explained.share_column(t), f"share of units whose best explanation reaches held-out r {t}", ".1%"),
      "headerName": f"r ≥ {t}"} for t in THRESHOLDS]
@@ -61,7 +62,8 @@ def layout() -> html.Div:
         ]),
         *PANEL.feedback(),
         html.H5("Share of units whose best explanation reaches held-out r"),
-        grid.grid("explain-shares", SHARE_COLUMNS, height=150, empty="no explanations yet"),
+        html.Div(grid.grid("explain-shares", SHARE_COLUMNS, height=None, empty="no explanations yet"),
+                 className="narrow"),
         html.Div(className="row", children=[
             labelled("layers", dcc.Dropdown(id="explain-layers", multi=True, placeholder="all",
                                             style={"width": "10rem"})),

@@ -32,14 +32,17 @@ def column(field: str, tip: str | None = None, fmt: str | None = None, unit: boo
     return out
 
 
-def grid(grid_id: str, columns: list[dict], height: int = 380, empty: str = "no rows yet") -> dag.AgGrid:
-    """A grid with no rows; `empty` is what it says until it has some."""
+def grid(grid_id: str, columns: list[dict], height: int | None = 380, empty: str = "no rows yet") -> dag.AgGrid:
+    """A grid with no rows; `empty` is what it says until it has some. height None: as tall as its
+    rows (for a table of a few rows)."""
+    options = {"rowHeight": 26, "headerHeight": 30, "tooltipShowDelay": 300, "animateRows": False,
+               "suppressCellFocus": True, "localeText": {"noRowsToShow": empty}}
+    if height is None:
+        options["domLayout"] = "autoHeight"
     return dag.AgGrid(
         id=grid_id, columnDefs=columns, rowData=[], getRowId="params.data.id", className="grid",
-        defaultColDef={"sortable": True, "resizable": True, "flex": 1},
-        dashGridOptions={"rowHeight": 26, "headerHeight": 30, "tooltipShowDelay": 300, "animateRows": False,
-                         "suppressCellFocus": True, "localeText": {"noRowsToShow": empty}},
-        style={"height": f"{height}px", "width": "100%"},
+        defaultColDef={"sortable": True, "resizable": True, "flex": 1}, dashGridOptions=options,
+        style={"width": "100%"} if height is None else {"height": f"{height}px", "width": "100%"},
     )
 
 
