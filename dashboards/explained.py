@@ -2,7 +2,8 @@
 and plotly, tested in tests/dashboard/test_explained.py).
 
     ranked(df, unit)                      # one unit's explanations, rank 1 first (empty if not explained)
-    scores(row)                           # "held-out r +0.906 (chance 0.012) · separation 0.995, high where it holds (chance 0.503)"
+    scores(row)                           # "held-out r +0.906 (chance 0.012) · separation 0.995, high where
+                                          #  it holds (chance 0.503)"
     missing(df, unit, rec)                # why a unit has no explanation to show, and what to do
     curve_figure(df, unit)                # its held-out r by number of terms, beside its layer and kind's shares
     best(df, Filters(kinds=["c"]))        # the explain page's table: each unit's best explanation, best first

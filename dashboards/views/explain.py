@@ -109,16 +109,25 @@ def prepare(data, view, kinds):
 
     def work(job):
         job.report(0.0, "the text's features, then two passes over the recording")
-        started = time.time()
+        path = explanations_path(rec)
+        before = _stat(path)
 
         def report(done: int, total: int) -> None:
             job.report(done / max(1, total), f"explaining every unit of kinds {', '.join(kinds)}")
         df = charnn.explain(rec, kinds=kinds, progress=report, cancel=job.cancel.is_set)
-        path = explanations_path(rec)
-        saved = path.is_file() and path.stat().st_mtime >= started - 1
-        data.explained(run, name, df)
-        return {"units": int((df["rank"] == 1).sum()), "saved": saved, "rec": f"{run}/{name}", "path": str(path)}
+        saved = _stat(path) not in (None, before)  # explain warns and goes on when it cannot write
+        if not saved:
+            data.explained(run, name, df)
+        return {"units": int((df["rank"] == 1).sum()), "saved": saved, "rec": f"{run}/{name}"}
     return work
+
+
+def _stat(path) -> tuple | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_mtime_ns, stat.st_size, stat.st_ino
 
 
 def done(result: dict, seconds: float) -> str:
@@ -136,10 +145,12 @@ def register(app, data, jobs) -> None:
 
     @app.callback(Output("explain-kinds", "options"), Output("explain-kinds", "value"),
                   Output("explain-layers", "options"), Output("explain-kind-filter", "options"),
+                  Output("explain-layers", "value"), Output("explain-kind-filter", "value"),
                   Output("explain-options-key", "data"),
                   Input("view", "data"), Input("explain-version", "data"), State("explain-options-key", "data"))
     def options(view, version, shown):
-        """The kinds to explain and the filters' choices, set when the recording or its explanations change."""
+        """The kinds to explain and the filters' choices (none chosen: every layer and kind), set when
+        the recording or its explanations change."""
         view = served(view, data, tab="explain")
         key = f"{view['run']}/{view['rec']}|{version}"
         if key == shown:
@@ -152,7 +163,7 @@ def register(app, data, jobs) -> None:
         kinds = default_kinds(info["kinds"]) if df is None else [k for k in info["kinds"] if k in set(df["kind"])]
         layers = sorted(int(x) for x in set(df["layer"])) if df is not None else []
         kind_filter = [k for k in info["kinds"] if df is not None and k in set(df["kind"])]
-        return info["kinds"], kinds, layers, kind_filter, key
+        return info["kinds"], kinds, layers, kind_filter, None, None, key
 
     @app.callback(Output("explain-note", "children"), Output("explain-shares", "rowData"),
                   Output("explain-table", "rowData"), Output("explain-shown", "children"),
@@ -180,13 +191,15 @@ def register(app, data, jobs) -> None:
         return explained.summary(df, view["rec"]), share_rows, rows, shown
 
     @app.callback(Output("open", "data", allow_duplicate=True), Output("explain-use", "data", allow_duplicate=True),
-                  Input("explain-table", "cellClicked"), prevent_initial_call=True)
-    def click_row(cell):
+                  Input("explain-table", "cellClicked"), State("view", "data"), prevent_initial_call=True)
+    def click_row(cell, view):
+        """An explanation clicked: search it; any other cell, or a unit with no explanation: open the unit."""
         clicked = grid.clicked_unit(cell)
-        if clicked is None:
+        if clicked is None or not view:
             raise PreventUpdate
-        if cell.get("colId") == "explanation":
-            return no_update, {"unit": str(clicked[1]), "rank": 1, "at": time.time()}
+        request = {"unit": str(clicked[1]), "rank": 1, "at": time.time()}
+        if cell.get("colId") == "explanation" and explanation_text(data, served(view, data), request):
+            return no_update, request
         return opening(clicked[1]), no_update
 
     @app.callback(Output("explain-use", "data", allow_duplicate=True),
@@ -195,14 +208,17 @@ def register(app, data, jobs) -> None:
     def click_button(_clicks, view):
         if not ctx.triggered_id or not ctx.triggered or not ctx.triggered[0].get("value") or not view:
             raise PreventUpdate
-        view = served(view, data)
-        return {"unit": str(view_unit(view)), "rank": int(ctx.triggered_id["rank"]), "at": time.time()}
+        rank = ctx.triggered_id.get("rank")
+        if not isinstance(rank, int):
+            raise PreventUpdate
+        return {"unit": str(view_unit(served(view, data))), "rank": rank, "at": time.time()}
 
 
-def explanation_text(data, view: dict, request) -> tuple[str, object] | None:
+def explanation_text(data, view: dict, request) -> tuple[str, Unit] | None:
     """(the explanation's text, its unit) that an `explain-use` request names, read from the
     recording's explanations (never from the browser); None if there is none."""
-    if not isinstance(request, dict) or not isinstance(request.get("rank"), int) or not isinstance(request.get("unit"), str):
+    if not isinstance(request, dict) or not isinstance(request.get("rank"), int) \
+            or not isinstance(request.get("unit"), str):
         return None
     try:
         unit = Unit.parse(request["unit"])

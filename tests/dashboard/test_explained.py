@@ -151,9 +151,11 @@ def test_clicking_an_explanation_searches_it_and_clicking_a_unit_opens_it(explai
     app = create_app(explained_runs)
     unit, row = best_unit(table)
     click = "explain-table.cellClicked"  # the callback named by its input: its outputs are shared with others
-    _, out = post_callback(app, click, {click: {"colId": "unit", "rowId": str(unit)}})
+    _, out = post_callback(app, click, {click: {"colId": "unit", "rowId": str(unit)}, "view.data": VIEW})
     assert out["open"]["data"]["unit"] == unit.index and out["open"]["data"]["tab"] == "neuron" and "explain-use" not in out
-    _, out = post_callback(app, click, {click: {"colId": "explanation", "rowId": str(unit)}})
+    _, out = post_callback(app, click, {click: {"colId": "explanation", "rowId": "0:f:1"}, "view.data": VIEW})
+    assert out["open"]["data"]["kind"] == "f" and "explain-use" not in out  # no explanation: the unit opens
+    _, out = post_callback(app, click, {click: {"colId": "explanation", "rowId": str(unit)}, "view.data": VIEW})
     request = out["explain-use"]["data"]
     assert (request["unit"], request["rank"]) == (str(unit), 1)
     _, out = post_callback(app, "search-request.data", {"explain-use.data": request, "view.data": VIEW})
