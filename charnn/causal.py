@@ -87,7 +87,7 @@ def finite_value(text, what: str) -> float:
 
 
 class StreamScorer:
-    """Per-character loss of one text under any set of interventions (one pass per call)."""
+    """Per-character loss of one text under any set of stepper hooks (one pass per call)."""
 
     def __init__(self, run: Run, ids: np.ndarray, streams: int = 256, burn_in: int = 256, step_layers=(),
                  device: str = "cpu"):
@@ -99,10 +99,16 @@ class StreamScorer:
         starts = np.array([self.plan.start(b) for b in range(self.plan.streams)])
         self.positions = starts[:, None] + np.arange(self.plan.steps + 1)  # (B, steps + 1) text positions
 
-    def where_matrix(self, mask: np.ndarray) -> torch.Tensor:
-        """(steps, B) bool, time-major: True where the stream reads a masked position."""
+    def where_matrix(self, mask: np.ndarray, after_burn_in: bool = False) -> torch.Tensor:
+        """(steps, B) bool, time-major: True where the stream reads a masked position (and, with
+        after_burn_in, only from the step where the stream starts scoring: a hook then starts
+        from the state that the unchanged model reached over the burn-in)."""
         padded = np.concatenate([mask, [False]])
-        return torch.from_numpy(padded[np.minimum(self.positions[:, :-1], len(mask))].T.copy()).to(self.device)
+        where = padded[np.minimum(self.positions[:, :-1], len(mask))].T.copy()  # (steps, B)
+        if after_burn_in:
+            first = np.array([self.plan.recorded_steps(b)[0] for b in range(self.plan.streams)])
+            where &= np.arange(self.plan.steps)[:, None] >= first[None, :]
+        return torch.from_numpy(where).to(self.device)
 
     @torch.no_grad()
     def loss(self, interventions=(), mean_of: tuple[int, str] | None = None, window: int = 128):
@@ -114,7 +120,7 @@ class StreamScorer:
         state = None
         for s0 in range(0, plan.steps, window):
             s1 = min(plan.steps, s0 + window)
-            ivs = [self._window(iv, s0, s1) for iv in interventions]
+            ivs = [iv.window(s0, s1) for iv in interventions]
             kinds = {mean_of[1]} if mean_of else set()
             logits, state, states = self.stepper.run(self.matrix[:, s0:s1], state, kinds, ivs, stepped=self.step_layers)
             nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), self.matrix[:, s0 + 1 : s1 + 1], reduction="none")
@@ -130,10 +136,6 @@ class StreamScorer:
                         block = states[(mean_of[0], mean_of[1])][a - s0 : z - s0, b]  # (t, H)
                         total, count = total + block.double().sum(0), count + (z - a)
         return out, (total / count).float().cpu() if mean_of else None
-
-    def _window(self, iv: Intervention, s0: int, s1: int) -> Intervention:
-        where = None if iv.where is None else iv.where[s0:s1]
-        return Intervention(iv.layer, iv.kind, iv.unit, iv.value, where)
 
 
 @dataclass

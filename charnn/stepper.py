@@ -8,8 +8,8 @@ Each layer is run over the whole window before the next. Two ways through a laye
 
 - **stepped** (on the CPU, and wherever there are interventions): the equations step by step,
   the input projection as one matmul for all T steps and only h @ W_hh in the time loop, each
-  `Intervention` applied right after the state it names is computed, so a changed state feeds
-  the following steps. The same code records, scores with a unit ablated and generates with a
+  hook applied right after the state it names is computed, so a changed state feeds the
+  following steps. The same code records, scores with a unit ablated and generates with a
   unit clamped.
 - **fused** (on a GPU, recording without interventions): the layer's own fused kernel
   (`torch.lstm`/`gru`/`rnn_tanh`, what `nn.LSTM` calls) gives h for every step; the gates then
@@ -20,6 +20,13 @@ Each layer is run over the whole window before the next. Two ways through a laye
   2x256, 256 streams: 650-860 ms against 450-650 ms per 128-step window): recomputing the gates
   repeats the recurrent matmul, which dominates there.
 
+Hooks change a state at every step: `Intervention` sets one unit (ablate, clamp), `StateHook`
+replaces the whole state vector by a function of it (a sparse autoencoder's reconstruction, a
+state with one latent's direction removed). A hook either acts in the recurrence (the changed
+state feeds the following steps; the layer is stepped) or, with `readout=True`, only on what the
+layer passes on (the next layer's input, or the output layer's), the recurrence keeping the
+true state; readout hooks are applied to the whole window after the layer, so it may run fused.
+
 Gate order follows PyTorch: LSTM i f g o, GRU r z n.
 """
 
@@ -27,15 +34,49 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import torch
 
 from .model import STATE_KINDS, CharRNN
 
+READOUT_KINDS = {"lstm": ("c", "h"), "gru": ("h",), "rnn": ("h",)}  # the states a layer's output is made of
+
+
+class Hook:
+    """A change to state `kind` of `layer` at every step where `where` (T, B) is True (None: always).
+
+    Subclasses say what the change is (`change`); the stepper calls `apply` at each step of the
+    recurrence, or `apply_window` on the whole window for a readout hook.
+    """
+
+    layer: int
+    kind: str
+    where: torch.Tensor | None
+    readout: bool
+
+    def change(self, state: torch.Tensor) -> torch.Tensor:
+        """(..., H) states -> the changed states (..., H), a new tensor."""
+        raise NotImplementedError
+
+    def apply(self, state: torch.Tensor, t: int) -> None:
+        """Change step t's (B, H) state in place."""
+        new = self.change(state)
+        state.copy_(new if self.where is None else torch.where(self.where[t].unsqueeze(1), new, state))
+
+    def apply_window(self, states: torch.Tensor) -> torch.Tensor:
+        """(T, B, H) states -> the changed states (a new tensor; `states` is left as it is)."""
+        new = self.change(states)
+        return new if self.where is None else torch.where(self.where.unsqueeze(2), new, states)
+
+    def window(self, s0: int, s1: int) -> "Hook":
+        """This hook for steps [s0, s1) of a longer pass: `where` cut to them."""
+        return replace(self, where=None if self.where is None else self.where[s0:s1])
+
 
 @dataclass
-class Intervention:
+class Intervention(Hook):
     """Set `unit` of state `kind` in `layer` to `value` wherever `where` (T, B) is True (None: always)."""
 
     layer: int
@@ -43,6 +84,38 @@ class Intervention:
     unit: int
     value: float | torch.Tensor = 0.0
     where: torch.Tensor | None = None  # (T, B) bool, time-major like the states
+    readout: bool = False
+
+    def change(self, state: torch.Tensor) -> torch.Tensor:
+        out = state.clone()
+        out[..., self.unit] = self.value
+        return out
+
+    def apply(self, state: torch.Tensor, t: int) -> None:
+        # In place, one column: this runs at every step of every ablation pass.
+        if self.where is None:
+            state[:, self.unit] = self.value
+        else:
+            value = torch.as_tensor(self.value, dtype=state.dtype, device=state.device)
+            state[:, self.unit] = torch.where(self.where[t], value, state[:, self.unit])
+
+
+@dataclass
+class StateHook(Hook):
+    """Replace state `kind` of `layer` by `fn(state)` wherever `where` (T, B) is True (None: always).
+
+    fn maps (..., H) states to (..., H) (it sees (B, H) at each step, or (T, B, H) for a readout
+    hook) and returns a new tensor. readout: see the module docstring.
+    """
+
+    layer: int
+    kind: str
+    fn: Callable[[torch.Tensor], torch.Tensor]
+    where: torch.Tensor | None = None  # (T, B) bool
+    readout: bool = False
+
+    def change(self, state: torch.Tensor) -> torch.Tensor:
+        return self.fn(state)
 
 
 def _fused_kernel(kernel, x, state, weights):
@@ -73,20 +146,24 @@ class Stepper:
         ]
         self._ifog = {}  # layer -> LSTM weights with the gates reordered (see _lstm_ifog)
 
-    def check_intervention(self, iv: Intervention) -> None:
+    def check_intervention(self, iv: Hook) -> None:
         if not 0 <= iv.layer < self.cfg.layers:
             raise ValueError(f"layer {iv.layer} does not exist: the model has layers 0..{self.cfg.layers - 1}")
         if iv.kind not in STATE_KINDS[self.cfg.cell]:
             raise ValueError(f"kind {iv.kind!r} does not exist for {self.cfg.cell}: use one of {STATE_KINDS[self.cfg.cell]}")
-        if not 0 <= iv.unit < self.cfg.hidden:
+        if isinstance(iv, Intervention) and not 0 <= iv.unit < self.cfg.hidden:
             raise ValueError(f"unit {iv.unit} does not exist: layers have units 0..{self.cfg.hidden - 1}")
+        if iv.readout and iv.kind not in READOUT_KINDS[self.cfg.cell]:
+            raise ValueError(f"a readout hook changes what a layer passes on, so it acts on "
+                             f"{' or '.join(READOUT_KINDS[self.cfg.cell])}, not {iv.kind!r}")
 
     @torch.no_grad()
     def run(self, ids: torch.Tensor, state=None, kinds=(), interventions=(), stepped=(), fused: bool | None = None):
         """ids (B, T) -> logits (B, T, V), final state (as the fast path), {(layer, kind): (T, B, H)}.
 
-        A layer is stepped if it has an intervention, if it is in `stepped` (True: every layer)
-        or if `fused` is False, else fused. `fused` defaults to whether `ids` is on a GPU (on the
+        `interventions`: hooks (`Intervention`, `StateHook`). A layer is stepped if it has a hook
+        in the recurrence, if it is in `stepped` (True: every layer) or if `fused` is False, else
+        fused. `fused` defaults to whether `ids` is on a GPU (on the
         CPU the fused path is slower). The paths differ by float rounding (~1e-6), so a comparison
         with and without an intervention passes the intervened layers as `stepped`: both sides
         then take the same path and the difference is the intervention's alone.
@@ -108,14 +185,16 @@ class Stepper:
         layer_fused = {"lstm": self._lstm_fused, "gru": self._gru_fused, "rnn": self._rnn_fused}[self.cfg.cell]
         wanted, recorded, finals = set(kinds), {}, []
         for layer in range(self.cfg.layers):
-            ivs = [iv for iv in interventions if iv.layer == layer]
+            ivs = [iv for iv in interventions if iv.layer == layer and not iv.readout]
+            readouts = [iv for iv in interventions if iv.layer == layer and iv.readout]
+            need = wanted | ({"c", "o"} if any(iv.kind == "c" for iv in readouts) else set())
             layer_state = tuple(s[layer] for s in state) if isinstance(state, tuple) else state[layer]
             if ivs or layer in stepped:
-                out, final = layer_step(layer, x, layer_state, wanted, ivs)
+                out, final = layer_step(layer, x, layer_state, need, ivs)
             else:
-                out, final = layer_fused(layer, x, layer_state, wanted)
+                out, final = layer_fused(layer, x, layer_state, need)
             finals.append(final)
-            x = out["h"]  # (T, B, H): next layer's input
+            x = self._readout(out, readouts) if readouts else out["h"]  # (T, B, H): next layer's input
             recorded.update({(layer, k): out[k] for k in wanted})
         logits = self.model.head(x.transpose(0, 1))  # (B, T, V)
         if self.cfg.cell == "lstm":
@@ -173,11 +252,24 @@ class Stepper:
     @staticmethod
     def _apply(value: torch.Tensor, t: int, ivs) -> None:
         for iv in ivs:
-            if iv.where is None:
-                value[:, iv.unit] = iv.value
-            else:
-                mask = iv.where[t]  # (B,)
-                value[:, iv.unit] = torch.where(mask, torch.as_tensor(iv.value, dtype=value.dtype, device=value.device), value[:, iv.unit])
+            iv.apply(value, t)
+
+    @staticmethod
+    def _readout(out: dict, hooks) -> torch.Tensor:
+        """What a layer passes on when readout hooks change it: (T, B, H). Hooks on h apply to h;
+        hooks on an LSTM's c change c, and the output is then o * tanh(c), as the cell makes it."""
+        c_hooks = [iv for iv in hooks if iv.kind == "c"]
+        if c_hooks:
+            c = out["c"]  # (T, B, H)
+            for iv in c_hooks:
+                c = iv.apply_window(c)
+            h = torch.tanh(c).mul_(out["o"])  # (T, B, H)
+        else:
+            h = out["h"]
+        for iv in hooks:
+            if iv.kind == "h":
+                h = iv.apply_window(h)
+        return h
 
     def _lstm_ifog(self, layer):
         """Layer weights with the gate rows reordered i f o g (PyTorch: i f g o), so that one sigmoid
