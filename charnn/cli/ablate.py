@@ -42,16 +42,21 @@ def main(args) -> int:
     if args.format == "json":
         print(json.dumps(result.to_dict(), allow_nan=True))
         return 0
-    sel = f"characters matching {args.where!r}" if args.where else "all characters"
+    print_result(result, args.where, baseline="random units")
+    return 0
+
+
+def print_result(result, where: str | None, baseline: str) -> None:
+    """The table that `charnn ablate` and `charnn sae ablate` print."""
+    sel = f"characters matching {where!r}" if where else "all characters"
     print(f"unit {result.unit}, {result.mode}: {result.n_chars:,} characters, {result.n_selected:,} selected ({sel})")
     print(f"  loss on selected   : {result.base_bpc_selected:.4f} -> {result.base_bpc_selected + result.delta_selected:.4f} bits "
           f"({result.delta_selected:+.4f})")
     if not math.isnan(result.delta_other):
         print(f"  loss on the others : {result.base_bpc_other:.4f} -> {result.base_bpc_other + result.delta_other:.4f} bits "
               f"({result.delta_other:+.4f})")
-    print(f"  {len(result.random_units)} random units, median |change| on selected: {result.random_median_selected:.5f} bits")
+    print(f"  {len(result.random_units)} {baseline}, median |change| on selected: {result.random_median_selected:.5f} bits")
     print(f"  effect ratio: {result.effect_ratio:.1f}x")
     print("  largest increases:")
     for pos, delta, context in result.top_positions:
         print(f"    pos {pos:>8}  {delta:+.3f} bits  {context!r}")
-    return 0

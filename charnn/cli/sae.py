@@ -1,0 +1,97 @@
+"""`charnn sae train REC` and `charnn sae ablate REC NAME --latent J`: sparse autoencoders over a
+layer's c or h states (see charnn.sae).
+
+    charnn sae train runs/austen/recordings/val --kind c --k 32 --minutes 10
+    charnn sae ablate runs/austen/recordings/val c0-2048-k32 --latent 17 --where '"' --random 20
+
+Latent ablation has its own command rather than `charnn ablate RUN TEXT --unit ...`: a latent
+belongs to an autoencoder stored beside a recording, so the command starts from the recording
+(its run, its text) and names the autoencoder.
+"""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from .ablate import print_result
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("sae", help="train sparse autoencoders over a layer's states; ablate their latents")
+    commands = p.add_subparsers(dest="sae_command", required=True)
+    t = commands.add_parser("train", help="train on the first part of a recording, report metrics on the rest")
+    t.add_argument("rec", help="recording folder (RUN/recordings/NAME)")
+    t.add_argument("--layer", type=int, default=0)
+    t.add_argument("--kind", default="c", choices=["c", "h"])
+    t.add_argument("--latents", type=int, default=None, help="dictionary size (default 8 x the layer's units)")
+    t.add_argument("--k", type=int, default=32, help="active latents per character (default 32)")
+    t.add_argument("--l1", type=float, default=None, help="train a ReLU autoencoder with this L1 penalty instead of TopK")
+    budget = t.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=int, default=None, help="training steps (default 5000)")
+    budget.add_argument("--minutes", type=float, default=None, help="train for this many minutes instead")
+    t.add_argument("--batch", type=int, default=4096, help="characters per step")
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--noise", type=float, default=0.0, help="denoising: noise std on the scaled input (default 0)")
+    t.add_argument("--normalize", default="unit", choices=["unit", "global"],
+                   help="scale each unit by its std (default) or all units by one number")
+    t.add_argument("--eval-fraction", type=float, default=0.2, help="last part of the recording held out for the metrics")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--name", default=None, help="folder under REC/sae/ (default e.g. c0-2048-k32)")
+    t.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    t.add_argument("--format", choices=["table", "json"], default="table")
+    t.set_defaults(func=train_main)
+
+    a = commands.add_parser("ablate", help="remove latents from the state at every step; loss change vs random latents")
+    a.add_argument("rec", help="recording folder the autoencoder was trained on")
+    a.add_argument("name", help="autoencoder name (a folder under REC/sae/)")
+    a.add_argument("--latent", required=True, help="latent index, or several separated by commas (removed together)")
+    a.add_argument("--where", default=None, help="regex: report the loss change on its matches vs all other characters")
+    a.add_argument("--apply-inside", default=None, help="regex: ablate only on the characters of its matches")
+    a.add_argument("--random", type=int, default=20, help="random sets of active latents as a baseline")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--max-chars", type=int, default=None)
+    a.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    a.add_argument("--format", choices=["table", "json"], default="table")
+    a.set_defaults(func=ablate_main)
+
+
+def train_main(args) -> int:
+    from ..sae.training import TrainOptions, train
+    steps = None if args.minutes else (args.steps or 5000)
+    relu = args.l1 is not None
+    opts = TrainOptions(layer=args.layer, kind=args.kind, latents=args.latents, k=args.k,
+                        activation="relu" if relu else "topk", l1=args.l1 or 0.0, steps=steps, minutes=args.minutes,
+                        batch=args.batch, lr=args.lr, noise=args.noise, normalize=args.normalize,
+                        eval_fraction=args.eval_fraction, seed=args.seed, device=args.device)
+    folder, metrics = train(args.rec, opts, name=args.name, progress=args.format == "table")
+    if args.format == "json":
+        print(json.dumps({"folder": str(folder), **metrics}))
+        return 0
+    start, stop = metrics["eval_chars"]
+    print(f"saved {folder}")
+    print(f"held-out characters {start:,}..{stop:,} ({stop - start:,}):")
+    print(f"  explained_variance       {metrics['explained_variance']:.4f}   (scaled units: {metrics['explained_variance_scaled']:.4f})")
+    print(f"  l0                       {metrics['l0']:.1f}")
+    print(f"  dead_features            {metrics['dead_features']:.4f}")
+    print(f"  ce_loss_score_readout    {metrics['ce_loss_score_readout']:.4f}")
+    print(f"  ce_loss_score_recurrent  {metrics['ce_loss_score_recurrent']:.4f}")
+    print(f"  loss in bits: clean {metrics['ce_clean_bits']:.4f}, readout splice {metrics['ce_readout_bits']:.4f}, "
+          f"recurrent splice {metrics['ce_recurrent_bits']:.4f}, zero-ablated {metrics['ce_zero_ablated_bits']:.4f}")
+    return 0
+
+
+def ablate_main(args) -> int:
+    from ..sae.ablate import ablate_latents
+    try:
+        latents = [int(j) for j in args.latent.split(",")]
+    except ValueError:
+        raise ValueError(f"--latent {args.latent!r} is not a latent index or a comma-separated list of them") from None
+    result = ablate_latents(args.rec, args.name, latents, args.where, args.apply_inside, args.random, args.seed,
+                            args.max_chars, progress=args.format == "table", device=args.device)
+    if args.format == "json":
+        print(json.dumps(result.to_dict(), allow_nan=True))
+        return 0
+    print_result(result, args.where, baseline="random latents" if len(latents) == 1 else f"random sets of {len(latents)} latents")
+    return 0

@@ -1,0 +1,36 @@
+"""Sparse autoencoders over a layer's c or h states: a dictionary of many more directions than
+units, each active on few characters, trained from a recording and checked by splicing its
+reconstruction back into the model.
+
+    charnn sae train runs/austen/recordings/val --kind c --k 32 --minutes 10
+    charnn sae ablate runs/austen/recordings/val c0-2048-k32 --latent 17 --where '"'
+
+    from charnn.sae import TrainOptions, train, load, ablate_latents
+    folder, metrics = train(rec, TrainOptions(layer=0, kind="c", k=32))   # REC/sae/c0-2048-k32/
+    sae = load(rec, "c0-2048-k32")
+    z = sae.encode(states)                     # (n, H) -> (n, latents): the latents as a kind
+
+Modules: `model` (the autoencoder), `sparse` (its k-sparse autograd), `data` (shuffle buffer,
+input scale), `training`, `metrics` (held-out explained variance, L0, dead latents, the loss with
+the reconstruction spliced in), `hooks` (stepper hooks: splice, zero, remove latents), `ablate`
+(latent ablation against random latents), `source` (the run and text behind a recording),
+`store` (REC/sae/NAME/).
+"""
+
+import importlib
+
+_EXPORTS = {
+    "SAEConfig": "model", "SparseAutoencoder": "model",
+    "TrainOptions": "training", "train": "training", "fit": "training",
+    "evaluate": "metrics",
+    "ablate_latents": "ablate",
+    "load": "store", "names": "store",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'charnn.sae' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

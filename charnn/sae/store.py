@@ -1,0 +1,77 @@
+"""Where a trained autoencoder lives: `REC/sae/NAME/` beside the recording it was trained on.
+
+    REC/sae/NAME/
+      sae.safetensors    W_enc (latents, H), b_enc (latents,), W_dec (latents, H), b_dec (H,)
+      config.json        the SAEConfig (layer, kind, sizes, k, input_scale), the training options,
+                         the recording it read (id, characters trained on) and the training log
+      metrics.json       explained_variance, l0, dead_features, ce_loss_score_readout, ... on
+                         the held-out characters (see charnn.sae.metrics)
+
+The folder is written whole into a temporary folder and renamed into place, so a kill leaves
+the previous autoencoder of that name or none, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+
+from ..fsio import atomic_dir, write_json
+from .model import SAEConfig, SparseAutoencoder
+
+FORMAT = 1
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+class SAEError(FileNotFoundError):
+    """An autoencoder folder that is missing or unreadable."""
+
+
+def check_name(name: str) -> str:
+    if not NAME.match(name or ""):
+        raise ValueError(f"autoencoder name {name!r} must be letters, digits, '_', '.' or '-' (a folder name)")
+    return name
+
+
+def sae_folder(rec, name: str) -> Path:
+    return Path(rec.path) / "sae" / check_name(name)
+
+
+def names(rec) -> list[str]:
+    """The autoencoders trained on `rec`."""
+    root = Path(rec.path) / "sae"
+    return sorted(p.name for p in root.iterdir() if (p / "config.json").is_file()) if root.is_dir() else []
+
+
+def save(rec, name: str, sae: SparseAutoencoder, options: dict, log: dict, metrics: dict) -> Path:
+    folder = sae_folder(rec, name)
+    with atomic_dir(folder) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in sae.state_dict().items()}, str(tmp / "sae.safetensors"))
+        write_json(tmp / "config.json", {
+            "format": FORMAT, "sae": sae.config.to_dict(), "train": options,
+            "recording": {"path": str(rec.path), "recording_id": rec.meta.get("recording_id"), "n_chars": rec.n_chars},
+            "log": log,
+        })
+        write_json(tmp / "metrics.json", metrics)
+    return folder
+
+
+def load(rec, name: str) -> SparseAutoencoder:
+    folder = sae_folder(rec, name)
+    if not (folder / "config.json").is_file():
+        have = ", ".join(names(rec)) or "none"
+        raise SAEError(f"no autoencoder {name!r} in {Path(rec.path) / 'sae'} (have: {have}): "
+                       f"train one with `charnn sae train {rec.path} --name {name}`")
+    config = json.loads((folder / "config.json").read_text())
+    if config.get("format", 0) > FORMAT:
+        raise SAEError(f"{folder} was written by a newer charnn (format {config['format']}): upgrade charnn")
+    sae = SparseAutoencoder(SAEConfig(**config["sae"]))
+    sae.load_state_dict(load_file(str(folder / "sae.safetensors")))
+    return sae.eval()
+
+
+def load_metrics(rec, name: str) -> dict:
+    return json.loads((sae_folder(rec, name) / "metrics.json").read_text())

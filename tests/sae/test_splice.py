@@ -1,0 +1,100 @@
+"""The held-out metrics and latent ablation, on a real recording of the tiny run.
+
+    pytest -q tests/sae/test_splice.py
+"""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from charnn.causal import ablate
+from charnn.recording.sources import text_corpus
+from charnn.run import load_run
+from charnn.sae.ablate import ablate_latents
+from charnn.sae.metrics import ce_metrics, evaluate
+from charnn.sae.model import SAEConfig, SparseAutoencoder
+from charnn.sae.source import recording_ids, recording_run
+from charnn.sae.store import SAEError, load, save
+
+
+def test_recording_ids_are_the_ids_the_model_read(tiny_run, tiny_rec):
+    run = recording_run(tiny_rec)
+    assert run.path == tiny_run
+    np.testing.assert_array_equal(recording_ids(tiny_rec, run), text_corpus(run, "val").encode(run.vocab))
+
+
+def test_an_exact_dictionary_scores_one_everywhere(tiny_rec, make_unit_pairs):
+    sae = make_unit_pairs(1, "c", tiny_rec.hidden)
+    start = tiny_rec.n_chars // 2
+    metrics = evaluate(tiny_rec, sae, start=start, streams=4)
+    assert metrics["explained_variance"] == pytest.approx(1.0, abs=1e-6)
+    assert metrics["dead_features"] < 0.5 and metrics["eval_chars"] == [start, tiny_rec.n_chars]
+    assert metrics["ce_loss_score_readout"] == pytest.approx(1.0, abs=1e-4)
+    assert metrics["ce_loss_score_recurrent"] == pytest.approx(1.0, abs=1e-4)
+    assert metrics["ce_zero_ablated_bits"] > metrics["ce_clean_bits"] + 0.1
+
+
+def test_a_lossy_dictionary_loses_more_when_fed_back(tiny_rec, make_unit_pairs):
+    sae = make_unit_pairs(0, "c", tiny_rec.hidden)
+    with torch.no_grad():  # every state read at 0.7 of its size: the readout loses a little, the recurrence compounds it
+        sae.W_dec.mul_(0.7)
+    scores = ce_metrics(tiny_rec, sae, start=tiny_rec.n_chars // 2, streams=4)
+    assert 0 < scores["ce_loss_score_recurrent"] < scores["ce_loss_score_readout"] < 1
+
+
+def test_ablating_the_two_latents_of_a_unit_equals_zeroing_the_unit(tiny_run, tiny_rec, make_unit_pairs):
+    hidden = tiny_rec.hidden
+    sae = make_unit_pairs(1, "c", hidden)
+    unit = ablate(tiny_run, "val", "1:c:3", mode="zero", where='"', random_units=0, progress=False)
+    latent = ablate_latents(tiny_rec, sae, [3, hidden + 3], where='"', random_latents=3, progress=False)
+    np.testing.assert_allclose(latent.per_char_delta, unit.per_char_delta, atol=1e-5, equal_nan=True)
+    assert latent.unit == "1:sae-c:3,1:sae-c:35" and latent.n_selected == unit.n_selected
+    assert len(latent.random_units) == 3 and all(len(group) == 2 for group in latent.random_units)
+
+
+def test_one_latent_removes_only_its_sign_of_the_unit(tiny_rec, make_unit_pairs):
+    h = tiny_rec.activations(0, "h")  # (n, H)
+    unit = int(np.argmin(np.abs((h > 0).mean(0) - 0.5)))  # a unit that is positive about half the time
+    sae = make_unit_pairs(0, "h", tiny_rec.hidden)
+    positive = ablate_latents(tiny_rec, sae, [unit], random_latents=2, progress=False)
+    both = ablate_latents(tiny_rec, sae, [unit, tiny_rec.hidden + unit], random_latents=0, progress=False)
+    assert np.isfinite(positive.effect_ratio) and len(positive.random_units) == 2
+    assert not np.allclose(positive.per_char_delta[1:], both.per_char_delta[1:])
+
+
+def test_saved_autoencoders_load_back_and_missing_ones_say_what_exists(tiny_rec):
+    torch.manual_seed(0)
+    sae = SparseAutoencoder(SAEConfig(layer=1, kind="h", hidden=tiny_rec.hidden, latents=64, k=4))
+    with torch.no_grad():
+        sae.input_scale.uniform_(0.5, 2)
+    folder = save(tiny_rec, "roundtrip", sae, {"k": 4}, {"steps": 0}, {"l0": 4.0})
+    back = load(tiny_rec, "roundtrip")
+    assert back.config == sae.config
+    for name, tensor in sae.state_dict().items():
+        assert torch.equal(back.state_dict()[name], tensor)
+    assert json.loads((folder / "metrics.json").read_text()) == {"l0": 4.0}
+    with pytest.raises(SAEError, match="have: .*roundtrip"):
+        load(tiny_rec, "nope")
+    with pytest.raises(ValueError, match="folder name"):
+        load(tiny_rec, "../escape")
+
+
+def test_cli_trains_prints_metrics_and_ablates(tiny_rec):
+    base = [sys.executable, "-m", "charnn.cli", "sae"]
+    out = subprocess.run(base + ["train", str(tiny_rec.path), "--layer", "1", "--latents", "64", "--k", "4",
+                                 "--steps", "30", "--batch", "256", "--name", "cli"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "explained_variance" in out and "ce_loss_score_recurrent" in out
+    metrics = json.loads((tiny_rec.path / "sae" / "cli" / "metrics.json").read_text())
+    assert {"explained_variance", "l0", "dead_features", "ce_loss_score_readout", "ce_loss_score_recurrent"} <= set(metrics)
+    assert metrics["l0"] <= 4
+    out = subprocess.run(base + ["ablate", str(tiny_rec.path), "cli", "--latent", "7", "--where", "e", "--random", "2",
+                                 "--format", "json"], capture_output=True, text=True, check=True).stdout
+    payload = json.loads(out)
+    assert payload["unit"] == "1:sae-c:7" and len(payload["random_units"]) == 2
+    bad = subprocess.run(base + ["ablate", str(tiny_rec.path), "cli", "--latent", "99"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "latents [99] do not exist" in bad.stderr
