@@ -39,7 +39,7 @@ from . import sparse
 
 ACTIVATIONS = ("topk", "relu")
 NORMALIZE = ("unit", "global")
-RIDGE = 1e-6  # added to the Gram matrix's diagonal (unit-norm rows: 1): two equal directions still solve
+RIDGE = 1e-4  # added to the Gram matrix's diagonal (1 for unit-norm rows), so nearly parallel directions solve
 
 
 @dataclass
@@ -132,13 +132,20 @@ class SparseAutoencoder(nn.Module):
     def _refit(self, u: torch.Tensor, indices: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
         """Values z (..., k) minimising |u - sum_k z_k W_dec[indices_k]|, with z = 0 where not
         active: u projected orthogonally onto the span of the active directions."""
-        shape, k = indices.shape, indices.shape[-1]
+        shape, (L, k) = indices.shape, (self.config.latents, indices.shape[-1])
         u, indices, active = u.reshape(-1, u.shape[-1]), indices.reshape(-1, k), active.reshape(-1, k)
-        mask = active.to(u.dtype)  # (n, k)
-        gram = self._gram()[indices.unsqueeze(2), indices.unsqueeze(1)]  # (n, k, k): <d_i, d_j>
-        gram = gram * (mask.unsqueeze(2) * mask.unsqueeze(1)) + torch.diag_embed(1 - mask + RIDGE)
-        target = (u @ self.W_dec.t()).gather(1, indices) * mask  # (n, k): <d_i, u>
-        return torch.linalg.solve(gram, target).view(shape)
+        gram = torch.take(self._gram(), indices.unsqueeze(2) * L + indices.unsqueeze(1))  # (n, k, k): <d_i, d_j>
+        target = (u @ self.W_dec.t()).gather(1, indices)  # (n, k): <d_i, u>
+        if not active.all():  # an inactive latent's row and column become the identity's: its value is 0
+            mask = active.to(u.dtype)  # (n, k)
+            gram = gram * (mask.unsqueeze(2) * mask.unsqueeze(1)) + torch.diag_embed(1 - mask)
+            target = target * mask
+        gram.diagonal(dim1=1, dim2=2).add_(RIDGE)
+        factor, info = torch.linalg.cholesky_ex(gram)  # (n, k, k)
+        if info.any():  # nearly parallel active directions: a larger ridge for those rows
+            bad = info > 0
+            factor[bad] = torch.linalg.cholesky(gram[bad] + 1e-2 * torch.eye(k, device=gram.device))
+        return torch.cholesky_solve(target.unsqueeze(2), factor).view(shape)
 
     def _gram(self) -> torch.Tensor:
         """(L, L) W_dec @ W_dec.T, kept until W_dec changes."""

@@ -2,12 +2,12 @@
 
 A dense training step multiplies (n, H) by (H, latents) five times (encoder forward and weight
 gradient, decoder forward, input and weight gradients). With k active latents out of `latents`,
-only the encoder's forward (which must see every latent to choose the top k) needs the dense
-product; the rest touch k rows of a weight per character:
+the encoder's forward (which must see every latent to choose the top k) and the gradient of the
+decoder's k values need a dense product; the rest touch k rows of a weight per character:
 
 - `encode_selected`: the k chosen pre-activations with their gradients, without recomputing them;
 - `decode`: sum_k values[n, k] * W[indices[n, k]] (torch's embedding_bag), with a backward that
-  scatters into the k rows instead of building a dense (n, latents) gradient.
+  scatters into the k rows of W instead of building a dense (n, latents) gradient.
 
 Both are checked against plain autograd in tests/sae/test_model.py; benchmarks/sae_throughput.py
 measures the step against the dense one.
@@ -65,7 +65,9 @@ class _Decode(torch.autograd.Function):
         indices, values, W = ctx.saved_tensors  # (n, k), (n, k), (L, H); grad (n, H)
         grad_values = grad_W = None
         if ctx.needs_input_grad[1]:
-            grad_values = torch.bmm(W[indices], grad.unsqueeze(2)).squeeze(2)  # (n, k)
+            # <grad_n, W[indices_nk]>: a dense product then a gather is 2x faster on the CPU than
+            # gathering the (n, k, H) rows (memory-bound), measured with n 4096, k 32, 2,048 x 256
+            grad_values = (grad @ W.t()).gather(1, indices)  # (n, k)
         if ctx.needs_input_grad[2]:
             grad_W = scatter_rows(indices, values, grad, W.shape[0])  # (L, H)
         return None, grad_values, grad_W

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from charnn.sae import sparse
-from charnn.sae.model import SAEConfig, SparseAutoencoder
+from charnn.sae.model import RIDGE, SAEConfig, SparseAutoencoder
 
 
 def test_sparse_encode_and_decode_have_the_gradients_of_the_dense_products():
@@ -69,7 +69,8 @@ def test_refit_projects_onto_the_active_directions_and_never_lengthens_a_state()
     z = sae.encode(x)
     residual = u - z @ sae.W_dec  # (n, H)
     active = z != 0
-    torch.testing.assert_close((residual @ sae.W_dec.t())[active], torch.zeros(int(active.sum())), atol=1e-4, rtol=0)
+    # the normal equations (with the small ridge): what is left is orthogonal to every active direction
+    torch.testing.assert_close((residual @ sae.W_dec.t())[active], RIDGE * z[active], atol=1e-4, rtol=0)
     assert torch.equal(active, plain.encode(x) != 0)  # the encoder chooses the same latents
     fit = (z @ sae.W_dec).norm(dim=1)
     assert (fit <= u.norm(dim=1) + 1e-4).all()
