@@ -33,7 +33,6 @@ def add_parser(sub) -> None:
     budget.add_argument("--minutes", type=float, default=None, help="train for this many minutes instead")
     t.add_argument("--batch", type=int, default=4096, help="characters per step")
     t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--noise", type=float, default=0.0, help="denoising: noise std on the scaled input (default 0)")
     t.add_argument("--normalize", default="unit", choices=["unit", "global"],
                    help="scale each unit by its std (default) or all units by one number")
     t.add_argument("--eval-fraction", type=float, default=0.2, help="last part of the recording held out for the metrics")
@@ -63,7 +62,7 @@ def train_main(args) -> int:
     relu = args.l1 is not None
     opts = TrainOptions(layer=args.layer, kind=args.kind, latents=args.latents, k=args.k,
                         activation="relu" if relu else "topk", l1=args.l1 or 0.0, steps=steps, minutes=args.minutes,
-                        batch=args.batch, lr=args.lr, noise=args.noise, normalize=args.normalize,
+                        batch=args.batch, lr=args.lr, normalize=args.normalize,
                         eval_fraction=args.eval_fraction, seed=args.seed, device=args.device)
     folder, metrics = train(args.rec, opts, name=args.name, progress=args.format == "table")
     if args.format == "json":

@@ -1,8 +1,8 @@
 """Where a trained autoencoder lives: `REC/sae/NAME/` beside the recording it was trained on.
 
     REC/sae/NAME/
-      sae.safetensors    W_enc (latents, H), b_enc (latents,), W_dec (latents, H), b_dec (H,)
-      config.json        the SAEConfig (layer, kind, sizes, k, input_scale), the training options,
+      sae.safetensors    W_enc (latents, H), b_enc (latents,), W_dec (latents, H), b_dec (H,), input_scale (H,)
+      config.json        the SAEConfig (layer, kind, sizes, k, normalize, refit), the training options,
                          the recording it read (id, characters trained on) and the training log
       metrics.json       explained_variance, l0, dead_features, ce_loss_score_readout, ... on
                          the held-out characters (see charnn.sae.metrics)

@@ -54,7 +54,6 @@ class TrainOptions:
     dead_after: int = 200_000  # characters without firing that make a latent dead
     aux_k: int | None = None  # None: H / 2 (Gao et al.)
     aux_coef: float = 1 / 32
-    noise: float = 0.0  # denoising: std of the Gaussian noise added to the scaled states the encoder reads
     buffer: int = 1 << 18  # rows in the shuffle buffer
     warmup: int = 100  # steps of linear lr warmup
     device: str = "cpu"
@@ -109,14 +108,13 @@ class Trainer:
 
     def loss(self, u: torch.Tensor) -> tuple[torch.Tensor, dict]:
         """u (n, H): scaled states -> (loss, numbers to log)."""
-        seen = u + self.opts.noise * torch.randn_like(u) if self.opts.noise else u  # (n, H) what the encoder reads
         if self.sae.config.activation == "relu":
-            return self._relu_loss(seen, u)
-        return self._topk_loss(seen, u)
+            return self._relu_loss(u)
+        return self._topk_loss(u)
 
-    def _topk_loss(self, seen: torch.Tensor, u: torch.Tensor):
+    def _topk_loss(self, u: torch.Tensor):
         sae, k = self.sae, self.sae.config.k
-        centered = seen - sae.b_dec  # (n, H)
+        centered = u - sae.b_dec  # (n, H)
         with torch.no_grad():
             pre = torch.addmm(sae.b_enc, centered, sae.W_enc.t())  # (n, L): every latent, to choose
             values, indices = pre.topk(k, dim=1, sorted=False)  # (n, k)
@@ -126,20 +124,23 @@ class Trainer:
         fired = torch.zeros_like(self.since_fired).index_add_(0, indices.reshape(-1), (acts > 0).reshape(-1).long())
         self._count_firing(fired > 0, len(u))
         dead = self.since_fired > self.opts.dead_after
-        n_dead = int(dead.sum())
-        aux = torch.zeros((), device=u.device)
-        if n_dead:
-            with torch.no_grad():
-                aux_values, aux_indices = pre.masked_fill_(~dead, -math.inf).topk(min(self.aux_k, n_dead), dim=1, sorted=False)
-            aux_acts = sparse.encode_selected(centered, sae.W_enc, sae.b_enc, aux_indices, aux_values).relu()
-            residual = (u - recon).detach()  # (n, H): what the live latents leave
-            aux = normalized_mse(sparse.decode(aux_indices, aux_acts, sae.W_dec), residual)
+        aux = self._aux_loss(pre, dead, centered, (u - recon).detach()) if dead.any() else torch.zeros((), device=u.device)
         loss = main + self.opts.aux_coef * aux
-        return loss, {"nmse": main.item(), "aux": aux.item(), "dead": n_dead, "l0": float((acts > 0).sum(1).float().mean())}
+        return loss, {"nmse": main.item(), "aux": aux.item(), "dead": int(dead.sum()),
+                      "l0": float((acts > 0).sum(1).float().mean())}
 
-    def _relu_loss(self, seen: torch.Tensor, u: torch.Tensor):
+    def _aux_loss(self, pre: torch.Tensor, dead: torch.Tensor, centered: torch.Tensor, residual: torch.Tensor):
+        """AuxK: the aux_k dead latents with the largest pre-activations (n, L) reconstruct the
+        residual (n, H) that the live ones leave."""
         sae = self.sae
-        z = torch.addmm(sae.b_enc, seen - sae.b_dec, sae.W_enc.t()).relu()  # (n, L)
+        with torch.no_grad():
+            values, indices = pre.masked_fill_(~dead, -math.inf).topk(min(self.aux_k, int(dead.sum())), dim=1, sorted=False)
+        acts = sparse.encode_selected(centered, sae.W_enc, sae.b_enc, indices, values).relu()  # (n, aux_k)
+        return normalized_mse(sparse.decode(indices, acts, sae.W_dec), residual)
+
+    def _relu_loss(self, u: torch.Tensor):
+        sae = self.sae
+        z = torch.addmm(sae.b_enc, u - sae.b_dec, sae.W_enc.t()).relu()  # (n, L)
         recon = z @ sae.W_dec + sae.b_dec  # (n, H)
         main = normalized_mse(recon, u)
         penalty = z.sum(1).mean()
@@ -164,21 +165,25 @@ class Trainer:
         return log
 
 
+def initial_autoencoder(rec, opts: TrainOptions, split: int) -> SparseAutoencoder:
+    """Random unit-norm directions, the input scale of rows [0, split), b_dec their mean."""
+    scale, mean = input_scale(rec, opts.layer, opts.kind, split, opts.normalize)
+    sae = SparseAutoencoder(SAEConfig(layer=opts.layer, kind=opts.kind, hidden=rec.hidden,
+                                      latents=opts.latents or 8 * rec.hidden, k=opts.k, activation=opts.activation,
+                                      normalize=opts.normalize))
+    sae.reset_parameters(torch.Generator().manual_seed(opts.seed))
+    with torch.no_grad():
+        sae.input_scale.copy_(torch.from_numpy(scale))
+        sae.b_dec.copy_(torch.from_numpy(mean / scale))
+    return sae
+
+
 def fit(rec, opts: TrainOptions, progress: bool = True) -> tuple[SparseAutoencoder, dict]:
     """Train an autoencoder on rows [0, split) of `rec`'s (opts.layer, opts.kind); returns it and a
     training log (steps, seconds, characters per second, the last steps' numbers)."""
     rec.check(opts.layer, opts.kind)
     split = split_point(rec.n_chars, opts.eval_fraction)
-    torch.manual_seed(opts.seed)
-    scale, mean = input_scale(rec, opts.layer, opts.kind, split, opts.normalize)
-    config = SAEConfig(layer=opts.layer, kind=opts.kind, hidden=rec.hidden, latents=opts.latents or 8 * rec.hidden,
-                       k=opts.k, activation=opts.activation, normalize=opts.normalize)
-    sae = SparseAutoencoder(config)
-    sae.reset_parameters(torch.Generator().manual_seed(opts.seed))
-    with torch.no_grad():
-        sae.input_scale.copy_(torch.from_numpy(scale))
-        sae.b_dec.copy_(torch.from_numpy(mean / scale))
-    sae.to(opts.device)
+    sae = initial_autoencoder(rec, opts, split).to(opts.device)
     scale = sae.input_scale  # (H,) on the device
     trainer = Trainer(sae, opts)
     rows = iter(ShuffleBuffer(rec, opts.layer, opts.kind, split, opts.batch, opts.buffer, opts.seed, opts.device))

@@ -79,3 +79,14 @@ def test_lr_warms_up_holds_and_decays_to_zero():
 def test_bad_options_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TrainOptions(**kwargs)
+
+
+def test_the_l1_variant_trades_active_latents_for_its_penalty(make_array_rec):
+    states, _ = sparse_states(n=4000, hidden=16, atoms=32, active=2)
+    rec = make_array_rec(states)
+    l0 = {}
+    for l1 in (0.0, 0.2):
+        sae, log = fit(rec, TrainOptions(activation="relu", l1=l1, latents=64, steps=150, batch=256, lr=3e-3), progress=False)
+        assert not sae.config.refit and log["last_steps"]["nmse"] < 0.4
+        l0[l1] = log["last_steps"]["l0"]
+    assert l0[0.2] < 0.8 * l0[0.0]
