@@ -11,11 +11,24 @@ belongs to an autoencoder stored beside a recording, so the command starts from 
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import torch
 
 from .ablate import print_result
+from .args import at_least, finite
+
+
+def latent_list(text: str) -> list[int]:
+    """'17' or '3,40' -> [17] or [3, 40]."""
+    try:
+        latents = [int(j) for j in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a latent index or several separated by commas, not {text!r}") from None
+    if min(latents) < 0:
+        raise argparse.ArgumentTypeError(f"latent indices are >= 0, not {text!r}")
+    return latents
 
 
 def add_parser(sub) -> None:
@@ -23,20 +36,20 @@ def add_parser(sub) -> None:
     commands = p.add_subparsers(dest="sae_command", required=True)
     t = commands.add_parser("train", help="train on the first part of a recording, report metrics on the rest")
     t.add_argument("rec", help="recording folder (RUN/recordings/NAME)")
-    t.add_argument("--layer", type=int, default=0)
+    t.add_argument("--layer", type=at_least(0), default=0)
     t.add_argument("--kind", default="c", choices=["c", "h"])
-    t.add_argument("--latents", type=int, default=None, help="dictionary size (default 8 x the layer's units)")
-    t.add_argument("--k", type=int, default=32, help="active latents per character (default 32)")
-    t.add_argument("--l1", type=float, default=None, help="train a ReLU autoencoder with this L1 penalty instead of TopK")
+    t.add_argument("--latents", type=at_least(1), default=None, help="dictionary size (default 8 x the layer's units)")
+    t.add_argument("--k", type=at_least(1), default=32, help="active latents per character (default 32)")
+    t.add_argument("--l1", type=finite(0), default=None, help="train a ReLU autoencoder with this L1 penalty instead of TopK")
     budget = t.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=int, default=None, help="training steps (default 5000)")
-    budget.add_argument("--minutes", type=float, default=None, help="train for this many minutes instead")
-    t.add_argument("--batch", type=int, default=4096, help="characters per step")
-    t.add_argument("--lr", type=float, default=1e-3)
+    budget.add_argument("--steps", type=at_least(1), default=None, help="training steps (default 5000)")
+    budget.add_argument("--minutes", type=finite(0, low_open=True), default=None, help="train for this many minutes instead")
+    t.add_argument("--batch", type=at_least(1), default=4096, help="characters per step")
+    t.add_argument("--lr", type=finite(0, low_open=True), default=1e-3)
     t.add_argument("--normalize", default="unit", choices=["unit", "global"],
                    help="scale each unit by its std (default) or all units by one number")
-    t.add_argument("--eval-fraction", type=float, default=0.2, help="last part of the recording held out for the metrics")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--eval-fraction", type=finite(0, low_open=True), default=0.2, help="last part of the recording held out for the metrics")
+    t.add_argument("--seed", type=at_least(0), default=0)
     t.add_argument("--name", default=None, help="folder under REC/sae/ (default e.g. c0-2048-k32)")
     t.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     t.add_argument("--format", choices=["table", "json"], default="table")
@@ -45,12 +58,12 @@ def add_parser(sub) -> None:
     a = commands.add_parser("ablate", help="remove latents from the state at every step; loss change vs random latents")
     a.add_argument("rec", help="recording folder the autoencoder was trained on")
     a.add_argument("name", help="autoencoder name (a folder under REC/sae/)")
-    a.add_argument("--latent", required=True, help="latent index, or several separated by commas (removed together)")
+    a.add_argument("--latent", required=True, type=latent_list, help="latent index, or several separated by commas (removed together)")
     a.add_argument("--where", default=None, help="regex: report the loss change on its matches vs all other characters")
     a.add_argument("--apply-inside", default=None, help="regex: ablate only on the characters of its matches")
-    a.add_argument("--random", type=int, default=20, help="random sets of active latents as a baseline")
-    a.add_argument("--seed", type=int, default=0)
-    a.add_argument("--max-chars", type=int, default=None)
+    a.add_argument("--random", type=at_least(0), default=20, help="random sets of active latents as a baseline")
+    a.add_argument("--seed", type=at_least(0), default=0)
+    a.add_argument("--max-chars", type=at_least(1), default=None)
     a.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     a.add_argument("--format", choices=["table", "json"], default="table")
     a.set_defaults(func=ablate_main)
@@ -83,14 +96,10 @@ def train_main(args) -> int:
 
 def ablate_main(args) -> int:
     from ..sae.ablate import ablate_latents
-    try:
-        latents = [int(j) for j in args.latent.split(",")]
-    except ValueError:
-        raise ValueError(f"--latent {args.latent!r} is not a latent index or a comma-separated list of them") from None
-    result = ablate_latents(args.rec, args.name, latents, args.where, args.apply_inside, args.random, args.seed,
+    result = ablate_latents(args.rec, args.name, args.latent, args.where, args.apply_inside, args.random, args.seed,
                             args.max_chars, progress=args.format == "table", device=args.device)
     if args.format == "json":
         print(json.dumps(result.to_dict(), allow_nan=True))
         return 0
-    print_result(result, args.where, baseline="random latents" if len(latents) == 1 else f"random sets of {len(latents)} latents")
+    print_result(result, args.where, baseline="random latents" if len(args.latent) == 1 else f"random sets of {len(args.latent)} latents")
     return 0

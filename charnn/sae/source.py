@@ -15,18 +15,18 @@ import numpy as np
 from ..recording import RecordingError
 from ..recording.sources import sha256_text
 from ..recording.writer import model_hash
-from ..run import Run, load_run
+from ..run import RECORDINGS, Run, RunFolder, load_run
 from ..vocab import DOC_ID
 
 
 def recording_run(rec) -> Run:
     """The run whose model made `rec`, checked against the recording's model hash."""
     parent = Path(rec.path).resolve().parent
-    candidates = [parent.parent] if parent.name == "recordings" else []
+    candidates = [parent.parent] if parent.name == RECORDINGS else []
     if rec.meta.get("run"):
         candidates.append(Path(rec.meta["run"]))
     for folder in candidates:
-        if (folder / "config.json").is_file():
+        if RunFolder(folder).is_run():
             run = load_run(folder)
             if model_hash(run) != rec.meta.get("model_sha256"):
                 raise RecordingError(f"the weights in {folder} are not the ones {rec.path} was recorded with: "
