@@ -19,7 +19,7 @@ _EXPORTS = {
     "generate": "sample",
     "Trainer": "train", "TrainConfig": "train", "evaluate_bpc": "train",
     "Vocab": "vocab",
-    "Stepper": "stepper", "Intervention": "stepper",
+    "Stepper": "stepper", "Intervention": "stepper", "StateHook": "stepper",
     "record": "recording", "open_recording": "recording", "Recording": "recording", "RecordingError": "recording",
     "explain": "explanations", "load_explanations": "explanations",
 }

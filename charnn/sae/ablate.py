@@ -54,12 +54,11 @@ def ablate_latents(rec, sae: str | SparseAutoencoder, latents, where: str | None
     run = recording_run(rec)
     n = rec.n_chars if max_chars is None else max(1, min(rec.n_chars, max_chars))
     string, ids = rec.string[:n], recording_ids(rec, run)[:n]
+    pool = np.setdiff1d(active_latents(rec, sae.cpu(), n), latents)
     sae = sae.to(device)
     scorer = StreamScorer(run, ids, streams, burn_in, step_layers={cfg.layer}, device=device)
     selected = regex_target(string, where).astype(bool) if where else np.ones(n, bool)
     apply_where = scorer.where_matrix(regex_target(string, apply_inside).astype(bool)) if apply_inside else None
-    pool = np.setdiff1d(active_latents(rec, sae.cpu(), n), latents)
-    sae = sae.to(device)
     rng = np.random.default_rng(seed)
     draws = [sorted(rng.choice(pool, size=len(latents), replace=False).tolist())
              for _ in range(random_latents if len(pool) >= len(latents) else 0)]

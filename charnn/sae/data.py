@@ -20,6 +20,15 @@ import torch
 CHUNK_CHARS = 65536
 
 
+def check_states(rec, layer: int, kind: str) -> None:
+    """A ValueError naming what the recording holds, unless it holds `kind` of `layer`."""
+    if not 0 <= layer < rec.layers:
+        raise ValueError(f"layer {layer} is not in {rec.path}: its layers are 0..{rec.layers - 1}")
+    if kind not in rec.kinds:
+        raise ValueError(f"kind {kind!r} is not recorded in {rec.path} (kinds {','.join(rec.kinds)}): "
+                         f"record the text again with --kinds c,h")
+
+
 def chunks(rec, layer: int, kind: str, start: int, stop: int, chunk_chars: int = CHUNK_CHARS) -> Iterator[np.ndarray]:
     """The (n, H) float32 rows [start, stop) of (layer, kind), in order, a chunk at a time."""
     for c0, c1, block in rec.iter_chunks(kinds=[kind], layers=[layer], chunk_chars=chunk_chars):

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from ..recording import Recording, open_recording
 from . import sparse
-from .data import ShuffleBuffer, input_scale
+from .data import ShuffleBuffer, check_states, input_scale
 from .metrics import evaluate
 from .model import ACTIVATIONS, NORMALIZE, SAEConfig, SparseAutoencoder
 from .source import recording_run
@@ -181,7 +181,7 @@ def initial_autoencoder(rec, opts: TrainOptions, split: int) -> SparseAutoencode
 def fit(rec, opts: TrainOptions, progress: bool = True) -> tuple[SparseAutoencoder, dict]:
     """Train an autoencoder on rows [0, split) of `rec`'s (opts.layer, opts.kind); returns it and a
     training log (steps, seconds, characters per second, the last steps' numbers)."""
-    rec.check(opts.layer, opts.kind)
+    check_states(rec, opts.layer, opts.kind)
     split = split_point(rec.n_chars, opts.eval_fraction)
     sae = initial_autoencoder(rec, opts, split).to(opts.device)
     scale = sae.input_scale  # (H,) on the device

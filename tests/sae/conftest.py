@@ -15,16 +15,12 @@ from charnn.sae.model import SAEConfig, SparseAutoencoder
 
 
 class ArrayRecording:
-    """The part of charnn.Recording that training reads: n_chars, hidden, check, iter_chunks."""
+    """The part of charnn.Recording that training reads: n_chars, layers, hidden, kinds, iter_chunks."""
 
     def __init__(self, states: np.ndarray, layer: int = 0, kind: str = "c"):
         self.states, self.key = np.asarray(states, np.float32), (layer, kind)
         self.n_chars, self.hidden = self.states.shape
-        self.layers, self.kinds, self.path, self.meta = layer + 1, [kind], None, {}
-
-    def check(self, layer, kind, units=None):
-        if (layer, kind) != self.key:
-            raise ValueError(f"({layer}, {kind}) is not recorded")
+        self.layers, self.kinds, self.path, self.meta = layer + 1, [kind], "in memory", {}
 
     def iter_chunks(self, kinds=None, chunk_chars=65536, layers=None):
         for start in range(0, self.n_chars, chunk_chars):

@@ -90,3 +90,11 @@ def test_the_l1_variant_trades_active_latents_for_its_penalty(make_array_rec):
         assert not sae.config.refit and log["last_steps"]["nmse"] < 0.4
         l0[l1] = log["last_steps"]["l0"]
     assert l0[0.2] < 0.8 * l0[0.0]
+
+
+def test_states_that_are_not_recorded_are_named(make_array_rec):
+    rec = make_array_rec(np.zeros((100, 4)), layer=0, kind="c")
+    with pytest.raises(ValueError, match="kind 'h' is not recorded .* --kinds c,h"):
+        fit(rec, TrainOptions(kind="h"), progress=False)
+    with pytest.raises(ValueError, match="layer 1 is not in"):
+        fit(rec, TrainOptions(layer=1), progress=False)
