@@ -163,8 +163,8 @@ class Stepper:
 
         `interventions`: hooks (`Intervention`, `StateHook`). A layer is stepped if it has a hook
         in the recurrence, if it is in `stepped` (True: every layer) or if `fused` is False, else
-        fused. `fused` defaults to whether `ids` is on a GPU (on the
-        CPU the fused path is slower). The paths differ by float rounding (~1e-6), so a comparison
+        fused. `fused` defaults to whether `ids` is on a GPU (on the CPU the fused path is
+        slower). The paths differ by float rounding (~1e-6), so a comparison
         with and without an intervention passes the intervened layers as `stepped`: both sides
         then take the same path and the difference is the intervention's alone.
         """

@@ -53,6 +53,15 @@ def test_readout_hooks_change_what_the_layer_passes_on_and_not_its_recurrence():
     torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-5)
 
 
+def test_a_readout_intervention_equals_a_readout_state_hook():
+    stepper, ids = Stepper(model()), torch.randint(0, 20, (3, 12))
+    where = torch.rand(12, 3) > 0.5
+    a, _, _ = stepper.run(ids, interventions=[Intervention(0, "h", 4, -0.5, where, readout=True)], stepped=True)
+    b, _, _ = stepper.run(ids, interventions=[StateHook(0, "h", set_unit(4, -0.5), where, readout=True)], stepped=True)
+    clean, _, _ = stepper.run(ids, stepped=True)
+    assert torch.equal(a, b) and not torch.equal(a, clean)
+
+
 def test_a_readout_hook_runs_on_the_fused_path_too():
     m = model(layers=1)
     stepper, ids = Stepper(m), torch.randint(0, 20, (2, 10))
