@@ -9,7 +9,7 @@ decoder's k values need a dense product; the rest touch k rows of a weight per c
 - `decode`: sum_k values[n, k] * W[indices[n, k]] (torch's embedding_bag), with a backward that
   scatters into the k rows of W instead of building a dense (n, latents) gradient.
 
-Both are checked against plain autograd in tests/sae/test_model.py; benchmarks/sae_throughput.py
+Both are checked against plain autograd in tests/sae/test_sae_model.py; benchmarks/sae_throughput.py
 measures the step against the dense one.
 """
 

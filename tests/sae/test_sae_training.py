@@ -1,6 +1,6 @@
 """Training: the shuffle buffer, the input scale, and recovering a known sparse dictionary.
 
-    pytest -q tests/sae/test_train.py
+    pytest -q tests/sae/test_sae_training.py
 """
 
 import numpy as np

@@ -1,6 +1,6 @@
 """The held-out metrics and latent ablation, on a real recording of the tiny run.
 
-    pytest -q tests/sae/test_splice.py
+    pytest -q tests/sae/test_sae_splice.py
 """
 
 import json

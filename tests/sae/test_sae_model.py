@@ -1,6 +1,6 @@
 """The autoencoder's maths: the sparse autograd against plain autograd, encode/decode/remove.
 
-    pytest -q tests/sae/test_model.py
+    pytest -q tests/sae/test_sae_model.py
 """
 
 import pytest
