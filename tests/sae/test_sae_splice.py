@@ -4,14 +4,14 @@
 """
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
+from charnn import cli
 from charnn.causal import ablate
+from charnn.recording import RecordingError, open_recording, record
 from charnn.recording.sources import text_corpus
 from charnn.run import load_run
 from charnn.sae.ablate import ablate_latents
@@ -19,12 +19,29 @@ from charnn.sae.metrics import ce_metrics, evaluate
 from charnn.sae.model import SAEConfig, SparseAutoencoder
 from charnn.sae.source import recording_ids, recording_run
 from charnn.sae.store import SAEError, load, save
+from charnn.vocab import DOC_ID
 
 
 def test_recording_ids_are_the_ids_the_model_read(tiny_run, tiny_rec):
     run = recording_run(tiny_rec)
     assert run.path == tiny_run
     np.testing.assert_array_equal(recording_ids(tiny_rec, run), text_corpus(run, "val").encode(run.vocab))
+
+
+def test_recording_ids_keep_the_document_boundaries(tiny_run, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("It is a truth universally acknowledged.\n" * 20)
+    (folder / "b.txt").write_text('"My dear Mr. Bennet," said his lady.\n' * 20)
+    rec = open_recording(record(tiny_run, folder, out=tmp_path / "rec", streams=2, progress=False))
+    run = recording_run(rec)
+    ids = recording_ids(rec, run)
+    np.testing.assert_array_equal(ids, text_corpus(run, str(folder)).encode(run.vocab))
+    assert (ids == DOC_ID).sum() == 1
+    meta = json.loads((rec.path / "meta.json").read_text())
+    (rec.path / "meta.json").write_text(json.dumps({**meta, "model_sha256": "0" * 64}))
+    with pytest.raises(RecordingError, match="not the ones"):
+        recording_run(open_recording(rec.path))
 
 
 def test_an_exact_dictionary_scores_one_everywhere(tiny_rec, make_unit_pairs):
@@ -83,18 +100,17 @@ def test_saved_autoencoders_load_back_and_missing_ones_say_what_exists(tiny_rec)
         load(tiny_rec, "../escape")
 
 
-def test_cli_trains_prints_metrics_and_ablates(tiny_rec):
-    base = [sys.executable, "-m", "charnn.cli", "sae"]
-    out = subprocess.run(base + ["train", str(tiny_rec.path), "--layer", "1", "--latents", "64", "--k", "4",
-                                 "--steps", "30", "--batch", "256", "--name", "cli"],
-                         capture_output=True, text=True, check=True).stdout
+def test_cli_trains_prints_metrics_and_ablates(tiny_rec, capsys):
+    assert cli.main(["sae", "train", str(tiny_rec.path), "--layer", "1", "--latents", "64", "--k", "4",
+                     "--steps", "30", "--batch", "256", "--name", "cli"]) == 0
+    out = capsys.readouterr().out
     assert "explained_variance" in out and "ce_loss_score_recurrent" in out
     metrics = json.loads((tiny_rec.path / "sae" / "cli" / "metrics.json").read_text())
     assert {"explained_variance", "l0", "dead_features", "ce_loss_score_readout", "ce_loss_score_recurrent"} <= set(metrics)
     assert metrics["l0"] <= 4
-    out = subprocess.run(base + ["ablate", str(tiny_rec.path), "cli", "--latent", "7", "--where", "e", "--random", "2",
-                                 "--format", "json"], capture_output=True, text=True, check=True).stdout
-    payload = json.loads(out)
+    assert cli.main(["sae", "ablate", str(tiny_rec.path), "cli", "--latent", "7", "--where", "e", "--random", "2",
+                     "--format", "json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
     assert payload["unit"] == "1:sae-c:7" and len(payload["random_units"]) == 2
-    bad = subprocess.run(base + ["ablate", str(tiny_rec.path), "cli", "--latent", "99"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "latents [99] do not exist" in bad.stderr
+    assert cli.main(["sae", "ablate", str(tiny_rec.path), "cli", "--latent", "99"]) == 2
+    assert "latents [99] do not exist" in capsys.readouterr().err
