@@ -144,7 +144,7 @@ def stream_stats(rec, targets: list[np.ndarray], binary: list[bool], kinds=None,
             for b in blocks:
                 stats[b].update(arrays[b], T)
                 if TB is not None:
-                    sampled[b].update(arrays[b][:, :sampled[b].lo.size], TB)  # (n, S), a view read in place
+                    sampled[b].update(arrays[b][:sampled[b].lo.size], TB)  # (S, n): its first S units
             bar.update(stop - start)
             if report is not None:
                 report(stop, rec.n_chars)
@@ -170,7 +170,7 @@ def prepare(rec, kinds: Iterable[str] | None = None, bins: int = 256, progress: 
 
 
 def _chunks(rec, kinds: list[str], chunk_chars: int):
-    """(start, stop, {(layer, kind): (n, H) array}) over the whole text.
+    """(start, stop, {(layer, kind): (H, n) unit-major array}) over the whole text.
 
     charnn's own Recording is read as stored (float16, converted tile by tile in the statistics,
     only for the rows a pass needs) from memory maps of its row-major cache, which it keeps, so
@@ -178,12 +178,13 @@ def _chunks(rec, kinds: list[str], chunk_chars: int):
     chunks) through its iter_chunks.
     """
     if not isinstance(rec, Recording):
-        yield from rec.iter_chunks(kinds=kinds, chunk_chars=chunk_chars)
+        for start, stop, arrays in rec.iter_chunks(kinds=kinds, chunk_chars=chunk_chars):
+            yield start, stop, {k: np.ascontiguousarray(np.asarray(a).T) for k, a in arrays.items()}
         return
     maps = {(layer, kind): rec.row_map(layer, kind) for layer in range(rec.layers) for kind in kinds}
     for start in range(0, rec.n_chars, chunk_chars):
         stop = min(rec.n_chars, start + chunk_chars)
-        yield start, stop, {k: np.asarray(m[start:stop]) for k, m in maps.items()}
+        yield start, stop, {k: np.ascontiguousarray(m[start:stop].T) for k, m in maps.items()}  # (U, n) for the stats
 
 
 def _frame(finals: dict, col: int) -> pd.DataFrame:
