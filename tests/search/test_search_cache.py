@@ -117,7 +117,7 @@ def real_rec(tmp_path_factory, make_rec):
     (tmp / "text.txt").write_text(text)
     path = record(run, str(tmp / "text.txt"), kinds="c,h", streams=4, burn_in=32, out=tmp / "rec", progress=False)
     rec = open_recording(path)
-    twin = make_rec(rec.string, {(l, k): rec.activations(l, k) for l in range(rec.layers) for k in rec.kinds})
+    twin = make_rec(rec.string, {(l, k): rec.activations(l, k) for l in range(rec.layers) for k in rec.stored_kinds})
     twin.unit_range = rec.unit_range  # the same histogram ranges as the real one
     return rec, twin
 

@@ -1,0 +1,205 @@
+"""Writing one part of a recording: run the model over the part's streams, write every stored
+state straight into its state file, the text table, the boundary states and, last, the marker.
+
+    write_part(folder, index)                    # in any process: reads plan.json, the folder's model, the text
+    write_part(folder, index, source, model)     # the recorder's own process passes what it has loaded
+
+Idempotent: a part whose marker is valid for the plan is left alone, and a part interrupted at any
+point has no marker, so writing it again starts it over. Each window of steps is one stepper call
+(the named-gate recording path), and every stored (layer, kind) is one `pack` into a memory map
+of its file: the rows all streams produce are the file's [:, :, off:off + W] slice. The gates that
+are derived on read, not stored, are packed for their statistics only (no copy), so that their
+unit ranges are known without a pass over the recording.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from ..model import CharRNN
+from ..stepper import Stepper
+from ..vocab import DOC_ID, UNK_ID, Vocab
+from . import layout, manifest
+from .pack import UnitStats, pack
+from .sources import TextSource
+from .statefile import StateFile, StateLayout
+from .streams import PartPlan
+
+LN2 = math.log(2)
+WINDOW_BYTES = 96 << 20  # float32 states of one window (all streams, every kind stepped)
+RELEASE_BYTES = 1 << 30  # state bytes written between releases of the mapped pages (they count in the RSS)
+TEXT_ROW_GROUP = 65536
+
+
+def window_steps(streams: int, hidden: int, n_states: int) -> int:
+    """Steps per window: the float32 state buffers stay within WINDOW_BYTES; a multiple of 16
+    (the pack kernel's blocks)."""
+    per_step = streams * hidden * max(1, n_states) * 4
+    return int(max(16, min(256, WINDOW_BYTES // per_step)) // 16 * 16)
+
+
+def stepped_kinds(plan: dict, layer: int) -> list[str]:
+    """The kinds the stepper gives for a layer: the stored ones and those derived on read."""
+    return [k for k in plan["kinds"] if k in plan["stored"][str(layer)] or k in plan["derived"]]
+
+
+def write_part(folder: Path, index: int, source: TextSource | None = None, model: CharRNN | None = None,
+               device: str = "cpu", progress=None) -> dict:
+    """Write part `index` of the recording being written in `folder` (see the module docstring);
+    returns its marker. progress(rows) is called after every window."""
+    folder = Path(folder)
+    plan = manifest.read_plan(folder)
+    marker = manifest.read_marker(folder, plan, index)
+    if marker is not None:
+        return marker
+    if model is None:
+        model, vocab = manifest.load_model(folder, plan)
+    else:
+        vocab = Vocab.load(folder / manifest.VOCAB)
+    if source is None:
+        source = TextSource.load(plan["run"], manifest.read_json(Path(plan["run"]) / "config.json", "run config"),
+                                 plan["text"], vocab, plan["max_chars"])
+    if source.sha256 != plan["source_sha256"]:
+        raise manifest.RecordingError(f"the text {plan['text']!r} changed since this recording was started: "
+                                      f"delete {folder} and record again")
+    part = PartPlan(**plan["parts"][index])
+    writer = _PartWriter(folder, plan, part, model.to(device), source, vocab)
+    try:
+        files, stats = writer.run(progress)
+    finally:
+        writer.close()
+    return manifest.write_marker(folder, plan, index, files, stats)
+
+
+class _PartWriter:
+    def __init__(self, folder: Path, plan: dict, part: PartPlan, model: CharRNN, source: TextSource, vocab: Vocab):
+        self.folder, self.plan, self.part, self.model, self.source, self.vocab = folder, plan, part, model, source, vocab
+        cfg = model.config
+        self.layers, self.hidden = cfg.layers, cfg.hidden
+        self.kinds = {l: stepped_kinds(plan, l) for l in range(cfg.layers)}
+        self.stats = {f"{l}:{k}": UnitStats(cfg.hidden) for l in range(cfg.layers) for k in self.kinds[l]}
+        self.files: dict[tuple[int, str], StateFile] = {}
+        shape = StateLayout(part.rows, part.segment, cfg.hidden, plan["dtype"], part.start)
+        for l in range(cfg.layers):
+            for k in plan["stored"][str(l)]:
+                path = layout.states_file(folder, l, k, part.index)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.files[(l, k)] = StateFile.create(path, shape)
+        top_k = min(plan["top_k"], len(vocab))
+        B, L = part.streams, part.segment
+        self.loss = np.full((B, L + 1), np.nan, np.float32)  # loss[b, j]: bits of row j of stream b
+        self.top_ids = np.zeros((B, L, top_k), np.int32)  # the top-k after reading row j
+        self.top_p = np.zeros((B, L, top_k), np.float32)
+
+    @torch.no_grad()
+    def run(self, progress) -> tuple[list[Path], dict[str, UnitStats]]:
+        part, device = self.part, next(self.model.parameters()).device
+        ids = part.id_matrix(self.source.ids).to(device)  # (B, steps + 1)
+        state, boundary = self._burn_in(ids)
+        stepper = Stepper(self.model, reuse_outputs=True)  # each window is packed before the next
+        kinds = set().union(*self.kinds.values())
+        window = window_steps(part.streams, self.hidden, sum(len(k) for k in self.kinds.values()))
+        written = 0
+        for s0 in range(part.burn_in, part.steps, window):
+            s1 = min(part.steps, s0 + window)
+            logits, state, states = stepper.run(ids[:, s0:s1], state, kinds)  # logits (B, W, V); states (W, B, H)
+            self._pack(states, s0 - part.burn_in)
+            self._predictions(logits, ids[:, s0 + 1:s1 + 1], s0 - part.burn_in)
+            written += (s1 - s0) * part.streams * self.hidden * len(self.files) * 2
+            if written >= RELEASE_BYTES:
+                for f in self.files.values():
+                    f.release()
+                written = 0
+            if progress is not None:
+                progress((s1 - s0) * part.full_streams + min(s1 - s0, max(0, part.last_rows - (s0 - part.burn_in))))
+        for f in self.files.values():
+            f.finish()
+        paths = [f.path for f in self.files.values()]
+        paths.append(self._boundary(boundary))
+        paths.append(self._text_table())
+        return paths, self.stats
+
+    def _burn_in(self, ids: torch.Tensor):
+        """The state after K steps of every stream, through the fast path (no state is recorded
+        there), and h at that point per layer: (layers, B, H), the h before each stream's first row."""
+        part, cfg = self.part, self.model.config
+        if not part.burn_in:
+            return None, torch.zeros(cfg.layers, part.streams, cfg.hidden)
+        _, state = self.model.rnn(self.model.embedding(ids[:, :part.burn_in]))  # (layers, B, H) each
+        if part.start == 0:  # stream 0 read padding: it starts from zero at position 0
+            for s in (state if isinstance(state, tuple) else (state,)):
+                s[:, 0] = 0
+        h = state[0] if isinstance(state, tuple) else state
+        first = self.model.head(h[-1])  # (B, V): the prediction of each stream's first row
+        self._predictions(first[:, None], ids[:, part.burn_in:part.burn_in + 1], -1)
+        if part.start == 0:
+            self.loss[0, 0] = np.nan  # nothing predicted position 0
+        return state, h.float().cpu()
+
+    def _pack(self, states: dict, off: int) -> None:
+        """Every stepped (layer, kind) of a window: into its file (stored), or its statistics only."""
+        part = self.part
+        G, w_last = part.full_streams, min(max(part.last_rows - off, 0), part.segment)
+        for (l, k), x in states.items():
+            x = x.float().cpu() if x.device.type != "cpu" else x  # (W, B, H)
+            W = x.shape[0]
+            f, stats = self.files.get((l, k)), self.stats[f"{l}:{k}"]
+            pack(x[:, :G], None if f is None else f.groups[:, :, off:off + W], stats)
+            if w_last:  # the last stream's rows that are in the text
+                pack(x[:min(W, w_last), G:G + 1], None if f is None else f.last[None, :, off:off + min(W, w_last)],
+                     stats)
+
+    def _predictions(self, logits: torch.Tensor, next_ids: torch.Tensor, off: int) -> None:
+        """logits (B, W, V) after reading rows off .. off + W - 1: the loss of rows off + 1 ..., and
+        each row's top-k guesses for the next character (off = -1: the burn-in's last step)."""
+        logp = torch.log_softmax(logits.float(), dim=-1)  # (B, W, V)
+        nll = -logp.gather(-1, next_ids.unsqueeze(-1)).squeeze(-1) / LN2  # (B, W) bits of the next row
+        W = logits.shape[1]
+        self.loss[:, off + 1:off + 1 + W] = nll.cpu().numpy()
+        if off >= 0:
+            top_logp, top_ids = logp.topk(self.top_ids.shape[-1], dim=-1)  # (B, W, k)
+            self.top_ids[:, off:off + W] = top_ids.cpu().numpy()
+            self.top_p[:, off:off + W] = top_logp.exp().cpu().numpy()
+
+    def _boundary(self, h: torch.Tensor) -> Path:
+        path = layout.boundary_file(self.folder, self.part.index)
+        path.parent.mkdir(exist_ok=True)
+        with open(path, "wb") as f:
+            np.save(f, h.numpy().astype(np.float32), allow_pickle=False)  # (layers, B, H)
+        manifest.durable(path)
+        return path
+
+    def _text_table(self) -> Path:
+        """text/part-N.parquet: one row per position of the part."""
+        part, source = self.part, self.source
+        rows = np.arange(part.rows)
+        b, j = rows // part.segment, rows % part.segment  # the stream and step of each row
+        loss = self.loss[b, j]
+        doc, line, col = source.positions(part.start, part.stop)
+        shown = {UNK_ID: "\ufffd", DOC_ID: "\u241e"}  # one display char per reserved id
+        id_chars = np.array([shown.get(i) or self.vocab.id_to_char(i) for i in range(len(self.vocab))], dtype=object)
+        k = self.top_ids.shape[-1]
+        table = pa.table({
+            "pos": np.arange(part.start, part.stop, dtype=np.int64),
+            "char": list(source.string[part.start:part.stop]),
+            "id": source.ids[part.start:part.stop].astype(np.int32),
+            "doc": doc, "line": line, "col": col,
+            "loss_bits": loss, "p": np.exp2(-loss).astype(np.float32),
+            "next_top": ["".join(r) for r in id_chars[self.top_ids[b, j]]],
+            "next_top_p": pa.FixedSizeListArray.from_arrays(pa.array(self.top_p[b, j].reshape(-1)), k),
+        })
+        path = layout.text_file(self.folder, part.index)
+        path.parent.mkdir(exist_ok=True)
+        pq.write_table(table, path, compression="zstd", row_group_size=TEXT_ROW_GROUP)
+        manifest.durable(path)
+        return path
+
+    def close(self) -> None:
+        for f in self.files.values():
+            f.close()
