@@ -143,11 +143,18 @@ class Recording:
                 pieces.append(chunk.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]])
         return b"".join(pieces).decode("utf-8")
 
+    def text_column(self, name: str) -> np.ndarray:
+        """One column of the text table over the whole recording (e.g. "loss_bits"), without the rest."""
+        return np.concatenate([pq.read_table(layout.text_file(self.path, p.index), columns=[name]).column(name)
+                               .to_numpy() for p in self.parts])
+
     def text_rows(self, start: int, stop: int) -> pd.DataFrame:
         """Rows [start, stop) of the text table, read from the parts that hold them."""
         frames = [pd.read_parquet(layout.text_file(self.path, p.index), filters=[("pos", ">=", start), ("pos", "<", stop)])
                   for p in self._parts_between(start, stop)]
-        return pd.concat(frames, ignore_index=True) if frames else self.text.iloc[0:0]
+        if not frames:
+            return pq.read_schema(layout.text_file(self.path, 0)).empty_table().to_pandas()
+        return pd.concat(frames, ignore_index=True)
 
     # ------------------------------------------------------------ unit statistics
     @cached_property
