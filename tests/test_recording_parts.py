@@ -239,3 +239,17 @@ def test_the_search_checks_the_recording_before_it_prints(small_rec, capsys):
     assert main(["search", str(small_rec), "--regex", "e", "--quiet"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and "text/part-00000.parquet has" in err
+
+
+def test_threads_sharing_the_streams_write_the_same_recording(tmp_path, text_file, monkeypatch):
+    """On the CPU the streams of a part are stepped by several threads (one per torch thread)."""
+    from charnn.recording.part import _PartWriter
+    run = random_run(tmp_path / "run", "gru", 2)
+    one = open_recording(record(run, str(text_file), out=tmp_path / "one", **SMALL))
+    monkeypatch.setattr(_PartWriter, "workers", lambda self, device: 3)
+    three = open_recording(record(run, str(text_file), out=tmp_path / "three", **SMALL))
+    for key, values in states_of(one).items():
+        np.testing.assert_allclose(states_of(three)[key], values, atol=1e-3)  # float16; batch size may round
+    np.testing.assert_allclose(three.text.loss_bits, one.text.loss_bits, atol=1e-5, equal_nan=True)
+    for k in ("r", "z"):
+        np.testing.assert_allclose(three.unit_range(1, k)[0], one.unit_range(1, k)[0], atol=1e-5)

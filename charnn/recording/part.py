@@ -9,7 +9,10 @@ point has no marker, so writing it again starts it over. Each window of steps is
 (the named-gate recording path), and every stored (layer, kind) is one `pack` into a memory map
 of its file: the rows all streams produce are the file's [:, :, off:off + W] slice. The gates that
 are derived on read, not stored, are packed for their statistics only (no copy), so that their
-unit ranges are known without a pass over the recording.
+unit ranges are known without a pass over the recording. On the CPU the streams are shared by
+threads (one per torch thread), each stepping its own streams with torch single-threaded: with
+torch's own threads every small op of a step waits at a barrier, and on this project's 2-core
+machine, with other processes running, that made stepping 4-12x slower than two such threads.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from .. import threads
 from ..model import CharRNN
 from ..stepper import Stepper
 from ..vocab import DOC_ID, UNK_ID, Vocab
@@ -83,7 +87,6 @@ class _PartWriter:
         cfg = model.config
         self.layers, self.hidden = cfg.layers, cfg.hidden
         self.kinds = {l: stepped_kinds(plan, l) for l in range(cfg.layers)}
-        self.stats = {f"{l}:{k}": UnitStats(cfg.hidden) for l in range(cfg.layers) for k in self.kinds[l]}
         self.files: dict[tuple[int, str], StateFile] = {}
         shape = StateLayout(part.rows, part.segment, cfg.hidden, plan["dtype"], part.start)
         for l in range(cfg.layers):
@@ -97,75 +100,102 @@ class _PartWriter:
         self.top_ids = np.zeros((B, L, top_k), np.int32)  # the top-k after reading row j
         self.top_p = np.zeros((B, L, top_k), np.float32)
 
+    def workers(self, device: torch.device) -> int:
+        """Threads that step disjoint streams, each with torch single-threaded (on a GPU: one)."""
+        if device.type != "cpu":
+            return 1
+        return max(1, min(torch.get_num_threads(), self.part.streams // 32))
+
     @torch.no_grad()
     def run(self, progress) -> tuple[list[Path], dict[str, UnitStats]]:
         part, device = self.part, next(self.model.parameters()).device
         ids = part.id_matrix(self.source.ids).to(device)  # (B, steps + 1)
-        state, boundary = self._burn_in(ids)
+        workers = self.workers(device)
+        bounds = np.linspace(0, part.streams, workers + 1).round().astype(int)
+        done = threads.run(lambda b: self._streams(ids, int(bounds[b]), int(bounds[b + 1]), progress),
+                           list(range(workers)), workers, name="record")
+        for f in self.files.values():
+            f.finish()
+        stats = {key: UnitStats(self.hidden) for key in done[0][1]}
+        for _, part_stats in done:
+            for key, s in part_stats.items():
+                stats[key].merge(s)
+        paths = [f.path for f in self.files.values()]
+        paths.append(self._boundary(torch.cat([h for h, _ in done], dim=1)))
+        paths.append(self._text_table())
+        return paths, stats
+
+    @torch.no_grad()  # per thread: a pool thread does not inherit the caller's grad mode
+    def _streams(self, ids: torch.Tensor, b0: int, b1: int, progress):
+        """Streams [b0, b1) through every step: (h after their burn-in (layers, b1 - b0, H), their
+        unit statistics)."""
+        part = self.part
+        stats = {f"{l}:{k}": UnitStats(self.hidden) for l in range(self.layers) for k in self.kinds[l]}
+        state, boundary = self._burn_in(ids[b0:b1], b0)
         stepper = Stepper(self.model, reuse_outputs=True)  # each window is packed before the next
         kinds = set().union(*self.kinds.values())
         window = window_steps(part.streams, self.hidden, sum(len(k) for k in self.kinds.values()))
         written = 0
         for s0 in range(part.burn_in, part.steps, window):
             s1 = min(part.steps, s0 + window)
-            logits, state, states = stepper.run(ids[:, s0:s1], state, kinds)  # logits (B, W, V); states (W, B, H)
-            self._pack(states, s0 - part.burn_in)
-            self._predictions(logits, ids[:, s0 + 1:s1 + 1], s0 - part.burn_in)
-            written += (s1 - s0) * part.streams * self.hidden * len(self.files) * 2
+            logits, state, states = stepper.run(ids[b0:b1, s0:s1], state, kinds)  # (b, W, V); states (W, b, H)
+            rows = self._pack(states, s0 - part.burn_in, b0, b1, stats)
+            self._predictions(logits, ids[b0:b1, s0 + 1:s1 + 1], s0 - part.burn_in, b0)
+            written += rows * self.hidden * len(self.files) * 2
             if written >= RELEASE_BYTES:
                 for f in self.files.values():
                     f.release()
                 written = 0
             if progress is not None:
-                progress((s1 - s0) * part.full_streams + min(s1 - s0, max(0, part.last_rows - (s0 - part.burn_in))))
-        for f in self.files.values():
-            f.finish()
-        paths = [f.path for f in self.files.values()]
-        paths.append(self._boundary(boundary))
-        paths.append(self._text_table())
-        return paths, self.stats
+                progress(rows)
+        return boundary, stats
 
-    def _burn_in(self, ids: torch.Tensor):
-        """The state after K steps of every stream, through the fast path (no state is recorded
-        there), and h at that point per layer: (layers, B, H), the h before each stream's first row."""
+    def _burn_in(self, ids: torch.Tensor, b0: int):
+        """The state of these streams after K steps, through the fast path (no state is recorded
+        there), and h at that point per layer: (layers, b, H), the h before each stream's first row."""
         part, cfg = self.part, self.model.config
         if not part.burn_in:
-            return None, torch.zeros(cfg.layers, part.streams, cfg.hidden)
-        _, state = self.model.rnn(self.model.embedding(ids[:, :part.burn_in]))  # (layers, B, H) each
-        if part.start == 0:  # stream 0 read padding: it starts from zero at position 0
+            return None, torch.zeros(cfg.layers, ids.shape[0], cfg.hidden)
+        _, state = self.model.rnn(self.model.embedding(ids[:, :part.burn_in]))  # (layers, b, H) each
+        if part.start == 0 and b0 == 0:  # stream 0 read padding: it starts from zero at position 0
             for s in (state if isinstance(state, tuple) else (state,)):
                 s[:, 0] = 0
         h = state[0] if isinstance(state, tuple) else state
-        first = self.model.head(h[-1])  # (B, V): the prediction of each stream's first row
-        self._predictions(first[:, None], ids[:, part.burn_in:part.burn_in + 1], -1)
-        if part.start == 0:
+        first = self.model.head(h[-1])  # (b, V): the prediction of each stream's first row
+        self._predictions(first[:, None], ids[:, part.burn_in:part.burn_in + 1], -1, b0)
+        if part.start == 0 and b0 == 0:
             self.loss[0, 0] = np.nan  # nothing predicted position 0
         return state, h.float().cpu()
 
-    def _pack(self, states: dict, off: int) -> None:
-        """Every stepped (layer, kind) of a window: into its file (stored), or its statistics only."""
+    def _pack(self, states: dict, off: int, b0: int, b1: int, stats: dict) -> int:
+        """Every stepped (layer, kind) of a window of streams [b0, b1): into its file (stored), or
+        its statistics only; returns the rows that are in the text."""
         part = self.part
-        G, w_last = part.full_streams, min(max(part.last_rows - off, 0), part.segment)
+        G = min(b1, part.full_streams) - b0  # whole segments among these streams
+        w_last = min(max(part.last_rows - off, 0), part.segment) if b1 > part.full_streams else 0
+        W = 0
         for (l, k), x in states.items():
-            x = x.float().cpu() if x.device.type != "cpu" else x  # (W, B, H)
+            x = x.float().cpu() if x.device.type != "cpu" else x  # (W, b, H)
             W = x.shape[0]
-            f, stats = self.files.get((l, k)), self.stats[f"{l}:{k}"]
-            pack(x[:, :G], None if f is None else f.groups[:, :, off:off + W], stats)
+            f, s = self.files.get((l, k)), stats[f"{l}:{k}"]
+            pack(x[:, :G], None if f is None else f.groups[b0:b0 + G, :, off:off + W], s)
             if w_last:  # the last stream's rows that are in the text
-                pack(x[:min(W, w_last), G:G + 1], None if f is None else f.last[None, :, off:off + min(W, w_last)],
-                     stats)
+                n = min(W, w_last)
+                pack(x[:n, G:G + 1], None if f is None else f.last[None, :, off:off + n], s)
+        return G * W + min(W, w_last)
 
-    def _predictions(self, logits: torch.Tensor, next_ids: torch.Tensor, off: int) -> None:
-        """logits (B, W, V) after reading rows off .. off + W - 1: the loss of rows off + 1 ..., and
-        each row's top-k guesses for the next character (off = -1: the burn-in's last step)."""
-        logp = torch.log_softmax(logits.float(), dim=-1)  # (B, W, V)
-        nll = -logp.gather(-1, next_ids.unsqueeze(-1)).squeeze(-1) / LN2  # (B, W) bits of the next row
-        W = logits.shape[1]
-        self.loss[:, off + 1:off + 1 + W] = nll.cpu().numpy()
+    def _predictions(self, logits: torch.Tensor, next_ids: torch.Tensor, off: int, b0: int) -> None:
+        """logits (b, W, V) of streams b0.. after reading rows off .. off + W - 1: the loss of rows
+        off + 1 ..., and each row's top-k guesses for the next character (off = -1: the burn-in's
+        last step)."""
+        logp = torch.log_softmax(logits.float(), dim=-1)  # (b, W, V)
+        nll = -logp.gather(-1, next_ids.unsqueeze(-1)).squeeze(-1) / LN2  # (b, W) bits of the next row
+        b, W = logits.shape[:2]
+        self.loss[b0:b0 + b, off + 1:off + 1 + W] = nll.cpu().numpy()
         if off >= 0:
-            top_logp, top_ids = logp.topk(self.top_ids.shape[-1], dim=-1)  # (B, W, k)
-            self.top_ids[:, off:off + W] = top_ids.cpu().numpy()
-            self.top_p[:, off:off + W] = top_logp.exp().cpu().numpy()
+            top_logp, top_ids = logp.topk(self.top_ids.shape[-1], dim=-1)  # (b, W, k)
+            self.top_ids[b0:b0 + b, off:off + W] = top_ids.cpu().numpy()
+            self.top_p[b0:b0 + b, off:off + W] = top_logp.exp().cpu().numpy()
 
     def _boundary(self, h: torch.Tensor) -> Path:
         path = layout.boundary_file(self.folder, self.part.index)
@@ -183,15 +213,15 @@ class _PartWriter:
         loss = self.loss[b, j]
         doc, line, col = source.positions(part.start, part.stop)
         shown = {UNK_ID: "\ufffd", DOC_ID: "\u241e"}  # one display char per reserved id
-        id_chars = np.array([shown.get(i) or self.vocab.id_to_char(i) for i in range(len(self.vocab))], dtype=object)
+        id_chars = "".join(shown.get(i) or self.vocab.id_to_char(i) for i in range(len(self.vocab)))
         k = self.top_ids.shape[-1]
         table = pa.table({
             "pos": np.arange(part.start, part.stop, dtype=np.int64),
-            "char": list(source.string[part.start:part.stop]),
+            "char": _one_char_strings(source.string[part.start:part.stop]),
             "id": source.ids[part.start:part.stop].astype(np.int32),
             "doc": doc, "line": line, "col": col,
             "loss_bits": loss, "p": np.exp2(-loss).astype(np.float32),
-            "next_top": ["".join(r) for r in id_chars[self.top_ids[b, j]]],
+            "next_top": _one_char_strings(id_chars, self.top_ids[b, j]),
             "next_top_p": pa.FixedSizeListArray.from_arrays(pa.array(self.top_p[b, j].reshape(-1)), k),
         })
         path = layout.text_file(self.folder, part.index)
@@ -203,3 +233,26 @@ class _PartWriter:
     def close(self) -> None:
         for f in self.files.values():
             f.close()
+
+
+def _one_char_strings(chars: str, index: np.ndarray | None = None) -> pa.Array:
+    """A string array built from UTF-8 bytes without a Python string per row: one character of
+    `chars` per row, or (index (n, k)) the k characters chars[index[i]] joined per row."""
+    cp = np.frombuffer(chars.encode("utf-32-le", "surrogatepass"), np.uint32)
+    width = 1 + (cp >= 0x80) + (cp >= 0x800) + (cp >= 0x10000)  # UTF-8 bytes per character
+    data = np.frombuffer(chars.encode("utf-8", "surrogatepass"), np.uint8)
+    if index is None:
+        return _strings(np.concatenate([[0], np.cumsum(width)]), data)
+    ids = index.ravel()
+    w = width[ids]  # bytes of each picked character
+    ends = np.cumsum(w)
+    starts = np.concatenate([[0], np.cumsum(width)[:-1]])  # of each character in `data`
+    picked = data[np.repeat(starts[ids] - (ends - w), w) + np.arange(ends[-1] if len(ends) else 0)]
+    return _strings(np.concatenate([[0], ends[index.shape[1] - 1::index.shape[1]]]), picked)
+
+
+def _strings(offsets: np.ndarray, data: np.ndarray) -> pa.Array:
+    """Arrow strings from UTF-8 bytes and n + 1 offsets (large strings past 2 GB)."""
+    if offsets[-1] < 2 ** 31:
+        return pa.StringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data))
+    return pa.LargeStringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets.astype(np.int64)), pa.py_buffer(data))

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
@@ -139,7 +140,8 @@ class Recording:
         for p in self.parts:
             column = pq.read_table(layout.text_file(self.path, p.index), columns=["char"]).column("char")
             for chunk in column.chunks:
-                offsets = np.frombuffer(chunk.buffers()[1], np.int32)[chunk.offset:chunk.offset + len(chunk) + 1]
+                width = np.int64 if chunk.type == pa.large_string() else np.int32
+                offsets = np.frombuffer(chunk.buffers()[1], width)[chunk.offset:chunk.offset + len(chunk) + 1]
                 pieces.append(chunk.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]])
         return b"".join(pieces).decode("utf-8")
 

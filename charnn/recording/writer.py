@@ -39,7 +39,10 @@ DTYPES = ("float16", "float32")
 
 
 def parse_kinds(kinds, cell: str) -> list[str]:
-    """The kinds to store, in canonical order; h always (the derived kinds are computed from it)."""
+    """The kinds to store, in canonical order; h always (the derived kinds are computed from it).
+    None: the states that cannot be derived (c and h of an LSTM, h otherwise)."""
+    if kinds is None:
+        return [k for k in STATE_KINDS[cell] if k not in GATES[cell]]
     kinds = [k.strip() for k in (kinds.split(",") if isinstance(kinds, str) else kinds) if k.strip()]
     allowed = STATE_KINDS[cell]
     bad = [k for k in kinds if k not in allowed]
@@ -52,14 +55,14 @@ def default_name(spec: str) -> str:
     return Path(str(spec).rstrip("/")).name.split(".")[0] or "text"
 
 
-def record(run: str | Path | Run, text: str, name: str | None = None, kinds="c,h",
+def record(run: str | Path | Run, text: str, name: str | None = None, kinds=None,
            max_chars: int | None = None, dtype: str = "float16", streams: int = 256,
            burn_in: int = 256, top_k: int = 5, out: Path | None = None, progress: bool = True,
            device: str = "cpu", part_chars: int = PART_CHARS) -> Path:
     """Record `text` (file, folder, bundled name, or a split name) through `run`; returns the folder.
 
-    kinds: the kinds stored as Parquet (h is always stored; the gates are derived on read from h
-    either way). device: where the model runs ("cuda" if there is one); rows are written from the CPU.
+    kinds: the kinds stored as Parquet (default c,h for an LSTM, h for a GRU or RNN; h is always
+    stored, and the gates are derived on read from it either way). device: where the model runs ("cuda" if there is one); rows are written from the CPU.
     part_chars: characters per part (parts are written one after another, each on its own).
     """
     run = run if isinstance(run, Run) else load_run(run)

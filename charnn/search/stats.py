@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import threads
+from .. import threads
 from .tiles import Binning, Chunk, Pass, run_pass
 
 JOINT_MAX = 2  # up to this many binary targets share one histogram pass (2**k index groups)

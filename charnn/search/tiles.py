@@ -31,7 +31,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import native, threads
+from .. import threads
+from . import native
 
 TILE_VALUES = 512 * 512  # values per torch tile: a float32 tile (1 MB) stays in cache for every pass
 MIN_ROWS = 512  # rows per torch tile at least

@@ -201,7 +201,7 @@ def test_overlapping_passes_restore_the_thread_count():
     during the preparation begins with 1. Whichever pass ends last, threads started afterwards
     must get the full count back, and the search must still use two workers."""
     import threading
-    from charnn.search.threads import per_tile
+    from charnn.threads import per_tile
     suite_threads = torch.get_num_threads()  # the suite runs on 1 (tests/conftest.py)
     torch.set_num_threads(before := 2)  # new threads now start with 2
     a_in, a_out, b_in, b_out = (threading.Event() for _ in range(4))

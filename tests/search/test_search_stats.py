@@ -110,7 +110,7 @@ def test_a_pool_with_a_dead_worker_is_replaced():
     pool workers; the next search must start a fresh pool, not wait on the dead one forever."""
     import threading
 
-    from charnn.search import threads
+    from charnn import threads
 
     pool = threads.pool(2)
     assert pool.submit(lambda: 1).result(timeout=5) == 1

@@ -1,13 +1,14 @@
-"""The search's worker threads: one process-wide pool, and torch's thread count while a pass runs.
+"""Worker threads that run torch single-threaded: one process-wide pool per size, and torch's
+thread count while a pass uses them (the search's row tiles, the recorder's streams).
 
-    from charnn.search import threads
-    with threads.per_tile(1) as workers:       # torch ops single-threaded; `workers` threads share the tiles
-        list(threads.pool(workers).map(tile, jobs))
+    from charnn import threads
+    with threads.per_tile(1) as workers:       # torch ops single-threaded; `workers` threads share the work
+        threads.run(job, jobs, workers)
 
-An update of the statistics is hundreds of small ops (or a few long GIL-free kernel calls). With
-torch's own threads each small op waits at a barrier, and when another process held a core that
-made a chunk 5x slower here (0.5 s -> 2.7 s); so ops run single-threaded and the row tiles are
-shared by up to MAX_WORKERS threads instead.
+Both the search's statistics and the recorder's stepping are many small ops (or a few long
+GIL-free kernel calls). With torch's own threads each small op waits at a barrier, and when
+another process held a core that made a search chunk 5x slower here (0.5 s -> 2.7 s) and the
+stepped LSTM 4-12x slower; so ops run single-threaded and the work is shared by threads instead.
 """
 
 from __future__ import annotations
@@ -18,23 +19,23 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-MAX_WORKERS = 2  # threads for the row tiles (at most torch's own thread count)
+MAX_WORKERS = 2  # threads for the search's row tiles (at most torch's own thread count)
 
 _pool_lock = threading.Lock()
-_pools: dict[int, ThreadPoolExecutor] = {}
+_pools: dict[tuple[str, int], ThreadPoolExecutor] = {}
 
 
-def pool(workers: int) -> ThreadPoolExecutor:
-    """A process-wide pool per worker count (threads are started once, not per update), whose
+def pool(workers: int, name: str = "search") -> ThreadPoolExecutor:
+    """A process-wide pool per use and worker count (threads are started once, not per update), whose
     threads run torch single-threaded (a new thread may otherwise start with the default count)."""
     with _pool_lock:
-        found = _pools.get(workers)
+        found = _pools.get((name, workers))
         # A worker that died (a test harness or a server shutdown raising SystemExit in every
         # thread) would leave submitted tiles waiting forever: start a fresh pool instead.
         if found is None or any(not t.is_alive() for t in getattr(found, "_threads", ())):
             if found is not None:
                 found.shutdown(wait=False, cancel_futures=True)
-            found = _pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="charnn-search",
+            found = _pools[(name, workers)] = ThreadPoolExecutor(workers, thread_name_prefix=f"charnn-{name}",
                                                          initializer=torch.set_num_threads, initargs=(1,))
         return found
 
@@ -69,6 +70,6 @@ def per_tile(k: int):
                 torch.set_num_threads(_before)
 
 
-def run(job, tiles: list, workers: int) -> None:
-    """job(tile) for every tile, on `workers` pool threads (in this thread for one)."""
-    list(pool(workers).map(job, tiles) if workers > 1 else map(job, tiles))
+def run(job, jobs: list, workers: int, name: str = "search") -> list:
+    """[job(j) for j in jobs], on `workers` pool threads (in this thread for one)."""
+    return list(pool(workers, name).map(job, jobs) if workers > 1 else map(job, jobs))
