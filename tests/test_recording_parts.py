@@ -253,3 +253,20 @@ def test_threads_sharing_the_streams_write_the_same_recording(tmp_path, text_fil
     np.testing.assert_allclose(three.text.loss_bits, one.text.loss_bits, atol=1e-5, equal_nan=True)
     for k in ("r", "z"):
         np.testing.assert_allclose(three.unit_range(1, k)[0], one.unit_range(1, k)[0], atol=1e-5)
+
+
+def test_a_failing_thread_stops_the_part(tmp_path, text_file, monkeypatch):
+    from charnn.recording.part import _PartWriter
+    run = random_run(tmp_path / "run", "lstm", 1)
+    monkeypatch.setattr(_PartWriter, "workers", lambda self, device: 2)
+    real, windows = _PartWriter._pack, []
+
+    def pack(self, states, off, b0, b1, stats):
+        windows.append(b0)
+        if b0 > 0:
+            raise MemoryError("out of memory")
+        return real(self, states, off, b0, b1, stats)
+    monkeypatch.setattr(_PartWriter, "_pack", pack)
+    with pytest.raises(MemoryError):
+        record(run, str(text_file), out=tmp_path / "rec", **SMALL)
+    assert not (tmp_path / "rec").exists() and windows.count(0) < 8  # the other thread stopped early

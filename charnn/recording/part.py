@@ -99,6 +99,7 @@ class _PartWriter:
         self.loss = np.full((B, L + 1), np.nan, np.float32)  # loss[b, j]: bits of row j of stream b
         self.top_ids = np.zeros((B, L, top_k), np.int32)  # the top-k after reading row j
         self.top_p = np.zeros((B, L, top_k), np.float32)
+        self.stopped = False  # set when one thread failed: the others end at their next window
 
     def workers(self, device: torch.device) -> int:
         """Threads that step disjoint streams, each with torch single-threaded (on a GPU: one)."""
@@ -112,8 +113,18 @@ class _PartWriter:
         ids = part.id_matrix(self.source.ids).to(device)  # (B, steps + 1)
         workers = self.workers(device)
         bounds = np.linspace(0, part.streams, workers + 1).round().astype(int)
-        done = threads.run(lambda b: self._streams(ids, int(bounds[b]), int(bounds[b + 1]), progress),
-                           list(range(workers)), workers, name="record")
+        slices = [(int(bounds[b]), int(bounds[b + 1])) for b in range(workers)]
+        if workers == 1:
+            done = [self._streams(ids, *slices[0], progress)]
+        else:
+            jobs = [threads.pool(workers, "record").submit(self._streams, ids, b0, b1, progress) for b0, b1 in slices]
+            try:
+                done = [job.result() for job in jobs]
+            except BaseException:  # an error, or Ctrl-C: the other threads stop at their next window
+                self.stopped = True
+                for job in jobs:
+                    job.exception()
+                raise
         for f in self.files.values():
             f.finish()
         stats = {key: UnitStats(self.hidden) for key in done[0][1]}
@@ -137,6 +148,8 @@ class _PartWriter:
         window = window_steps(part.streams, self.hidden, sum(len(k) for k in self.kinds.values()))
         written = 0
         for s0 in range(part.burn_in, part.steps, window):
+            if self.stopped:
+                raise RuntimeError("stopped: another thread of this part failed")
             s1 = min(part.steps, s0 + window)
             logits, state, states = stepper.run(ids[b0:b1, s0:s1], state, kinds)  # (b, W, V); states (W, b, H)
             rows = self._pack(states, s0 - part.burn_in, b0, b1, stats)
