@@ -36,6 +36,7 @@
 
 #define RB 2048 /* rows of one unit converted at a time: their float32 values stay in L1 */
 #define NC 4    /* copies of a unit's counters (see count) */
+#define SUB 8192 /* rows of a run whose blocks are found before its units are read */
 
 /* float16 bits -> float32, exactly. hw: through the compiler's _Float16, which is one instruction
    per 8 or 16 values with F16C (or on ARM) but a library call per value on other x86-64 CPUs;
@@ -159,32 +160,45 @@ static inline __attribute__((always_inline)) void fold(int32_t *hist, int32_t *c
 static inline __attribute__((always_inline)) void tile_generic(TILE_ARGS, int vec) {
     const float top = (float)(B - 1);
     float *span = buf, *vals = buf + RB;
-    int32_t *idx = (int32_t *)(buf + 2 * RB), *counters = idx + RB; /* NC * GB, zero between units */
+    int32_t *idx = (int32_t *)(buf + 2 * RB), *at = idx + RB, *blk = at + SUB; /* a run's places in spans; blocks */
+    int32_t *counters = blk + 3 * SUB; /* NC * GB, last: zero whenever no unit is being counted */
     for (int64_t i0 = 0; i0 < m;) {
-        /* a run: the rows in one group, read unit after unit (in memory order, so the reads stream) */
-        const int64_t g = (rows ? rows[i0] : first + i0) / L;
+        /* a run: up to SUB rows in one group, read unit after unit (in memory order, so reads stream) */
+        const int64_t g = (rows ? rows[i0] : first + i0) / L, cap = m - i0 < SUB ? m - i0 : SUB;
         int64_t i1 = i0 + 1;
         if (rows)
-            while (i1 < m && rows[i1] / L == g) i1++;
+            while (i1 - i0 < cap && rows[i1] / L == g) i1++;
         else
-            i1 = first + m < (g + 1) * L ? m : (g + 1) * L - first;
+            i1 = i0 + (cap < (g + 1) * L - first - i0 ? cap : (g + 1) * L - first - i0);
+        /* its blocks, found once for every unit: up to RB rows spanning fewer than RB rows, each
+           (first row, rows, span) with the rows' places in the span */
+        int32_t nblk = 0;
+        for (int64_t i = i0; i < i1; nblk++) {
+            const int64_t r0 = rows ? rows[i] : first + i;
+            int64_t nb = 1;
+            if (rows) {
+                while (i + nb < i1 && nb < RB && rows[i + nb] - r0 < RB) nb++;
+                for (int64_t t = 0; t < nb; t++) at[i - i0 + t] = (int32_t)(rows[i + t] - r0);
+            } else {
+                nb = i1 - i < RB ? i1 - i : RB;
+            }
+            blk[3 * nblk] = (int32_t)(i - i0);
+            blk[3 * nblk + 1] = (int32_t)nb;
+            blk[3 * nblk + 2] = (int32_t)(rows ? rows[i + nb - 1] - r0 + 1 : nb);
+            i += nb;
+        }
         const int local = hist && (i1 - i0) * 2 >= NC * GB; /* worth zeroing and folding the copies */
         for (int32_t u = 0; u < U; u++) {
             const int64_t base = g * gs + (int64_t)u * us - g * L;
-            for (int64_t i = i0; i < i1;) { /* a block: up to RB rows spanning fewer than RB rows */
+            for (int32_t b = 0; b < nblk; b++) {
+                const int64_t i = i0 + blk[3 * b], nb = blk[3 * b + 1];
                 const int64_t r0 = rows ? rows[i] : first + i;
-                int64_t nb = 1;
-                if (rows)
-                    while (i + nb < i1 && nb < RB && rows[i + nb] - r0 < RB) nb++;
-                else
-                    nb = i1 - i < RB ? i1 - i : RB;
+                load_span(x, is_f16, base + r0, blk[3 * b + 2], shift[u], span, vec);
                 const float *v = span;
                 if (rows) {
-                    load_span(x, is_f16, base + r0, rows[i + nb - 1] - r0 + 1, shift[u], span, vec);
-                    for (int64_t t = 0; t < nb; t++) vals[t] = span[rows[i + t] - r0];
+                    const int32_t *a = at + (i - i0);
+                    for (int64_t t = 0; t < nb; t++) vals[t] = span[a[t]];
                     v = vals;
-                } else {
-                    load_span(x, is_f16, base + r0, nb, shift[u], span, vec);
                 }
                 if (sq) sq[u] += dot(v, v, nb);
                 for (int32_t k = 0; mom && k < K; k++)
@@ -192,7 +206,6 @@ static inline __attribute__((always_inline)) void tile_generic(TILE_ARGS, int ve
                 if (hist)
                     count(v, nb, scale[u], beta[u], top, offs ? offs + i : NULL, off0,
                           local ? counters : hist + (int64_t)u * GB, local ? GB : 0, idx);
-                i += nb;
             }
             if (local) fold(hist + (int64_t)u * GB, counters, GB);
         }
@@ -221,7 +234,7 @@ int32_t charnn_loop_supported(int32_t loop) {
 }
 
 /* loop: 0 the fastest this CPU runs, 1 portable, 2 AVX2, 3 AVX-512 (one the CPU lacks: the next best).
-   buf: 3 * RB + NC * GB floats of scratch (zeroed). */
+   buf: 3 * RB + 4 * SUB + NC * GB floats of scratch, zeroed (the counter copies, last, are left zero). */
 void charnn_tile_stats(TILE_ARGS, int32_t loop) {
 #ifdef HAVE_X86_LOOPS
     if ((loop == 0 || loop == 3) && charnn_loop_supported(3)) {

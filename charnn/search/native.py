@@ -31,6 +31,7 @@ from .. import clib
 LOOPS = {"auto": 0, "portable": 1, "avx2": 2, "avx512": 3}  # the C file's `loop` (CHARNN_NATIVE_LOOP)
 ROW_BLOCK = 2048  # RB in the C file
 COPIES = 4  # NC in the C file: copies of a unit's counters in the scratch
+RUN = 8192  # SUB in the C file: rows whose blocks are found at a time
 
 _P, _I32, _I64 = ctypes.c_void_p, ctypes.c_int32, ctypes.c_int64
 _FUNCTIONS = {"charnn_tile_stats": ([_P, _I32, _I64, _I64, _I64, _P, _I64, _I64, _I32, _P, _P, _P, _I32, _P, _I32, _I64,
@@ -63,8 +64,9 @@ _tls = threading.local()
 
 
 def _scratch(counters_per_unit: int) -> np.ndarray:
-    """This thread's scratch (3 row blocks of floats, then zeroed counter copies), reused."""
-    floats = 3 * ROW_BLOCK + COPIES * counters_per_unit
+    """This thread's scratch (3 row blocks, a run's blocks, then counter copies that every call
+    leaves zero, so that a later call with more counters per unit finds zeros too), reused."""
+    floats = 3 * ROW_BLOCK + 4 * RUN + COPIES * counters_per_unit
     scratch = getattr(_tls, "scratch", None)
     if scratch is None or scratch.size < floats:
         scratch = _tls.scratch = np.zeros(floats, np.float32)
