@@ -63,6 +63,10 @@ def test_derived_gates_equal_the_steppers(tmp_path, text_file, cell, layers, dty
             assert np.abs(a[firsts] - b[firsts]).max() <= tolerance  # the boundary states at work
             window = derived.activations(layer, kind, units=[1, 7], start=2490, stop=2510)  # across a part boundary
             np.testing.assert_allclose(window, a[2490:2510, [1, 7]], atol=1e-6)
+    if cell == "lstm":  # gate saturation reads the derived gates like stored ones
+        from charnn.gates import saturation
+        a, b = saturation(derived), saturation(stored)
+        np.testing.assert_allclose(a[["left", "right"]], b[["left", "right"]], atol=0.002)
 
 
 def test_several_parts_equal_one_part(tmp_path, text_file):
