@@ -217,9 +217,9 @@ def test_unit_stats_match_the_recorded_values(tiny_run):
         np.testing.assert_array_equal(s["max"], a.max(0).astype(np.float32))
         np.testing.assert_allclose(s["mean"], a.mean(0), atol=1e-5)
         np.testing.assert_allclose(s["std"], a.std(0), atol=1e-4)
-    for layer, kind in [(0, "f"), (1, "g")]:  # derived kinds: statistics of the stepper's values when recorded
+    for layer, kind in [(0, "f"), (1, "g")]:  # derived kinds: statistics of a sample of the stepper's windows
         a = rec.activations(layer, kind).astype(np.float64)
         s = rec.unit_stats.query("layer == @layer and kind == @kind").sort_values("unit")
-        np.testing.assert_allclose(s["min"], a.min(0), atol=1e-3)
-        np.testing.assert_allclose(s["max"], a.max(0), atol=1e-3)
-        np.testing.assert_allclose(s["mean"], a.mean(0), atol=1e-3)
+        assert (s["min"] >= a.min(0) - 1e-3).all() and (s["max"] <= a.max(0) + 1e-3).all()
+        assert (s["min"] <= s["mean"]).all() and (s["mean"] <= s["max"]).all()
+        np.testing.assert_allclose(s["mean"], a.mean(0), atol=0.05)

@@ -174,7 +174,8 @@ class Recording:
         return self.unit_stats[["layer", "kind", "unit"]].copy()
 
     def unit_range(self, layer: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
-        """(min, max) per unit, float32: of the values as stored (derived kinds: as computed when recorded)."""
+        """(min, max) per unit, float32: of the values as stored (a derived kind: of the stepper's
+        values in every 8th window when it recorded, so a rare value may lie beyond them)."""
         self.check(layer, kind)
         s = manifest.stats_arrays(self.meta, layer, kind)
         return s["min"], s["max"]
