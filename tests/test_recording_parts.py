@@ -274,3 +274,12 @@ def test_a_failing_thread_stops_the_part(tmp_path, text_file, monkeypatch):
     with pytest.raises(MemoryError):
         record(run, str(text_file), out=tmp_path / "rec", **SMALL)
     assert not (tmp_path / "rec").exists() and windows.count(0) < 8  # the other thread stopped early
+
+
+def test_a_long_derived_read_goes_chunk_by_chunk(tmp_path, text_file, monkeypatch):
+    from charnn.recording import reader
+    rec = open_recording(record(random_run(tmp_path / "run", "lstm", 2), str(text_file), out=tmp_path / "rec", **SMALL))
+    whole = rec.activations(1, "o", units=[2, 30])
+    monkeypatch.setattr(reader, "CHUNK_ROWS", 700)  # chunks that cross streams and parts
+    np.testing.assert_allclose(rec.activations(1, "o", units=[2, 30]), whole, atol=1e-6)
+    np.testing.assert_allclose(rec.activations(1, "o", units=[2, 30], start=650, stop=5300), whole[650:5300], atol=1e-6)

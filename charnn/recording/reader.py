@@ -188,7 +188,13 @@ class Recording:
         start = max(0, start)
         if self.stored(layer, kind):
             return self._read(layer, kind, units, start, stop)
-        return self._derive(layer, kind, units, start, stop)
+        if stop - start <= CHUNK_ROWS:
+            return self._derive(layer, kind, units, start, stop)
+        out = np.empty((stop - start, self.hidden if units is None else len(units)), np.float32)
+        for a in range(start, stop, CHUNK_ROWS):  # the inputs of a chunk at a time: memory stays bounded
+            b = min(stop, a + CHUNK_ROWS)
+            out[a - start:b - start] = self._derive(layer, kind, units, a, b)
+        return out
 
     def iter_chunks(self, kinds=None, chunk_chars: int = CHUNK_ROWS, layers=None):
         """(start, stop, {(layer, kind): (stop - start, width) float32}) over the whole text, in order.
