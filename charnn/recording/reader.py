@@ -45,6 +45,18 @@ def open_recording(path: str | Path) -> "Recording":
     return Recording(path)
 
 
+def scan_blocks(rec, kinds=None) -> list[tuple[int, str]]:
+    """(layer, kind) of every block a scan (search, atlas, probe, explain) reads: `kinds`, default
+    the stored ones where a recording says which are stored (a derived kind costs a matmul per
+    character), in layer then kind order. Works for any object with layers and kinds (test doubles)."""
+    kinds = list((getattr(rec, "stored_kinds", None) or rec.kinds) if kinds is None else kinds)
+    unknown = sorted(set(kinds) - set(rec.kinds))
+    if unknown:
+        raise ValueError(f"kinds {unknown} not in this recording (it has {', '.join(rec.kinds)})")
+    has = getattr(rec, "has", lambda layer, kind: True)
+    return [(layer, kind) for layer in range(rec.layers) for kind in rec.kinds if kind in kinds and has(layer, kind)]
+
+
 def _rerecord_hint(path: Path, meta: dict) -> str:
     source = str(meta.get("source", "TEXT"))
     text = source.rsplit(":", 1)[1] if source.rsplit(":", 1)[-1] in ("train", "val", "test") else source

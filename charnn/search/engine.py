@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..recording.reader import Recording
+from ..recording.reader import Recording, scan_blocks
 from . import summaries
 from .concepts import CONCEPTS, concept_target
 from .stats import ChunkTargets, StreamStats
@@ -90,17 +90,6 @@ def rank(df: pd.DataFrame, binary: bool) -> pd.DataFrame:
     return df.iloc[order].reset_index(drop=True)
 
 
-def _blocks(rec, kinds: Iterable[str] | None) -> list[tuple[int, str]]:
-    """(layer, kind) of every block to scan: `kinds`, default the stored ones (where a recording
-    says which are stored; a derived kind costs a matmul per character)."""
-    kinds = list((getattr(rec, "stored_kinds", None) or rec.kinds) if kinds is None else kinds)
-    unknown = sorted(set(kinds) - set(rec.kinds))
-    if unknown:
-        raise ValueError(f"kinds {unknown} not in this recording (it has {', '.join(rec.kinds)})")
-    has = getattr(rec, "has", lambda layer, kind: True)
-    return [(layer, kind) for layer in range(rec.layers) for kind in rec.kinds if kind in kinds and has(layer, kind)]
-
-
 def stream_stats(rec, targets: list[np.ndarray], binary: list[bool], kinds=None, bins: int = 256,
                  progress: Progress = True, cancel: Callable[[], bool] | None = None,
                  chunk_chars: int = CHUNK_CHARS, desc: str = "search",
@@ -115,7 +104,7 @@ def stream_stats(rec, targets: list[np.ndarray], binary: list[bool], kinds=None,
     (see `summaries`); otherwise they are computed in this pass and cached for the next query.
     A binary target that is mostly 1 is counted on its zeros (`flip`), the smaller side.
     """
-    blocks = _blocks(rec, kinds)
+    blocks = scan_blocks(rec, kinds)
     flip = [float(np.mean(y)) > 0.5 for y, b in zip(targets, binary) if b]
     cached = summaries.load(rec, bins)
     stats, sampled = {}, {}
