@@ -41,7 +41,8 @@ from .streams import PartPlan
 LN2 = math.log(2)
 WINDOW_BYTES = 192 << 20  # float32 states of one window (all streams, every kind stepped), over all threads
 DERIVED_STATS_EVERY = 8  # windows: the derived kinds' statistics come from every 8th (see the docstring)
-RELEASE_BYTES = 1 << 30  # state bytes written between releases of the mapped pages (they count in the RSS)
+RELEASE_BYTES = 1 << 30  # state bytes a thread writes between releases of its mapped pages (a release makes every
+# page written again fault, and a write fault on a file page costs microseconds: rarely)
 TEXT_ROW_GROUP = 65536
 
 
@@ -130,15 +131,15 @@ class _PartWriter:
                 for job in jobs:
                     job.exception()
                 raise
-        for f in self.files.values():
-            f.finish()
-        stats = {key: UnitStats(self.hidden) for key in done[0][1]}
+        finishing = threads.pool(1, "finish").submit(lambda: [f.finish() for f in self.files.values()])
+        stats = {key: UnitStats(self.hidden) for key in done[0][1]}  # while the files go to disk:
         for _, part_stats in done:
             for key, s in part_stats.items():
                 stats[key].merge(s)
         paths = [f.path for f in self.files.values()]
         paths.append(self._boundary(torch.cat([h for h, _ in done], dim=1)))
         paths.append(self._text_table())
+        finishing.result()
         return paths, stats
 
     @torch.no_grad()  # per thread: a pool thread does not inherit the caller's grad mode
@@ -208,14 +209,15 @@ class _PartWriter:
         """logits (b, W, V) of streams b0.. after reading rows off .. off + W - 1: the loss of rows
         off + 1 ..., and each row's top-k guesses for the next character (off = -1: the burn-in's
         last step)."""
-        logp = torch.log_softmax(logits.float(), dim=-1)  # (b, W, V)
-        nll = -logp.gather(-1, next_ids.unsqueeze(-1)).squeeze(-1) / LN2  # (b, W) bits of the next row
+        logits = logits.float()
+        lse = torch.logsumexp(logits, dim=-1)  # (b, W): log p(c) = logit(c) - lse
+        nll = (lse - logits.gather(-1, next_ids.unsqueeze(-1)).squeeze(-1)) / LN2  # (b, W) bits of the next row
         b, W = logits.shape[:2]
         self.loss[b0:b0 + b, off + 1:off + 1 + W] = nll.cpu().numpy()
         if off >= 0:
-            top_logp, top_ids = logp.topk(self.top_ids.shape[-1], dim=-1)  # (b, W, k)
+            top, top_ids = logits.topk(self.top_ids.shape[-1], dim=-1)  # (b, W, k)
             self.top_ids[b0:b0 + b, off:off + W] = top_ids.cpu().numpy()
-            self.top_p[b0:b0 + b, off:off + W] = top_logp.exp().cpu().numpy()
+            self.top_p[b0:b0 + b, off:off + W] = (top - lse[..., None]).exp_().cpu().numpy()
 
     def _boundary(self, h: torch.Tensor) -> Path:
         path = layout.boundary_file(self.folder, self.part.index)
