@@ -76,6 +76,8 @@ def test_record_writes_a_readable_recording(tiny_run):
     meta = json.loads((path / "meta.json").read_text())
     assert meta["schema_version"] == 2 and meta["n_chars"] == rec.n_chars > 1000 and len(meta["source_sha256"]) == 64
     assert rec.stored_kinds == ["i", "f", "g", "o", "c", "h"] and meta["derived"] == []
+    from charnn.fsio import FILE_MODE
+    assert {f.stat().st_mode & 0o777 for f in path.rglob("*") if f.is_file()} == {FILE_MODE}  # one mode, as a run's
     text = rec.text
     assert list(text.pos) == list(range(rec.n_chars)) and "".join(text.char) == rec.string
     # line and column agree with the string

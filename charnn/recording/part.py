@@ -12,10 +12,12 @@ are derived on read, not stored, are packed for their statistics only (no copy) 
 window, so that their unit ranges are known without a pass over the recording: statistics of an
 eighth of the text, all streams at once, for a tenth of the recording's time if taken from every
 window (the stepper keeps every gate of the window then). A search's histogram of a gate clips the
-rare values beyond that range into its end bins. On the CPU the streams are shared by
-threads (one per torch thread), each stepping its own streams with torch single-threaded: with
-torch's own threads every small op of a step waits at a barrier, and on this project's 2-core
-machine, with other processes running, that made stepping 4-12x slower than two such threads.
+rare values beyond that range into its end bins.
+
+On the CPU the streams are shared by threads (one per torch thread), each stepping its own streams
+with torch single-threaded: with torch's own threads every small op of a step waits at a barrier,
+and on this project's 2-core development machine, with other processes running, that made
+stepping 2-8x slower than two such threads.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import torch
 
 from .. import threads
 from ..model import CharRNN
+from ..run import RunFolder
 from ..stepper import Stepper
 from ..vocab import DOC_ID, UNK_ID, Vocab
 from . import layout, manifest
@@ -73,8 +76,7 @@ def write_part(folder: Path, index: int, source: TextSource | None = None, model
     else:
         vocab = Vocab.load(folder / manifest.VOCAB)
     if source is None:
-        source = TextSource.load(plan["run"], manifest.read_json(Path(plan["run"]) / "config.json", "run config"),
-                                 plan["text"], vocab, plan["max_chars"])
+        source = TextSource.load(plan["run"], RunFolder(plan["run"]).config(), plan["text"], vocab, plan["max_chars"])
     if source.sha256 != plan["source_sha256"]:
         raise manifest.RecordingError(f"the text {plan['text']!r} changed since this recording was started: "
                                       f"delete {folder} and record again")

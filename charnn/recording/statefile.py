@@ -228,7 +228,7 @@ class StateFile:
     def create(cls, path: Path, layout: StateLayout) -> "StateFile":
         """A new file of the layout's size, disk space reserved (a full disk fails here, not as a
         SIGBUS in a memory-mapped write), "PAR1" and every page header written, values zero."""
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o666)  # less the umask, as open() gives
         try:
             os.posix_fallocate(fd, 0, layout.size)
             os.pwrite(fd, MAGIC, 0)

@@ -131,9 +131,6 @@ def prepare(partial: Path, plan: dict, run: Run) -> None:
         shutil.rmtree(partial)
     partial.mkdir(parents=True)
     save_weights(run.model, partial / manifest.MODEL)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(partial / manifest.MODEL, 0o666 & ~umask)  # as readable as the files beside it
     run.vocab.save(partial / manifest.VOCAB)
     manifest.durable(partial / manifest.VOCAB)
     write_json(partial / manifest.PLAN, plan)
