@@ -11,7 +11,9 @@
        x[(r / L) * gs + u * us + r % L]      (float16 bits or float32)
    that is, groups of L rows (row groups), each a block of units whose rows are contiguous. For
    rows r (rows[i], ascending, or first + i), a block of up to RB rows at a time, one unit at a time
-   (its rows are converted in L1 and its counters stay there while they are binned):
+   (its rows are converted in L1 and its counters stay there while they are binned; rows that come
+   in runs, as the characters a target marks usually do, are converted run by run, scattered rows
+   picked from their converted span):
      v = x[r, u] - shift[u]                                   (float32)
      mom[k, u] += T[k, i] * v                                  (float32 product, float64 sum)
      sq[u]     += v * v                                        (ditto)
@@ -37,6 +39,7 @@
 #define RB 2048 /* rows of one unit converted at a time: their float32 values stay in L1 */
 #define NC 4    /* copies of a unit's counters (see count) */
 #define SUB 8192 /* rows of a run whose blocks are found before its units are read */
+#define MIN_RUN 8 /* consecutive rows a block's runs hold on average, for it to be read run by run */
 
 /* float16 bits -> float32, exactly. hw: through the compiler's _Float16, which is one instruction
    per 8 or 16 values with F16C (or on ARM) but a library call per value on other x86-64 CPUs;
@@ -157,11 +160,53 @@ static inline __attribute__((always_inline)) void fold(int32_t *hist, int32_t *c
 #define TILE_CALL x, is_f16, gs, us, L, rows, first, m, U, shift, scale, beta, B, offs, off0, GB, T, ldt, K, hist, \
     mom, sq, buf
 
+/* The blocks of a run of rows [i0, i1), found once for every unit: up to RB rows spanning fewer
+   than RB rows. Per block, five numbers: its first row (from i0), its rows, its span, and where its
+   runs of consecutive rows start in seg and how many there are (none: the rows are too scattered
+   for runs, MIN_RUN rows a run on average at least, and are picked from the converted span, their
+   places in it in at). seg: (place in the span, length) per run. Returns the number of blocks. */
+static inline __attribute__((always_inline)) int32_t find_blocks(const int64_t *rows, int64_t first, int64_t i0,
+                                                                   int64_t i1, int32_t *at, int32_t *blk,
+                                                                   int32_t *seg) {
+    int32_t nblk = 0, nseg = 0;
+    for (int64_t i = i0; i < i1; nblk++) {
+        const int64_t r0 = rows ? rows[i] : first + i;
+        int64_t nb = 1;
+        int32_t *k5 = blk + 5 * nblk;
+        k5[3] = nseg;
+        k5[4] = 0;
+        if (rows) {
+            while (i + nb < i1 && nb < RB && rows[i + nb] - r0 < RB) nb++;
+            int32_t runs = 0;
+            for (int64_t t = 0; t < nb; t++) {
+                at[i - i0 + t] = (int32_t)(rows[i + t] - r0);
+                if (t == 0 || rows[i + t] != rows[i + t - 1] + 1) {
+                    seg[2 * (nseg + runs)] = (int32_t)(rows[i + t] - r0);
+                    seg[2 * (nseg + runs) + 1] = 0;
+                    runs++;
+                }
+                seg[2 * (nseg + runs - 1) + 1]++;
+            }
+            if (runs * MIN_RUN <= nb) { /* worth converting run by run */
+                k5[4] = runs;
+                nseg += runs;
+            }
+        } else {
+            nb = i1 - i < RB ? i1 - i : RB;
+        }
+        k5[0] = (int32_t)(i - i0);
+        k5[1] = (int32_t)nb;
+        k5[2] = (int32_t)(rows ? rows[i + nb - 1] - r0 + 1 : nb);
+        i += nb;
+    }
+    return nblk;
+}
+
 static inline __attribute__((always_inline)) void tile_generic(TILE_ARGS, int vec) {
     const float top = (float)(B - 1);
     float *span = buf, *vals = buf + RB;
-    int32_t *idx = (int32_t *)(buf + 2 * RB), *at = idx + RB, *blk = at + SUB; /* a run's places in spans; blocks */
-    int32_t *counters = blk + 3 * SUB; /* NC * GB, last: zero whenever no unit is being counted */
+    int32_t *idx = (int32_t *)(buf + 2 * RB), *at = idx + RB, *blk = at + SUB, *seg = blk + 5 * SUB;
+    int32_t *counters = seg + 2 * SUB; /* NC * GB, last: zero whenever no unit is being counted */
     for (int64_t i0 = 0; i0 < m;) {
         /* a run: up to SUB rows in one group, read unit after unit (in memory order, so reads stream) */
         const int64_t g = (rows ? rows[i0] : first + i0) / L, cap = m - i0 < SUB ? m - i0 : SUB;
@@ -170,35 +215,25 @@ static inline __attribute__((always_inline)) void tile_generic(TILE_ARGS, int ve
             while (i1 - i0 < cap && rows[i1] / L == g) i1++;
         else
             i1 = i0 + (cap < (g + 1) * L - first - i0 ? cap : (g + 1) * L - first - i0);
-        /* its blocks, found once for every unit: up to RB rows spanning fewer than RB rows, each
-           (first row, rows, span) with the rows' places in the span */
-        int32_t nblk = 0;
-        for (int64_t i = i0; i < i1; nblk++) {
-            const int64_t r0 = rows ? rows[i] : first + i;
-            int64_t nb = 1;
-            if (rows) {
-                while (i + nb < i1 && nb < RB && rows[i + nb] - r0 < RB) nb++;
-                for (int64_t t = 0; t < nb; t++) at[i - i0 + t] = (int32_t)(rows[i + t] - r0);
-            } else {
-                nb = i1 - i < RB ? i1 - i : RB;
-            }
-            blk[3 * nblk] = (int32_t)(i - i0);
-            blk[3 * nblk + 1] = (int32_t)nb;
-            blk[3 * nblk + 2] = (int32_t)(rows ? rows[i + nb - 1] - r0 + 1 : nb);
-            i += nb;
-        }
+        const int32_t nblk = find_blocks(rows, first, i0, i1, at, blk, seg);
         const int local = hist && (i1 - i0) * 2 >= NC * GB; /* worth zeroing and folding the copies */
         for (int32_t u = 0; u < U; u++) {
             const int64_t base = g * gs + (int64_t)u * us - g * L;
             for (int32_t b = 0; b < nblk; b++) {
-                const int64_t i = i0 + blk[3 * b], nb = blk[3 * b + 1];
-                const int64_t r0 = rows ? rows[i] : first + i;
-                load_span(x, is_f16, base + r0, blk[3 * b + 2], shift[u], span, vec);
-                const float *v = span;
-                if (rows) {
-                    const int32_t *a = at + (i - i0);
+                const int32_t *k5 = blk + 5 * b;
+                const int64_t i = i0 + k5[0], nb = k5[1], r0 = rows ? rows[i] : first + i;
+                const float *v = vals;
+                if (!rows) {
+                    load_span(x, is_f16, base + r0, nb, shift[u], span, vec);
+                    v = span;
+                } else if (k5[4]) { /* runs of consecutive rows: each converted straight into place */
+                    const int32_t *sg = seg + 2 * k5[3];
+                    for (int32_t s = 0, o = 0; s < k5[4]; o += sg[2 * s + 1], s++)
+                        load_span(x, is_f16, base + r0 + sg[2 * s], sg[2 * s + 1], shift[u], vals + o, vec);
+                } else { /* scattered rows: the span converted, then its rows picked */
+                    load_span(x, is_f16, base + r0, k5[2], shift[u], span, vec);
+                    const int32_t *a = at + k5[0];
                     for (int64_t t = 0; t < nb; t++) vals[t] = span[a[t]];
-                    v = vals;
                 }
                 if (sq) sq[u] += dot(v, v, nb);
                 for (int32_t k = 0; mom && k < K; k++)
@@ -234,7 +269,7 @@ int32_t charnn_loop_supported(int32_t loop) {
 }
 
 /* loop: 0 the fastest this CPU runs, 1 portable, 2 AVX2, 3 AVX-512 (one the CPU lacks: the next best).
-   buf: 3 * RB + 4 * SUB + NC * GB floats of scratch, zeroed (the counter copies, last, are left zero). */
+   buf: 3 * RB + 8 * SUB + NC * GB floats of scratch, zeroed (the counter copies, last, are left zero). */
 void charnn_tile_stats(TILE_ARGS, int32_t loop) {
 #ifdef HAVE_X86_LOOPS
     if ((loop == 0 || loop == 3) && charnn_loop_supported(3)) {

@@ -66,7 +66,7 @@ _tls = threading.local()
 def _scratch(counters_per_unit: int) -> np.ndarray:
     """This thread's scratch (3 row blocks, a run's blocks, then counter copies that every call
     leaves zero, so that a later call with more counters per unit finds zeros too), reused."""
-    floats = 3 * ROW_BLOCK + 4 * RUN + COPIES * counters_per_unit
+    floats = 3 * ROW_BLOCK + 8 * RUN + COPIES * counters_per_unit
     scratch = getattr(_tls, "scratch", None)
     if scratch is None or scratch.size < floats:
         scratch = _tls.scratch = np.zeros(floats, np.float32)

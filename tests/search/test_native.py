@@ -86,6 +86,23 @@ def test_row_groups_of_a_wider_array_are_read_in_place(monkeypatch):
         same(a, b)
 
 
+def test_runs_of_consecutive_rows_match_the_torch_path(monkeypatch):
+    """Targets that come in runs (quotes, lines): the kernel converts a block's runs straight into
+    place instead of picking rows from its span, and counts what the torch path counts."""
+    X, _ = random_data(n=7000, U=37)
+    rng = np.random.default_rng(5)
+    t = np.zeros(len(X), np.float32)
+    for start in rng.integers(0, len(X) - 200, 40):
+        t[start:start + rng.integers(5, 200)] = 1  # runs of 5-200 rows
+    T = np.stack([t, (rng.random(len(X)) < 0.05).astype(np.float32)], 1)  # and a scattered one
+    X16 = X.astype(np.float16)
+    summary = fit(X16, T[:, :0], [], monkeypatch, False, keep_hist=True).summary()
+    for targets in (T, T[:, :1]):
+        kw = {"base": summary, "flip": [False] * targets.shape[1]}
+        same(fit(X16, targets, [True] * targets.shape[1], monkeypatch, True, **kw),
+             fit(X16, targets, [True] * targets.shape[1], monkeypatch, False, **kw))
+
+
 def test_nan_is_reported_not_binned_out_of_range(monkeypatch):
     X, T = random_data(n=3000, U=20)
     X[100, 3] = np.nan
