@@ -1,11 +1,17 @@
-"""Build the search's optional C kernel (charnn/search/_tilestats.c); everything else is in pyproject.toml.
+"""Build charnn's optional C kernels; everything else is in pyproject.toml.
+
+- charnn/search/_tilestats.c: the search's statistics over a recording's pages (charnn/search/native.py)
+- charnn/recording/_pack.c: the recorder's copy of states into state files (charnn/recording/pack.py)
 
 `optional=True`: where there is no C compiler, or the flags are refused, pip installs charnn
-without it and the search uses its torch path (charnn/search/native.py).
+without them and the search and the recorder use torch ops instead.
 """
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("charnn.search._tilestats", ["charnn/search/_tilestats.c"],
-                             extra_compile_args=["-O3", "-ffp-contract=off"],  # AVX-512 chosen at run time
+FLAGS = ["-O3", "-ffp-contract=off"]  # AVX-512 and AVX2 loops are chosen at run time: no -march
+
+setup(ext_modules=[Extension("charnn.search._tilestats", ["charnn/search/_tilestats.c"], extra_compile_args=FLAGS,
+                             optional=True),
+                   Extension("charnn.recording._pack", ["charnn/recording/_pack.c"], extra_compile_args=FLAGS,
                              optional=True)])

@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/search_speed.py                                  # 1M chars (records first: minutes)
     .venv/bin/python benchmarks/search_speed.py --recording runs/bench-search    # record there once, then reuse it
     .venv/bin/python benchmarks/search_speed.py --chars 200000 --repeats 1       # quick smoke run
+    .venv/bin/python benchmarks/search_speed.py --recording REC --no-corrwith    # e.g. record_throughput.py's 10^7 one
 
 The recording is made with a randomly initialised `CharRNN` (2 layers x 512, created with
 `charnn.run.create_run`) over the bundled Austen novels (repeated if --chars asks for more),
@@ -15,7 +16,9 @@ In one process, alternating rounds of (a), (b), (c) (--repeats rounds; medians r
 and CPU seconds of the process, since the machine is shared and wall times are noisy):
   (a) search: `search(rec, concept=...)` (default inside_quotes) or `--regex PATTERN`, the whole
       call (target, every unit's r/AUROC/d/F1/threshold, the chance baseline), text preloaded;
-  (b) plain read: `rec.iter_chunks(kinds=["c", "h"])`, summing every value of every chunk;
+  (b) plain read: every state file the search scans, read once from start to end into one
+      16 MB buffer (os.readv: the bytes only, nothing decoded), in the same page-cache state as
+      the search (the rounds alternate, after a first search has read every file);
   (c) `pandas.DataFrame.corrwith` of float32 unit columns against the target Series, the frame
       already in memory (only corrwith is timed). All 2,048 columns take minutes (and 8 GB), so
       by default it is timed on --corrwith-columns 256 units spread over every (layer, kind) and
@@ -85,11 +88,23 @@ def steady_allocator() -> str:
     return "steady (mmap threshold 32 MB, trim 256 MB)" if ok else "glibc default (mallopt unavailable)"
 
 
-def plain_read(rec) -> float:
-    total = 0.0
-    for _, _, block in rec.iter_chunks(kinds=["c", "h"]):
-        for a in block.values():
-            total += float(a.sum(dtype=np.float32))
+def state_files(rec) -> list[Path]:
+    """The state files a search of the stored kinds reads."""
+    from charnn.recording.layout import states_file
+    return [states_file(rec.path, layer, kind, p.index) for layer in range(rec.layers) for kind in rec.stored_kinds
+            for p in rec.parts]
+
+
+def plain_read(files: list[Path], block: bytearray) -> int:
+    """Read every file once, start to end, into `block`; returns the bytes read."""
+    total = 0
+    for path in files:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            while (got := os.readv(fd, [block])) > 0:
+                total += got
+        finally:
+            os.close(fd)
     return total
 
 
@@ -103,7 +118,7 @@ def timed(fn):
 
 def corrwith_frame(rec, columns: int) -> pd.DataFrame:
     """`columns` units spread evenly over every (layer, kind), each a float32 column (all units: 4 x 2 GB...)."""
-    blocks = [(layer, kind) for layer in range(rec.layers) for kind in rec.kinds]
+    blocks = [(layer, kind) for layer in range(rec.layers) for kind in rec.stored_kinds]
     per_block = max(1, min(rec.hidden, columns // len(blocks)))
     units = np.linspace(0, rec.hidden - 1, per_block).round().astype(int)
     cols = {}
@@ -141,7 +156,7 @@ def main() -> None:
             make_recording(path, args.chars, args.layers, args.hidden, work)
         rec = open_recording(path)
         query = {"regex": args.regex} if args.regex else {"concept": args.concept}
-        n_units = rec.layers * len(rec.kinds) * rec.hidden
+        n_units = rec.layers * len(rec.stored_kinds) * rec.hidden
         kernel = "the C kernel" if native.available() else "torch ops (no C kernel: CHARNN_NATIVE=0 or not built)"
         print(f"{rec!r}; {n_units} units; statistics by {kernel}; torch threads {torch.get_num_threads()}; load average "
               f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs; malloc: {allocator}")
@@ -159,18 +174,19 @@ def main() -> None:
         print(f"query {df.attrs['query']}: support {top.support:,} chars; top unit layer {top.layer} {top.kind} "
               f"{top.unit}, AUROC {top.auroc:.3f}, r {top.r:.3f}; chance {df.attrs['baseline']}")
         rows = {"search": [], "plain read": [], "corrwith": []}
+        files, block = state_files(rec), bytearray(16 << 20)
         for _ in range(args.repeats):
             rows["search"].append(timed(lambda: search(rec, progress=False, **query))[:2])
-            rows["plain read"].append(timed(lambda: plain_read(rec))[:2])
+            rows["plain read"].append(timed(lambda: plain_read(files, block))[:2])
             if frame is not None:
                 wall, cpu, _ = timed(lambda: frame.corrwith(target))
                 rows["corrwith"].append((wall * scale, cpu * scale))
         med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
                for k, v in rows.items() if v}
-        gb = rec.n_chars * n_units * rec.dtype.itemsize / 1e9
+        gb = sum(f.stat().st_size for f in files) / 1e9
         print(f"{'':28s} {'wall s':>8s} {'CPU s':>8s}   (medians of {args.repeats}; every wall time)")
         print(f"{'first search (builds cache)':28s} {t_first:8.2f} {c_first:8.2f}")
-        for name, label in (("search", "search"), ("plain read", f"plain read {gb:.2f} GB {rec.dtype}"),
+        for name, label in (("search", "search"), ("plain read", f"plain read of {gb:.2f} GB"),
                             ("corrwith", "corrwith (extrapolated)" if scale > 1 else "corrwith")):
             if name in med:
                 print(f"{label:28s} {med[name][0]:8.2f} {med[name][1]:8.2f}   {[round(w, 2) for w, _ in rows[name]]}")

@@ -60,7 +60,7 @@ def correlations(a: Recording, b: Recording, kinds=None, units_a=None) -> tuple[
     `units_a` (a list of (layer, kind, unit)) restricts the rows; default every unit."""
     if a.meta["source_sha256"] != b.meta["source_sha256"]:
         raise RecordingError(f"{a.path} and {b.path} recorded different texts: match units on the same text")
-    kinds = [k for k in (kinds or a.kinds) if k in a.kinds and k in b.kinds]
+    kinds = [k for k in (kinds or a.stored_kinds) if k in a.kinds and k in b.kinds]
     if not kinds:
         raise RecordingError(f"{a.path} and {b.path} share no recorded kind")
     labels_a, labels_b = _labels(a, kinds), _labels(b, kinds)

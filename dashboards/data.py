@@ -161,7 +161,7 @@ class DataStore:
 
     # ------------------------------------------------------------ text and units
     def text_window(self, run: str, rec: str, start: int, stop: int) -> pd.DataFrame:
-        return self.recording(run, rec).text.iloc[start:stop]
+        return self.recording(run, rec).text_rows(start, stop)
 
     def text(self, run: str, rec: str) -> str:
         return self.recording(run, rec).string

@@ -21,7 +21,7 @@ echo "== what it writes (temperature 0.8)"
 $CHARNN sample "$RUN" --prime '"My dear' --length 400 --temperature 0.8 --seed 1
 echo
 echo "== recording every timestep of the validation text"
-$CHARNN record "$RUN" val --name val --kinds i,f,g,o,c,h
+$CHARNN record "$RUN" val --name val
 echo
 echo "== which neurons track which concepts (best units per concept, best concept per unit)"
 $CHARNN atlas "$RUN/recordings/val" --kinds c,h

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ..recording import open_recording, record
+from ..recording.streams import PART_CHARS
 from .args import at_least
 
 
@@ -13,12 +15,16 @@ def add_parser(sub) -> None:
     p.add_argument("run", help="run folder")
     p.add_argument("text", help="a file, a folder, a bundled corpus name, or val/test/train for the run's own split")
     p.add_argument("--name", default=None, help="recording name (default: from TEXT); written to RUN/recordings/NAME")
-    p.add_argument("--kinds", default="c,h", help="states to record: LSTM i,f,g,o,c,h; GRU r,z,n,h; RNN h")
+    p.add_argument("--kinds", default=None,
+                   help="states stored as Parquet, default c,h (LSTM) or h (GRU, RNN); h always, and the gates are "
+                        "derived on read either way: LSTM i,f,g,o,c,h; GRU r,z,n,h; RNN h")
     p.add_argument("--max-chars", type=at_least(1), default=None, help="record only the first N characters")
     p.add_argument("--dtype", choices=["float16", "float32"], default="float16",
                    help="storage type (float16: ~3 significant digits, half the size)")
     p.add_argument("--streams", type=at_least(1), default=256, help="parallel streams (B) a long text is cut into")
     p.add_argument("--burn-in", type=at_least(0), default=256, help="characters each stream reads before it records")
+    p.add_argument("--part-chars", type=at_least(1), default=PART_CHARS,
+                   help=f"characters per part, each written on its own (default {PART_CHARS:,})")
     p.add_argument("--threads", type=at_least(1), default=None)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="where the model runs")
     p.set_defaults(func=main)
@@ -28,10 +34,12 @@ def main(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     path = record(args.run, args.text, name=args.name, kinds=args.kinds, max_chars=args.max_chars,
-                  dtype=args.dtype, streams=args.streams, burn_in=args.burn_in, device=args.device)
+                  dtype=args.dtype, streams=args.streams, burn_in=args.burn_in, device=args.device,
+                  part_chars=args.part_chars)
     rec = open_recording(path)
     meta = rec.meta
     unknown = f", {meta['unknown_chars']} characters unknown to the vocabulary" if meta["unknown_chars"] else ""
-    print(f"recorded {rec.n_chars:,} chars in {meta['seconds']:.1f} s ({meta['streams']} streams, "
-          f"burn-in {meta['burn_in']}){unknown}: {rec.text.loss_bits.mean():.3f} bits/char -> {path}")
+    print(f"recorded {rec.n_chars:,} chars in {meta['seconds']:.1f} s ({len(rec.parts)} parts, {meta['streams']} "
+          f"streams, burn-in {meta['burn_in']}){unknown}: {np.nanmean(rec.text_column('loss_bits')):.3f} bits/char "
+          f"-> {path}")
     return 0

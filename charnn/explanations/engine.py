@@ -33,7 +33,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..search.engine import SearchCancelled
-from ..search.stats import _threads_per_op
+from ..recording.reader import scan_blocks
+from ..threads import per_tile
 from . import beam, passes, select, table
 from .candidates import candidates, choose, linear_scores
 from .moments import fit_r
@@ -89,14 +90,6 @@ class _Progress:
         self._clock, self._cpu = now, cpu
 
 
-def _blocks(rec, kinds) -> list[tuple[int, str]]:
-    kinds = list(rec.kinds if kinds is None else kinds)
-    unknown = sorted(set(kinds) - set(rec.kinds))
-    if unknown:
-        raise ValueError(f"kinds {unknown} not in this recording (it has {', '.join(rec.kinds)})")
-    return [(layer, kind) for layer in range(rec.layers) for kind in rec.kinds if kind in kinds]
-
-
 def explain(rec, kinds=None, max_terms: int = 3, top: int = 3, heldout=None, progress: Progress = True,
             cancel: Callable[[], bool] | None = None, *, max_set: int = 6, sample: int = 16384, width: int = 5,
             hist_sample: int = 65536, seed: int = 0, chunk_chars: int = 65536, save: bool = True) -> pd.DataFrame:
@@ -117,9 +110,9 @@ def explain(rec, kinds=None, max_terms: int = 3, top: int = 3, heldout=None, pro
         raise ValueError(f"max_terms must be 1..{max(table.CURVE)}, not {max_terms}")
     if top < 1:
         raise ValueError(f"top must be at least 1, not {top}")
-    blocks = _blocks(rec, kinds)
+    blocks = scan_blocks(rec, kinds)
     if heldout is not None:
-        _blocks(heldout, [k for _, k in blocks])
+        scan_blocks(heldout, [k for _, k in blocks])
     settings = Settings(sorted({k for _, k in blocks}), max_terms, top, max_set, sample, width, hist_sample, seed,
                         chunk_chars, str(getattr(heldout, "path", "another recording")) if heldout is not None
                         else "second half")
@@ -128,7 +121,7 @@ def explain(rec, kinds=None, max_terms: int = 3, top: int = 3, heldout=None, pro
     prog = _Progress(progress, 2 * chars + 2 * (chars // 10), cancel)
     try:
         prog.lap("features")
-        with _threads_per_op(1) as workers:  # as the search: single-threaded ops, blocks on worker threads
+        with per_tile(1) as workers:  # as the search: single-threaded ops, blocks on worker threads
             df = _explain(parts, blocks, settings, prog, chars, workers)
     finally:
         prog.bar.close()

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..search.engine import baseline_offset
-from ..search.stats import _pool
+from .. import threads
 from . import featcache
 from .moments import Moments, feature_moments, unit_moments
 from .score import Scorer
@@ -35,7 +35,7 @@ MIN_PART = 1000  # characters each part needs at least
 def each_block(workers: int, fn, items) -> list:
     """fn over items on the search's worker threads (torch single-threaded in each: its ops release
     the GIL, and per-op threads wait at barriers when another process holds a core)."""
-    return list(_pool(workers).map(fn, items)) if workers > 1 else [fn(i) for i in items]
+    return threads.run(fn, items, workers)
 
 
 def transform(kind: str, x: np.ndarray) -> np.ndarray:

@@ -6,7 +6,8 @@ predictions, for a text, stored as Parquet (see `layout` for the folder contract
     rec = open_recording(path)
 """
 
-from .reader import Recording, RecordingError, is_recording, open_recording
+from .manifest import RecordingError
+from .reader import Recording, is_recording, open_recording, scan_blocks
 from .writer import record
 
-__all__ = ["Recording", "RecordingError", "is_recording", "open_recording", "record"]
+__all__ = ["Recording", "RecordingError", "is_recording", "open_recording", "record", "scan_blocks"]

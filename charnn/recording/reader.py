@@ -1,168 +1,344 @@
 """Reading a recording back: the only code besides the writer that knows the layout.
 
     rec = charnn.open_recording("runs/austen/recordings/val")
-    rec.text                                   # pandas: pos, char, doc, line, col, loss_bits, p, ...
-    rec.activations(1, "c", units=[37], start=0, stop=5000)   # (5000, 1) float32
-    for start, stop, block in rec.iter_chunks(kinds=["c"]):   # block[(layer, kind)]: (n, H)
+    rec.text                                   # pandas: pos, char, id, doc, line, col, loss_bits, p, ...
+    rec.activations(1, "c", units=[37], start=0, stop=5000)   # (5000, 1) float32, read in place
+    rec.activations(0, "f", start=0, stop=5000)               # a gate: derived from the stored h
+    for start, stop, block in rec.iter_chunks(kinds=["c"]):   # block[(layer, kind)]: (n, width) float32
         ...
 
-A few units over a window come from Parquet (a column projection of the row groups that hold
-the window); scans over every unit come from the raw row-major cache, rebuilt from Parquet when
-it is missing.
+Stored kinds are read in place from memory maps of the state files (each unit's rows of a row
+group are contiguous, see `statefile`); derived kinds (the gates, see `derive`) are computed from
+the stored h with the recording's own weights. Opening a recording checks that every file its
+manifest lists is there with the listed size, so a truncated or missing file is an error naming it
+before anything is read.
 """
 
 from __future__ import annotations
 
-import json
+import threading
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
+import torch
 
-from ..fsio import atomic_path
-from . import layout
+from . import layout, manifest
+from .derive import Gates
+from .manifest import RecordingError
+from .statefile import StateFile, StateLayout
+from .streams import PartPlan
 
-FEW_UNITS = 32  # up to this many units, read Parquet columns; more, read the row-major cache
-
-
-class RecordingError(ValueError):
-    """A recording folder that is missing, incomplete, or from a newer charnn."""
+CHUNK_ROWS = 65536  # rows per chunk of a scan
 
 
 def is_recording(path: str | Path) -> bool:
-    """Whether a folder holds a complete recording (its manifest, meta.json, is written last)."""
-    return (Path(path) / "meta.json").is_file()
+    """Whether a folder holds a complete recording: its manifest, meta.json, is written last, in a
+    hidden folder (.NAME.partial) that is then renamed into place."""
+    return not Path(path).name.startswith(".") and (Path(path) / manifest.META).is_file()
 
 
 def open_recording(path: str | Path) -> "Recording":
     return Recording(path)
 
 
+def scan_blocks(rec, kinds=None) -> list[tuple[int, str]]:
+    """(layer, kind) of every block a scan (search, atlas, probe, explain) reads: `kinds`, default
+    the stored ones where a recording says which are stored (a derived kind costs a matmul per
+    character), in layer then kind order. Works for any object with layers and kinds (test doubles)."""
+    kinds = list((getattr(rec, "stored_kinds", None) or rec.kinds) if kinds is None else kinds)
+    unknown = sorted(set(kinds) - set(rec.kinds))
+    if unknown:
+        raise ValueError(f"kinds {unknown} not in this recording (it has {', '.join(rec.kinds)})")
+    has = getattr(rec, "has", lambda layer, kind: True)
+    return [(layer, kind) for layer in range(rec.layers) for kind in rec.kinds if kind in kinds and has(layer, kind)]
+
+
+def _rerecord_hint(path: Path, meta: dict) -> str:
+    source = str(meta.get("source", "TEXT"))
+    text = source.rsplit(":", 1)[1] if source.rsplit(":", 1)[-1] in ("train", "val", "test") else source
+    return f"`charnn record {meta.get('run', 'RUN')} {text} --name {path.name}`"
+
+
 class Recording:
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        meta_path = self.path / "meta.json"
+        meta_path = self.path / manifest.META
         if not meta_path.is_file():
             raise RecordingError(f"{self.path} is not a recording (no meta.json): record one with `charnn record RUN TEXT`")
-        self.meta = json.loads(meta_path.read_text())
-        version = self.meta.get("schema_version")
+        self.meta = meta = manifest.read_json(meta_path, "the recording's manifest")
+        version = meta.get("schema_version")
+        if version == 1:
+            raise RecordingError(f"{self.path} was recorded by an older charnn (schema version 1), which this one "
+                                 f"does not read: record it again with {_rerecord_hint(self.path, meta)}")
         if not isinstance(version, int) or version > layout.SCHEMA_VERSION:
             raise RecordingError(f"{self.path} has schema version {version}, newer than this charnn reads "
                                  f"({layout.SCHEMA_VERSION}): upgrade charnn")
-        self.n_chars: int = self.meta["n_chars"]
-        self.layers: int = self.meta["layers"]
-        self.hidden: int = self.meta["hidden"]
-        self.kinds: list[str] = self.meta["kinds"]
-        self.dtype = np.dtype(self.meta["dtype"])
-        self._parquet: dict = {}
+        try:
+            self.n_chars: int = int(meta["n_chars"])
+            self.layers: int = int(meta["layers"])
+            self.hidden: int = int(meta["hidden"])
+            self.dtype = np.dtype(meta["dtype"])
+            self.parts = [PartPlan(**p) for p in meta["parts"]]
+            self._stored = {int(l): dict(kinds) for l, kinds in meta["stored"].items()}
+            self._derived = list(meta["derived"])
+            meta["files"], meta["unit_stats"], meta["model"]  # noqa: B018 - present, or the manifest is damaged
+        except (KeyError, TypeError, ValueError) as err:
+            raise RecordingError(f"{meta_path} is damaged (bad or missing {err}): record it again with "
+                                 f"{_rerecord_hint(self.path, meta)}") from None
+        if [p.start for p in self.parts] != [0] + [p.stop for p in self.parts[:-1]] or self.parts[-1].stop != self.n_chars:
+            raise RecordingError(f"{meta_path} is damaged: its parts do not cover the text")
+        manifest.check_files(self.path, meta)
+        self._starts = np.array([p.start for p in self.parts])
+        self._lock = threading.Lock()
+        self._files: dict = {}  # (layer, kind, part) -> StateFile
+        self._part_data: dict = {}  # ("ids" | "boundary", part) -> array
 
     def __repr__(self) -> str:
         return (f"Recording({str(self.path)!r}, {self.n_chars:,} chars, {self.layers}x{self.hidden} "
-                f"{self.meta['cell']}, kinds {','.join(self.kinds)}, {self.meta['dtype']})")
+                f"{self.meta['cell']}, kinds {','.join(self.kinds)} ({','.join(self.stored_kinds)} stored), "
+                f"{self.meta['dtype']})")
 
+    # ------------------------------------------------------------ what it holds
+    @property
+    def kinds(self) -> list[str]:
+        """Every kind it serves, stored or derived, in the cell's order (then added kinds)."""
+        seen = list(self.meta["kinds"])
+        for kinds in self._stored.values():
+            seen += [k for k in kinds if k not in seen]
+        return seen
+
+    @property
+    def stored_kinds(self) -> list[str]:
+        """The kinds stored in every layer: what scans read by default (a derived kind costs a matmul
+        per character)."""
+        return [k for k in self.kinds if all(k in self._stored[l] for l in range(self.layers))]
+
+    def has(self, layer: int, kind: str) -> bool:
+        return 0 <= layer < self.layers and (kind in self._stored[layer] or kind in self._derived)
+
+    def stored(self, layer: int, kind: str) -> bool:
+        return kind in self._stored.get(layer, {})
+
+    def width(self, layer: int, kind: str) -> int:
+        """Units of (layer, kind): the hidden size, or an added kind's own width."""
+        self.check(layer, kind)
+        return int(self._stored[layer].get(kind, self.hidden))
+
+    def check(self, layer: int, kind: str, units=None) -> None:
+        if not 0 <= layer < self.layers:
+            raise RecordingError(f"layer {layer} is not recorded: layers are 0..{self.layers - 1}")
+        if not self.has(layer, kind):
+            raise RecordingError(f"kind {kind!r} is not recorded in layer {layer}: kinds are "
+                                 f"{','.join(k for k in self.kinds if self.has(layer, k))}")
+        width = int(self._stored[layer].get(kind, self.hidden))
+        bad = [u for u in (units if units is not None else []) if not 0 <= int(u) < width]
+        if bad:
+            raise RecordingError(f"units {bad} do not exist: units are 0..{width - 1}")
+
+    # ------------------------------------------------------------ text
     @cached_property
     def text(self) -> pd.DataFrame:
-        return pd.read_parquet(self.path / "text.parquet")
+        return pd.concat([pd.read_parquet(layout.text_file(self.path, p.index)) for p in self.parts],
+                         ignore_index=True)
 
     @cached_property
     def string(self) -> str:
-        return "".join(pq.read_table(self.path / "text.parquet", columns=["char"]).column("char").to_pylist())
+        """The recorded text (the `char` column joined), read from the Arrow buffers directly."""
+        pieces = []
+        for p in self.parts:
+            column = pq.read_table(layout.text_file(self.path, p.index), columns=["char"]).column("char")
+            for chunk in column.chunks:
+                width = np.int64 if chunk.type == pa.large_string() else np.int32
+                offsets = np.frombuffer(chunk.buffers()[1], width)[chunk.offset:chunk.offset + len(chunk) + 1]
+                pieces.append(chunk.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]])
+        return b"".join(pieces).decode("utf-8")
 
+    def text_column(self, name: str) -> np.ndarray:
+        """One column of the text table over the whole recording (e.g. "loss_bits"), without the rest."""
+        return np.concatenate([pq.read_table(layout.text_file(self.path, p.index), columns=[name]).column(name)
+                               .to_numpy() for p in self.parts])
+
+    def text_rows(self, start: int, stop: int) -> pd.DataFrame:
+        """Rows [start, stop) of the text table, read from the parts that hold them."""
+        frames = [pd.read_parquet(layout.text_file(self.path, p.index), filters=[("pos", ">=", start), ("pos", "<", stop)])
+                  for p in self._parts_between(start, stop)]
+        if not frames:
+            return pq.read_schema(layout.text_file(self.path, 0)).empty_table().to_pandas()
+        return pd.concat(frames, ignore_index=True)
+
+    # ------------------------------------------------------------ unit statistics
     @cached_property
     def unit_stats(self) -> pd.DataFrame:
-        return pd.read_parquet(self.path / "unit_stats.parquet")
+        frames = []
+        for key, s in self.meta["unit_stats"].items():
+            layer, kind = key.split(":", 1)
+            w = len(s["min"])
+            frames.append(pd.DataFrame({"layer": np.full(w, int(layer), np.int32), "kind": kind,
+                                        "unit": np.arange(w, dtype=np.int32),
+                                        **{k: np.asarray(s[k], np.float32) for k in ("min", "max", "mean", "std")}}))
+        return pd.concat(frames, ignore_index=True)
 
     def units(self) -> pd.DataFrame:
         return self.unit_stats[["layer", "kind", "unit"]].copy()
 
     def unit_range(self, layer: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
-        stats = self.unit_stats
-        rows = stats[(stats.layer == layer) & (stats.kind == kind)].sort_values("unit")
-        return rows["min"].to_numpy(np.float32), rows["max"].to_numpy(np.float32)
+        """(min, max) per unit, float32: of the values as stored (a derived kind: of the stepper's
+        values in every 8th window when it recorded, so a rare value may lie beyond them)."""
+        self.check(layer, kind)
+        s = manifest.stats_arrays(self.meta, layer, kind)
+        return s["min"], s["max"]
 
-    def check(self, layer: int, kind: str, units=None) -> None:
-        if not 0 <= layer < self.layers:
-            raise RecordingError(f"layer {layer} is not recorded: layers are 0..{self.layers - 1}")
-        if kind not in self.kinds:
-            raise RecordingError(f"kind {kind!r} is not recorded: kinds are {','.join(self.kinds)}")
-        bad = [u for u in (units if units is not None else []) if not 0 <= int(u) < self.hidden]
-        if bad:
-            raise RecordingError(f"units {bad} do not exist: units are 0..{self.hidden - 1}")
-
+    # ------------------------------------------------------------ values
     def activations(self, layer: int, kind: str, units=None, start: int = 0, stop: int | None = None) -> np.ndarray:
         """(stop - start, len(units)) float32 values of `units` (default all) over [start, stop)."""
         self.check(layer, kind, units)
         stop = self.n_chars if stop is None else min(stop, self.n_chars)
         start = max(0, start)
-        if units is not None and len(units) <= FEW_UNITS:
-            return self._parquet_window(layer, kind, [int(u) for u in units], start, stop)
-        block = self._cache(layer, kind).read(start, stop)  # (n, H)
-        block = block if units is None else block[:, np.asarray(units, dtype=np.int64)]
-        return block.astype(np.float32, copy=False)
-
-    def _parquet_window(self, layer, kind, units, start, stop) -> np.ndarray:
-        key = (layer, kind)
-        if key not in self._parquet:
-            self._parquet[key] = pq.ParquetFile(layout.states_file(self.path, layer, kind))
-        pf = self._parquet[key]
-        group = self.meta["row_group"]
-        groups = list(range(start // group, (max(start, stop - 1)) // group + 1))
-        if stop <= start:
-            return np.zeros((0, len(units)), np.float32)
-        table = pf.read_row_groups(groups, columns=[layout.unit_column(u) for u in units])
-        offset = start - groups[0] * group
-        out = np.empty((stop - start, len(units)), np.float32)
-        for j, column in enumerate(table.columns):
-            out[:, j] = column.to_numpy()[offset : offset + stop - start]
+        if self.stored(layer, kind):
+            return self._read(layer, kind, units, start, stop)
+        if stop - start <= CHUNK_ROWS:
+            return self._derive(layer, kind, units, start, stop)
+        out = np.empty((stop - start, self.hidden if units is None else len(units)), np.float32)
+        for a in range(start, stop, CHUNK_ROWS):  # the inputs of a chunk at a time: memory stays bounded
+            b = min(stop, a + CHUNK_ROWS)
+            out[a - start:b - start] = self._derive(layer, kind, units, a, b)
         return out
 
-    def iter_chunks(self, kinds=None, chunk_chars: int = 65536, layers=None):
-        """(start, stop, {(layer, kind): (stop - start, H) float32}) over the whole text, in order."""
-        kinds = list(kinds or self.kinds)
+    def iter_chunks(self, kinds=None, chunk_chars: int = CHUNK_ROWS, layers=None):
+        """(start, stop, {(layer, kind): (stop - start, width) float32}) over the whole text, in order.
+        kinds: default the stored ones (a derived kind costs a matmul per character)."""
+        kinds = list(kinds or self.stored_kinds)
         layers = list(range(self.layers)) if layers is None else list(layers)
         for kind in kinds:
             for layer in layers:
                 self.check(layer, kind)
-        files = {(l, k): self._cache(l, k) for l in layers for k in kinds}
         for start in range(0, self.n_chars, chunk_chars):
             stop = min(self.n_chars, start + chunk_chars)
-            yield start, stop, {key: f.read(start, stop).astype(np.float32) for key, f in files.items()}
+            yield start, stop, {(l, k): self.activations(l, k, None, start, stop) for l in layers for k in kinds}
 
-    def row_map(self, layer: int, kind: str) -> np.ndarray:
-        """Every row of (layer, kind) as stored: a read-only (n_chars, hidden) memory map of the
-        row-major cache, in `self.dtype` (not converted). Opened once and kept, so repeated scans
-        (searches) neither copy the file nor fault its pages in again."""
-        self.check(layer, kind)
-        key = ("map", layer, kind)
-        if key not in self._parquet:
-            self._cache(layer, kind)  # rebuilt from Parquet when missing
-            self._parquet[key] = np.memmap(layout.cache_file(self.path, layer, kind), dtype=self.dtype, mode="r",
-                                           shape=(self.n_chars, self.hidden))
-        return self._parquet[key]
+    def unit_chunks(self, blocks: list[tuple[int, str]], max_rows: int = CHUNK_ROWS):
+        """(start, stop, {(layer, kind): unit-major array}) over the whole text, for scans: a stored
+        kind as its file holds it (a (groups, width, rows) or (width, rows) view, float16 as stored,
+        nothing copied), a derived one computed ((width, rows) float32). Chunks follow the row groups."""
+        for layer, kind in blocks:
+            self.check(layer, kind)
+        for p in self.parts:
+            for a, b in _chunk_rows(p, max_rows):
+                start, stop = p.start + a, p.start + b
+                out = {}
+                for layer, kind in blocks:
+                    if self.stored(layer, kind):
+                        out[(layer, kind)] = self._view(self._file(layer, kind, p), p, a, b)
+                    else:
+                        out[(layer, kind)] = np.ascontiguousarray(self._derive(layer, kind, None, start, stop).T)
+                yield start, stop, out
 
-    def _cache(self, layer: int, kind: str) -> layout.RowFile:
-        path = layout.cache_file(self.path, layer, kind)
-        key = ("cache", layer, kind)
-        if key not in self._parquet:
-            if not path.exists():
-                self.rebuild_cache(layer, kind)
-            self._parquet[key] = layout.RowFile(path, self.n_chars, self.dtype, self.hidden)
-        return self._parquet[key]
+    def add_kind(self, layer: int, kind: str, width: int, fn) -> None:
+        """Store a new kind for `layer`, across every part: fn(start, stop) -> (stop - start, width)
+        float32 values (it may read this recording). Atomic: the manifest is rewritten last. See
+        `charnn.recording.materialise`."""
+        from .materialise import add_kind
+        add_kind(self, layer, kind, width, fn)
 
-    def rebuild_cache(self, layer: int, kind: str) -> None:
-        """Write the raw row-major cache of one (layer, kind) from its Parquet file."""
-        path = layout.cache_file(self.path, layer, kind)
-        path.parent.mkdir(exist_ok=True)
-        pf = pq.ParquetFile(layout.states_file(self.path, layer, kind))
-        columns = [layout.unit_column(u) for u in range(self.hidden)]
-        with atomic_path(path) as tmp:
-            raw = layout.RowFile(tmp, self.n_chars, self.dtype, self.hidden, create=True)
-            row = 0
-            for i in range(pf.num_row_groups):
-                table = pf.read_row_group(i, columns=columns)
-                block = np.stack([c.to_numpy() for c in table.columns], axis=1)  # (n, H)
-                raw.write(row, block.astype(self.dtype, copy=False))
-                row += len(block)
-            raw.close()
+    # ------------------------------------------------------------ internals
+    def _parts_between(self, start: int, stop: int) -> list[PartPlan]:
+        if stop <= start:
+            return []
+        first = int(np.searchsorted(self._starts, start, side="right")) - 1
+        last = int(np.searchsorted(self._starts, stop - 1, side="right")) - 1
+        return self.parts[max(first, 0):last + 1]
+
+    def _file(self, layer: int, kind: str, part: PartPlan) -> StateFile:
+        key = (layer, kind, part.index)
+        with self._lock:
+            if key not in self._files:
+                shape = StateLayout(part.rows, part.segment, self.width(layer, kind), self.meta["dtype"], part.start)
+                path = layout.states_file(self.path, layer, kind, part.index)
+                try:
+                    self._files[key] = StateFile.open(path, shape)
+                except (OSError, ValueError) as err:
+                    raise RecordingError(f"{path} cannot be read: {err}") from None
+            return self._files[key]
+
+    @staticmethod
+    def _view(f: StateFile, p: PartPlan, a: int, b: int) -> np.ndarray:
+        """Part rows [a, b) of a state file as stored, unit-major: (groups, width, L) when they are
+        whole row groups, else (width, b - a) within one group."""
+        L = p.segment
+        if a % L == 0 and b % L == 0 and b // L <= p.full_streams:
+            return f.groups[a // L:b // L]
+        g = a // L
+        block = f.groups[g] if g < p.full_streams else f.last  # (width, rows of the group)
+        return block[:, a - g * L:b - g * L]
+
+    def _read(self, layer: int, kind: str, units, start: int, stop: int) -> np.ndarray:
+        """Stored values over [start, stop), (n, len(units)) float32."""
+        idx = None if units is None else np.asarray(units, np.int64)
+        out = np.empty((max(stop - start, 0), self.width(layer, kind) if idx is None else len(idx)), np.float32)
+        for p in self._parts_between(start, stop):
+            f, L = self._file(layer, kind, p), p.segment
+            a, b = max(start, p.start) - p.start, min(stop, p.stop) - p.start
+            for g0 in range(a - a % L, b, L):  # the row groups that hold part rows [a, b)
+                lo, hi = max(a, g0), min(b, g0 + L)
+                block = (f.groups[g0 // L] if g0 // L < p.full_streams else f.last)[:, lo - g0:hi - g0]  # (width, n)
+                out[p.start + lo - start:p.start + hi - start] = (block if idx is None else block[idx]).T
+        return out
+
+    def _part(self, what: str, p: PartPlan) -> np.ndarray:
+        """A part's ids (rows,) or boundary states (layers, streams, H), loaded once."""
+        key = (what, p.index)
+        with self._lock:
+            if key not in self._part_data:
+                if what == "ids":
+                    path = layout.text_file(self.path, p.index)
+                    data = pq.read_table(path, columns=["id"]).column("id").to_numpy()
+                else:
+                    path = layout.boundary_file(self.path, p.index)
+                    try:
+                        data = np.load(path, allow_pickle=False)
+                    except (OSError, ValueError) as err:
+                        raise RecordingError(f"{path} cannot be read: {err}") from None
+                self._part_data[key] = data
+            return self._part_data[key]
+
+    @cached_property
+    def _gates(self) -> Gates:
+        model, _ = manifest.load_model(self.path, self.meta)
+        return Gates(model)
+
+    def _derive(self, layer: int, kind: str, units, start: int, stop: int) -> np.ndarray:
+        """A gate over [start, stop) from the stored h (see `derive`): (n, len(units)) float32."""
+        if stop <= start:
+            return np.zeros((0, self.hidden if units is None else len(units)), np.float32)
+        if layer == 0:
+            ids = np.concatenate([self._part("ids", p)[max(start, p.start) - p.start:min(stop, p.stop) - p.start]
+                                  for p in self._parts_between(start, stop)])
+            x = self._gates.embed(ids)  # (n, E)
+        else:
+            x = torch.from_numpy(self._read(layer - 1, "h", None, start, stop))  # (n, H)
+        h_prev = np.zeros((stop - start, self.hidden), np.float32)  # (n, H): h at t - 1
+        lo = max(start, 1)
+        h_prev[lo - start:] = self._read(layer, "h", None, lo - 1, stop - 1)
+        for p in self._parts_between(start, stop):  # each stream's first row: its state after burn-in
+            firsts = p.start + p.segment * np.arange(p.streams)
+            inside = (firsts >= start) & (firsts < stop)
+            h_prev[firsts[inside] - start] = self._part("boundary", p)[layer][inside]
+        return self._gates(layer, kind, x, torch.from_numpy(h_prev), units).numpy()
+
+
+def _chunk_rows(p: PartPlan, max_rows: int) -> list[tuple[int, int]]:
+    """Part rows [a, b) of each chunk of a scan: whole row groups, or slices of one group."""
+    L, out = p.segment, []
+    if L <= max_rows:
+        k = max(1, max_rows // L)
+        out += [(g * L, min(g + k, p.full_streams) * L) for g in range(0, p.full_streams, k)]
+    else:
+        out += [(a, min(a + max_rows, (a // L + 1) * L)) for g in range(p.full_streams)
+                for a in range(g * L, (g + 1) * L, max_rows)]
+    first = p.full_streams * L
+    out += [(a, min(a + max_rows, p.rows)) for a in range(first, p.rows, max_rows)]
+    return out

@@ -1,19 +1,90 @@
-"""Cutting one long text into B parallel streams with a burn-in overlap.
+"""Cutting a long text into parallel streams with a burn-in overlap.
 
-Stream b records positions [b*L, (b+1)*L) but starts reading K characters earlier (from a zero
-state), so its state has converged by the time it records; stream 0 starts at position 0 exactly
-like a single sequential pass. All streams advance in lockstep for K + L steps.
+A recording is cut into parts (contiguous ranges of about PART_CHARS characters, each written on
+its own), and each part into B streams of L consecutive positions (`PartPlan`). Stream b of a
+part records positions [start + b*L, start + (b+1)*L) but first reads the K characters before
+them from a zero state (burn-in), so its state has converged by the time it records. Every stream
+of a part reads K + L steps, recording steps [K, K + L): the rows that all streams record in one
+window of steps are one slice of a state file's (streams, units, L) array. Where a stream would
+start reading before position 0 (stream 0 of the first part) it reads padding and its state is
+zeroed at step K, so it starts exactly like a single sequential pass at position 0.
+
+`StreamPlan` is the older plan that scoring an ablation (charnn.causal) uses: stream 0 starts at
+position 0 without burn-in and the others K characters before their segment.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 
 from ..vocab import UNK_ID
+
+PART_CHARS = 1 << 20  # characters per part: memory does not grow with the text beyond one part's
+
+
+def stream_count(n: int, streams: int, burn_in: int) -> int:
+    """Fewer streams for short texts, so that burn-in stays a small share of the work."""
+    if streams < 1 or burn_in < 0:
+        raise ValueError(f"streams must be >= 1 and burn-in >= 0 (got {streams}, {burn_in})")
+    return min(streams, max(1, n // max(4 * burn_in, 512)))
+
+
+@dataclass(frozen=True)
+class PartPlan:
+    index: int
+    start: int  # first text position of the part
+    stop: int
+    streams: int  # B
+    segment: int  # L: positions recorded per stream (the last stream may record fewer)
+    burn_in: int  # K: steps read before recording starts (0: one stream from position 0)
+
+    @property
+    def rows(self) -> int:
+        return self.stop - self.start
+
+    @property
+    def steps(self) -> int:
+        return self.burn_in + self.segment
+
+    @property
+    def full_streams(self) -> int:
+        """Streams that record a whole segment (all but a shorter last one)."""
+        return self.rows // self.segment
+
+    @property
+    def last_rows(self) -> int:
+        """Rows of the shorter last stream (0 if every stream records a whole segment)."""
+        return self.rows % self.segment
+
+    def id_matrix(self, ids: np.ndarray) -> torch.Tensor:
+        """(B, steps + 1) ids read by each stream: padding before position 0 and after the text."""
+        first = self.start - self.burn_in + self.segment * np.arange(self.streams)
+        offsets = first[:, None] + np.arange(self.steps + 1)  # (B, steps + 1) text positions
+        padded = np.concatenate([ids, np.full(1, UNK_ID, dtype=ids.dtype)])
+        inside = np.where(offsets < 0, len(ids), np.minimum(offsets, len(ids)))
+        return torch.from_numpy(padded[inside].astype(np.int64))
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def plan_parts(n: int, part_chars: int = PART_CHARS, streams: int = 256, burn_in: int = 256) -> list[PartPlan]:
+    """The parts of an n-character text: part_chars each (the last shorter), each cut into streams."""
+    if part_chars < 1:
+        raise ValueError(f"part size must be >= 1 character, not {part_chars}")
+    parts = []
+    for index, start in enumerate(range(0, n, part_chars)):
+        stop = min(n, start + part_chars)
+        b = stream_count(stop - start, streams, burn_in)
+        segment = math.ceil((stop - start) / b)
+        b = math.ceil((stop - start) / segment)
+        k = 0 if (b == 1 and start == 0) else burn_in  # one stream from position 0 is the exact sequential pass
+        parts.append(PartPlan(index, start, stop, b, segment, k))
+    return parts
 
 
 @dataclass
@@ -25,11 +96,7 @@ class StreamPlan:
 
     @classmethod
     def make(cls, n: int, streams: int, burn_in: int) -> "StreamPlan":
-        """Fewer streams for short texts, so that burn-in stays a small share of the work."""
-        if streams < 1 or burn_in < 0:
-            raise ValueError(f"streams must be >= 1 and burn-in >= 0 (got {streams}, {burn_in})")
-        useful = max(1, n // max(4 * burn_in, 512))
-        b = min(streams, useful)
+        b = stream_count(n, streams, burn_in)
         return cls(n=n, streams=b, segment=math.ceil(n / b), burn_in=burn_in if b > 1 else 0)
 
     @property

@@ -1,155 +1,178 @@
-"""Record a text through a run's model: every layer's chosen states, the model's per-character
+"""Record a text through a run's model: every layer's stored states, the model's per-character
 loss and predictions, into a recording folder (see `layout`).
 
     charnn record runs/austen val --kinds c,h          # -> runs/austen/recordings/val/
 
-Two passes, both with bounded memory: (1) the model reads B parallel streams window by window
-and each stream's rows go straight to raw row files at their text positions; (2) the raw rows
-are read back in text order and written as Parquet row groups. Everything is written into a
-hidden temporary folder that is renamed into place at the very end, so a kill or a full disk
-never leaves a half recording that opens as valid.
+One pass: the text is cut into parts (`streams`), each written by `part.write_part` straight into
+its files, and the manifest (meta.json) is written last. Everything is written into a hidden
+folder beside the target (`.NAME.partial`), guarded by a lock file (a second recorder of the same
+name gets a clear error), and renamed into place when complete: a kill or a full disk never leaves
+a half recording that opens as valid, and rerunning the same command after a kill keeps the parts
+that were complete and finishes the job. A rerun with other settings (model, text, kinds, dtype,
+parts, streams) starts over.
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
+import contextlib
+import fcntl
+import os
+import shutil
 import time
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
-import torch
 from tqdm.auto import tqdm
 
-from ..fsio import atomic_dir, write_json
+from ..fsio import write_json
 from ..model import STATE_KINDS
-from ..run import Run, load_run, model_on
-from ..stepper import Stepper
-from ..vocab import UNK_ID
-from . import layout
-from .parquet import convert_to_parquet
-from .sources import corpus_string, sha256_text, text_corpus
-from .streams import StreamPlan
+from ..run import Run, load_run, model_on, save_weights
+from . import layout, manifest
+from .derive import GATES
+from .manifest import RecordingError
+from .part import write_part
+from .sources import TextSource, text_corpus
+from .streams import PART_CHARS, plan_parts
 
-DTYPES = {"float16": (np.float16, torch.float16), "float32": (np.float32, torch.float32)}
-LN2 = math.log(2)
-
-
-def pred_dtype(top_k: int) -> np.dtype:
-    """Per position: the distribution after reading it (loss of the true next char, top-k)."""
-    return np.dtype([("loss_next", "<f4"), ("p_next", "<f4"), ("top_ids", "<u2", (top_k,)), ("top_p", "<f4", (top_k,))])
+DTYPES = ("float16", "float32")
 
 
 def parse_kinds(kinds, cell: str) -> list[str]:
+    """The kinds to store, in canonical order; h always (the derived kinds are computed from it).
+    None: the states that cannot be derived (c and h of an LSTM, h otherwise)."""
+    if kinds is None:
+        return [k for k in STATE_KINDS[cell] if k not in GATES[cell]]
     kinds = [k.strip() for k in (kinds.split(",") if isinstance(kinds, str) else kinds) if k.strip()]
     allowed = STATE_KINDS[cell]
     bad = [k for k in kinds if k not in allowed]
     if bad or not kinds:
         raise ValueError(f"kinds {bad or kinds} are not states of a {cell}: choose from {','.join(allowed)}")
-    return [k for k in allowed if k in kinds]  # canonical order
+    return [k for k in allowed if k in kinds or k == "h"]
 
 
 def default_name(spec: str) -> str:
     return Path(str(spec).rstrip("/")).name.split(".")[0] or "text"
 
 
-def record(run: str | Path | Run, text: str, name: str | None = None, kinds="c,h",
+def record(run: str | Path | Run, text: str, name: str | None = None, kinds=None,
            max_chars: int | None = None, dtype: str = "float16", streams: int = 256,
            burn_in: int = 256, top_k: int = 5, out: Path | None = None, progress: bool = True,
-           device: str = "cpu") -> Path:
+           device: str = "cpu", part_chars: int = PART_CHARS) -> Path:
     """Record `text` (file, folder, bundled name, or a split name) through `run`; returns the folder.
 
-    device: where the model runs ("cuda" if there is one); the rows are written from the CPU.
+    kinds: the kinds stored as Parquet (default c,h for an LSTM, h for a GRU or RNN; h is always
+    stored, and the gates are derived on read from it either way). device: where the model runs ("cuda" if there is one); rows are written from the CPU.
+    part_chars: characters per part (parts are written one after another, each on its own).
     """
     run = run if isinstance(run, Run) else load_run(run)
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be float16 or float32, not {dtype!r}")
-    kinds = parse_kinds(kinds, run.model_config.cell)
-    corpus = text_corpus(run, text, max_chars)
-    string = corpus_string(corpus)
-    ids = corpus.encode(run.vocab)  # (N,) int32, DOC_ID between documents
+    if top_k < 1:
+        raise ValueError(f"top-k must be >= 1, not {top_k}")
+    stored = parse_kinds(kinds, run.model_config.cell)
+    source = TextSource.from_corpus(text_corpus(run, text, max_chars), run.vocab)
+    plan = make_plan(run, source, text, max_chars, stored, dtype, top_k, streams, burn_in, part_chars)
     target = Path(out) if out else run.path / "recordings" / (name or default_name(text))
     started = time.time()
-    with atomic_dir(target) as tmp:
-        plan = StreamPlan.make(len(ids), streams, burn_in)
-        run_streams(run, ids, plan, kinds, tmp, DTYPES[dtype], top_k, progress, torch.device(device))
-        convert_to_parquet(tmp, string, corpus, run, kinds, dtype, top_k, progress)
-        write_json(tmp / "meta.json", {
-            "schema_version": layout.SCHEMA_VERSION,
-            "recording_id": uuid.uuid4().hex,
-            "run": str(run.path), "model_sha256": model_hash(run),
-            "source": corpus.source, "source_sha256": sha256_text(string),
-            "n_chars": len(ids), "documents": [d.name for d in corpus.documents],
-            "unknown_chars": int(((ids == UNK_ID)).sum()),
-            "cell": run.model_config.cell, "layers": run.model_config.layers, "hidden": run.model_config.hidden,
-            "kinds": kinds, "dtype": dtype, "top_k": top_k,
-            "streams": plan.streams, "burn_in": plan.burn_in, "row_group": layout.ROW_GROUP,
-            "cache": "raw-row-major", "seconds": round(time.time() - started, 2),
-        })
+    with recording_lock(target):
+        for stale in target.parent.glob(f".{target.name}.partial-*"):  # left by a killed older charnn
+            shutil.rmtree(stale, ignore_errors=True)
+        partial = layout.partial_folder(target)
+        prepare(partial, plan, run)
+        model = model_on(run, device)
+        bar = tqdm(total=source.ids.size, desc="record", unit="char", unit_scale=True, disable=not progress,
+                   dynamic_ncols=True)
+        markers = [write_part(partial, p["index"], source, model, device, bar.update) for p in plan["parts"]]
+        bar.close()
+        manifest.write_manifest(partial, plan, markers, {"recording_id": uuid.uuid4().hex,
+                                                         "seconds": round(time.time() - started, 2)})
+        (partial / manifest.PLAN).unlink()
+        install(partial, target)
     return target
 
 
-def model_hash(run: Run) -> str:
-    """sha256 over the weights in state-dict order (the same for a run and its probe recordings)."""
-    digest = hashlib.sha256()
-    for name, tensor in run.model.state_dict().items():
-        digest.update(name.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def window_size(plan: StreamPlan, hidden: int, n_states: int, budget_bytes: int = 96 << 20) -> int:
-    """Steps per window so that the float32 state buffers stay within `budget_bytes`."""
-    per_step = plan.streams * hidden * max(1, n_states) * 4
-    return int(max(16, min(256, budget_bytes // per_step)))
-
-
-@torch.no_grad()
-def run_streams(run: Run, ids: np.ndarray, plan: StreamPlan, kinds, folder: Path, dtypes, top_k, progress,
-                device: torch.device = torch.device("cpu")):
-    """Pass 1: read every stream window by window, write rows at their text positions."""
-    np_dtype, torch_dtype = dtypes
+def make_plan(run: Run, source: TextSource, text, max_chars, stored: list[str], dtype: str, top_k: int,
+              streams: int, burn_in: int, part_chars: int) -> dict:
+    """plan.json: what decides the recording's content (fingerprinted), and where its text comes from."""
     cfg = run.model_config
-    files = {(l, k): layout.RowFile(layout.cache_file(folder, l, k), plan.n, np_dtype, cfg.hidden, create=True)
-             for l in range(cfg.layers) for k in kinds}
-    preds = layout.RowFile(folder / "cache" / "predictions.raw", plan.n, pred_dtype(top_k), create=True)
-    matrix = plan.id_matrix(ids).to(device)  # (B, steps + 1)
-    ranges = [plan.recorded_steps(b) for b in range(plan.streams)]
-    stepper, state = Stepper(model_on(run, device), reuse_outputs=True), None  # each window is written before the next
-    window = window_size(plan, cfg.hidden, len(files))
-    # (B, window, H) host buffers, reused: fresh ones cost page faults every window
-    host = {key: torch.empty(plan.streams, window, cfg.hidden, dtype=torch_dtype) for key in files}
-    bar = tqdm(total=plan.n, desc="record", unit="char", unit_scale=True, disable=not progress, dynamic_ncols=True)
-    for s0 in range(0, plan.steps, window):
-        s1 = min(plan.steps, s0 + window)
-        logits, state, states = stepper.run(matrix[:, s0:s1], state, kinds)  # logits (B, W, V)
-        rows = {key: host[key][:, : s1 - s0].copy_(v.transpose(0, 1)).numpy() for key, v in states.items()}  # (B, W, H)
-        pred = predictions(logits, matrix[:, s0 + 1 : s1 + 1], top_k)  # (B, W) records
-        written = 0
-        for b, (lo, hi) in enumerate(ranges):
-            a, z = max(lo, s0), min(hi, s1)
-            if a >= z:
-                continue
-            pos = plan.start(b) + a
-            for key, f in files.items():
-                f.write(pos, rows[key][b, a - s0 : z - s0])
-            preds.write(pos, pred[b, a - s0 : z - s0])
-            written += z - a
-        bar.update(written)
-    bar.close()
-    for f in [*files.values(), preds]:
-        f.close()
+    parts = plan_parts(source.ids.size, part_chars, streams, burn_in)
+    derived = [k for k in GATES[cfg.cell] if k not in stored]
+    settings = {
+        "schema_version": layout.SCHEMA_VERSION, "model": asdict(cfg), "model_sha256": manifest.model_hash(run.model),
+        "source_sha256": source.sha256, "n_chars": int(source.ids.size), "cell": cfg.cell, "layers": cfg.layers,
+        "hidden": cfg.hidden, "kinds": [k for k in STATE_KINDS[cfg.cell] if k in stored or k in derived],
+        "stored": {str(l): {k: cfg.hidden for k in stored} for l in range(cfg.layers)}, "derived": derived,
+        "dtype": dtype, "top_k": top_k, "parts": [p.to_json() for p in parts],
+    }
+    spec = str(text)
+    if Path(spec).exists():  # a part writer in another process or folder finds it
+        spec = str(Path(spec).resolve())
+    return {**settings, "fingerprint": manifest.fingerprint(settings), "run": str(Path(run.path).resolve()),
+            "text": spec, "max_chars": max_chars, "source": source.source, "documents": source.names,
+            "unknown_chars": source.unknown, "streams": max(p.streams for p in parts), "burn_in": burn_in,
+            "part_chars": part_chars}
 
 
-def predictions(logits: torch.Tensor, next_ids: torch.Tensor, top_k: int) -> np.ndarray:
-    """(B, W, V) logits and (B, W) true next ids -> (B, W) structured predictions."""
-    logp = torch.log_softmax(logits.float(), dim=-1).cpu()  # (B, W, V)
-    next_ids = next_ids.cpu()
-    nll = -logp.gather(-1, next_ids.unsqueeze(-1)).squeeze(-1)  # (B, W)
-    top_logp, top_ids = logp.topk(min(top_k, logp.shape[-1]), dim=-1)  # (B, W, k)
-    out = np.zeros(nll.shape, dtype=pred_dtype(top_k))
-    out["loss_next"] = (nll / LN2).numpy()
-    out["p_next"] = torch.exp(-nll).numpy()
-    out["top_ids"][..., : top_ids.shape[-1]] = top_ids.numpy()
-    out["top_p"][..., : top_ids.shape[-1]] = top_logp.exp().numpy()
-    return out
+def prepare(partial: Path, plan: dict, run: Run) -> None:
+    """Keep a partial recording of the same plan (its complete parts are reused), else start over:
+    the recording's own copy of the weights and vocabulary, then plan.json."""
+    for name in (manifest.PLAN, manifest.META):
+        path = partial / name
+        if path.is_file():
+            try:
+                same = manifest.read_json(path, "a partial recording's plan").get("fingerprint") == plan["fingerprint"]
+            except RecordingError:
+                same = False
+            if same:
+                write_json(partial / manifest.PLAN, plan)
+                return
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    save_weights(run.model, partial / manifest.MODEL)
+    run.vocab.save(partial / manifest.VOCAB)
+    manifest.durable(partial / manifest.VOCAB)
+    write_json(partial / manifest.PLAN, plan)
+
+
+def install(partial: Path, target: Path) -> None:
+    """Rename the complete recording into place (replacing an older one only now)."""
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+        os.replace(partial, target)
+        shutil.rmtree(old)
+    else:
+        os.replace(partial, target)
+    fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def recording_lock(target: Path):
+    """Hold `.NAME.lock` beside the target (flock: released if the process dies) while recording."""
+    path = layout.lock_file(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RecordingError(f"another recorder is writing {target} (it holds {path}): wait for it to "
+                                 "finish, or stop it, then run this again") from None
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                break  # the file we locked is still the lock file (a finishing recorder removes it)
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(fd)

@@ -1,4 +1,5 @@
-/* The search's per-row-block statistics in one pass over the rows, without Python in between.
+/* The search's per-row-block statistics in one pass over the rows, unit by unit, without Python
+   in between.
 
    charnn/search/native.py loads this file's shared library with ctypes (which lets go of the
    GIL during the call, so two threads use two cores) and documents the call. It is built by
@@ -6,10 +7,15 @@
    cannot be built, the search uses its torch path instead, which computes the same numbers
    (tests/search/test_native.py).
 
-   For rows r (rows[i], or first + i) of x (float16 bits or float32, `stride` elements apart,
-   units contiguous), in blocks of RB rows (converted to float32 in L2, beside the counters):
+   The data is unit-major, as a recording's Parquet pages hold it: unit u of row r is the element
+       x[(r / L) * gs + u * us + r % L]      (float16 bits or float32)
+   that is, groups of L rows (row groups), each a block of units whose rows are contiguous. For
+   rows r (rows[i], ascending, or first + i), a block of up to RB rows at a time, one unit at a time
+   (its rows are converted in L1 and its counters stay there while they are binned; rows that come
+   in runs, as the characters a target marks usually do, are converted run by run, scattered rows
+   picked from their converted span):
      v = x[r, u] - shift[u]                                   (float32)
-     mom[k, u] += T[i, k] * v                                  (float32 product, float64 sum)
+     mom[k, u] += T[k, i] * v                                  (float32 product, float64 sum)
      sq[u]     += v * v                                        (ditto)
      hist[u * GB + off + bin] += 1, bin = (int) clamp(v * scale[u] + beta[u], 0, B - 1)
    with off = offs[i] or off0. Every float op is rounded on its own (-ffp-contract=off: no fused
@@ -17,10 +23,9 @@
    histogram cached by one path matches a search made by the other. NaN bins to 0 (the caller
    checks sq for non-finite values).
 
-   Three builds of the loop, chosen when called: AVX-512 intrinsics (conversion and binning 16
-   units at a time) where the CPU has it, else the portable C loop compiled for AVX2 and F16C
-   (vectorised by the compiler), else the same loop for any CPU. All bin NR = 32 rows before
-   adding their counts, which halved the time of counting row by row. `loop` forces one (tests). */
+   One loop in portable C, built three times and chosen when called: for AVX-512, for AVX2 with
+   F16C (both vectorised by the compiler, converting float16 in hardware), and for any CPU.
+   `loop` forces one (tests); charnn_loop_supported says which this CPU runs. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -28,13 +33,13 @@
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define HAVE_AVX512_BUILD 1
-#include <immintrin.h>
-#define AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl")))
+#define HAVE_X86_LOOPS 1
 #endif
 
-#define RB 256
-#define NR 32
+#define RB 2048 /* rows of one unit converted at a time: their float32 values stay in L1 */
+#define NC 4    /* copies of a unit's counters (see count) */
+#define SUB 8192 /* rows of a run whose blocks are found before its units are read */
+#define MIN_RUN 8 /* consecutive rows a block's runs hold on average, for it to be read run by run */
 
 /* float16 bits -> float32, exactly. hw: through the compiler's _Float16, which is one instruction
    per 8 or 16 values with F16C (or on ARM) but a library call per value on other x86-64 CPUs;
@@ -73,152 +78,205 @@ static inline __attribute__((always_inline)) int32_t bin_of(float v, float scale
     return (int32_t)v;
 }
 
-/* one row of buf: dst[u] = x[r, u] - shift[u] for u in [u0, U) (the AVX-512 loop does the units before u0) */
-static inline __attribute__((always_inline)) void load_row(const void *x, int is_f16, int64_t stride,
-                                                             int64_t r, int32_t u0, int32_t U,
-                                                             const float *shift, float *dst, int hw) {
+#ifdef HAVE_X86_LOOPS
+#include <immintrin.h>
+/* float16 -> float32 minus shift, 8 or 16 values per instruction (the compiler does not vectorise
+   _Float16 conversions); called only from the loops built for these instruction sets */
+__attribute__((target("avx2,f16c"))) static void load_f16_avx2(const uint16_t *src, int64_t n, float shift,
+                                                                float *dst) {
+    const __m256 s = _mm256_set1_ps(shift);
+    int64_t t = 0;
+    for (; t + 8 <= n; t += 8)
+        _mm256_storeu_ps(dst + t, _mm256_sub_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + t))), s));
+    for (; t < n; t++) dst[t] = half_to_float(src[t], 1) - shift;
+}
+
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,f16c"))) static void load_f16_avx512(
+        const uint16_t *src, int64_t n, float shift, float *dst) {
+    const __m512 s = _mm512_set1_ps(shift);
+    int64_t t = 0;
+    for (; t + 16 <= n; t += 16)
+        _mm512_storeu_ps(dst + t, _mm512_sub_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + t))), s));
+    for (; t < n; t++) dst[t] = half_to_float(src[t], 1) - shift;
+}
+#endif
+
+/* dst[t] = x[at + t] - shift for t < n: one unit's contiguous rows. vec: 0 portable, 2 AVX2, 3 AVX-512 */
+static inline __attribute__((always_inline)) void load_span(const void *x, int is_f16, int64_t at, int64_t n,
+                                                              float shift, float *dst, int vec) {
     if (is_f16) {
-        const uint16_t *src = (const uint16_t *)x + r * stride;
-        for (int32_t u = u0; u < U; u++) dst[u] = half_to_float(src[u], hw) - shift[u];
+        const uint16_t *src = (const uint16_t *)x + at;
+#ifdef HAVE_X86_LOOPS
+        if (vec == 3) return load_f16_avx512(src, n, shift, dst);
+        if (vec == 2) return load_f16_avx2(src, n, shift, dst);
+#endif
+        for (int64_t t = 0; t < n; t++) dst[t] = half_to_float(src[t], HW_HALF_ANYWHERE) - shift;
     } else {
-        const float *src = (const float *)x + r * stride;
-        for (int32_t u = u0; u < U; u++) dst[u] = src[u] - shift[u];
+        const float *src = (const float *)x + at;
+        for (int64_t t = 0; t < n; t++) dst[t] = src[t] - shift;
     }
 }
 
-/* mom and sq of a converted block (plain C: vectorised by the compiler for each build) */
-static inline __attribute__((always_inline)) void sum_block(const float *buf, int64_t nb, int32_t U,
-                                                            const float *T, int32_t K, double *mom,
-                                                            double *sq) {
-    for (int64_t i = 0; i < nb; i++) {
-        const float *row = buf + i * U;
-        for (int32_t k = 0; mom && k < K; k++) {
-            const float t = T[i * K + k];
-            if (t == 0.0f) continue;
-            double *mk = mom + (int64_t)k * U;
-            for (int32_t u = 0; u < U; u++) mk[u] += t * row[u];
+/* sum of a[t] * b[t] (float32 products) in float64, in eight lanes so that it vectorises */
+static inline __attribute__((always_inline)) double dot(const float *a, const float *b, int64_t n) {
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t t = 0;
+    for (; t + 8 <= n; t += 8)
+        for (int j = 0; j < 8; j++) acc[j] += (double)(a[t + j] * b[t + j]);
+    for (; t < n; t++) acc[0] += (double)(a[t] * b[t]);
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+/* one unit's counts: every bin index first (vectorised), then the increments, spread over NC
+   copies of the counters (consecutive rows of a unit often fall in the same bin, and an increment
+   that waits for the one before it is several times slower) */
+static inline __attribute__((always_inline)) void count(const float *v, int64_t n, float scale, float beta,
+                                                          float top, const int32_t *offs, int32_t off0,
+                                                          int32_t *counters, int64_t GB, int32_t *idx) {
+    if (offs)
+        for (int64_t t = 0; t < n; t++) idx[t] = bin_of(v[t], scale, beta, top) + offs[t];
+    else
+        for (int64_t t = 0; t < n; t++) idx[t] = bin_of(v[t], scale, beta, top) + off0;
+    int64_t t = 0;
+    for (; t + NC <= n; t += NC)
+        for (int c = 0; c < NC; c++) counters[c * GB + idx[t + c]]++;
+    for (; t < n; t++) counters[idx[t]]++;
+}
+
+/* hist[j] += the NC copies' counts, which are zeroed */
+static inline __attribute__((always_inline)) void fold(int32_t *hist, int32_t *counters, int64_t GB) {
+    for (int64_t j = 0; j < GB; j++) {
+        int32_t s = 0;
+        for (int c = 0; c < NC; c++) s += counters[c * GB + j];
+        hist[j] += s;
+    }
+    memset(counters, 0, sizeof(int32_t) * NC * GB);
+}
+
+#define TILE_ARGS const void *x, int32_t is_f16, int64_t gs, int64_t us, int64_t L, const int64_t *rows,      \
+    int64_t first, int64_t m, int32_t U, const float *shift, const float *scale, const float *beta, int32_t B, \
+    const int32_t *offs, int32_t off0, int64_t GB, const float *T, int64_t ldt, int32_t K, int32_t *hist,       \
+    double *mom, double *sq, float *buf
+#define TILE_CALL x, is_f16, gs, us, L, rows, first, m, U, shift, scale, beta, B, offs, off0, GB, T, ldt, K, hist, \
+    mom, sq, buf
+
+/* The blocks of a run of rows [i0, i1), found once for every unit: up to RB rows spanning fewer
+   than RB rows. Per block, five numbers: its first row (from i0), its rows, its span, and where its
+   runs of consecutive rows start in seg and how many there are (none: the rows are too scattered
+   for runs, MIN_RUN rows a run on average at least, and are picked from the converted span, their
+   places in it in at). seg: (place in the span, length) per run. Returns the number of blocks. */
+static inline __attribute__((always_inline)) int32_t find_blocks(const int64_t *rows, int64_t first, int64_t i0,
+                                                                   int64_t i1, int32_t *at, int32_t *blk,
+                                                                   int32_t *seg) {
+    int32_t nblk = 0, nseg = 0;
+    for (int64_t i = i0; i < i1; nblk++) {
+        const int64_t r0 = rows ? rows[i] : first + i;
+        int64_t nb = 1;
+        int32_t *k5 = blk + 5 * nblk;
+        k5[3] = nseg;
+        k5[4] = 0;
+        if (rows) {
+            while (i + nb < i1 && nb < RB && rows[i + nb] - r0 < RB) nb++;
+            int32_t runs = 0;
+            for (int64_t t = 0; t < nb; t++) {
+                at[i - i0 + t] = (int32_t)(rows[i + t] - r0);
+                if (t == 0 || rows[i + t] != rows[i + t - 1] + 1) {
+                    seg[2 * (nseg + runs)] = (int32_t)(rows[i + t] - r0);
+                    seg[2 * (nseg + runs) + 1] = 0;
+                    runs++;
+                }
+                seg[2 * (nseg + runs - 1) + 1]++;
+            }
+            if (runs * MIN_RUN <= nb) { /* worth converting run by run */
+                k5[4] = runs;
+                nseg += runs;
+            }
+        } else {
+            nb = i1 - i < RB ? i1 - i : RB;
         }
-        for (int32_t u = 0; sq && u < U; u++) sq[u] += row[u] * row[u];
+        k5[0] = (int32_t)(i - i0);
+        k5[1] = (int32_t)nb;
+        k5[2] = (int32_t)(rows ? rows[i + nb - 1] - r0 + 1 : nb);
+        i += nb;
     }
+    return nblk;
 }
 
-/* counts of units [u0, u1) (at most 16) of a converted block: NR rows binned, then counted */
-static inline __attribute__((always_inline)) void count_units(const float *buf, int64_t nb, int32_t U,
-                                                              int32_t u0, int32_t u1, const float *scale,
-                                                              const float *beta, float top,
-                                                              const int32_t *offs, int32_t off0, int64_t GB,
-                                                              int32_t *hist) {
-    int32_t idx[NR * 16];
-    const int32_t w = u1 - u0;
-    for (int64_t i0 = 0; i0 < nb; i0 += NR) {
-        int64_t nr = nb - i0 < NR ? nb - i0 : NR;
-        for (int64_t i = 0; i < nr; i++) {
-            const int32_t off = offs ? offs[i0 + i] : off0;
-            const float *row = buf + (i0 + i) * U + u0;
-            for (int32_t j = 0; j < w; j++)
-                idx[i * 16 + j] = (u0 + j) * (int32_t)GB + off + bin_of(row[j], scale[u0 + j], beta[u0 + j], top);
-        }
-        for (int64_t i = 0; i < nr; i++)
-            for (int32_t j = 0; j < w; j++) hist[idx[i * 16 + j]]++;
-    }
-}
-
-/* the whole loop in portable C, built twice below: for any CPU, and for AVX2 (auto-vectorised) */
-static inline __attribute__((always_inline)) void tile_generic(
-        const void *x, int32_t is_f16, int64_t stride, const int64_t *rows, int64_t first, int64_t m, int32_t U,
-        const float *shift, const float *scale, const float *beta, int32_t B, const int32_t *offs, int32_t off0,
-        int64_t GB, const float *T, int32_t K, int32_t *hist, double *mom, double *sq, float *buf, int hw) {
-    for (int64_t a = 0; a < m; a += RB) {
-        int64_t nb = m - a < RB ? m - a : RB;
-        for (int64_t i = 0; i < nb; i++)
-            load_row(x, is_f16, stride, rows ? rows[a + i] : first + a + i, 0, U, shift, buf + i * U, hw);
-        sum_block(buf, nb, U, T ? T + a * K : NULL, K, mom, sq);
-        for (int32_t u0 = 0; hist && u0 < U; u0 += 16)  /* 16 units at a time: their counters stay in L1 */
-            count_units(buf, nb, U, u0, u0 + 16 < U ? u0 + 16 : U, scale, beta, (float)(B - 1),
-                        offs ? offs + a : NULL, off0, GB, hist);
-    }
-}
-
-/* the units past the last whole vector of the AVX-512 loop (kept out of line: inlined, its stack
-   array made the vector loop 15% slower) */
-__attribute__((noinline)) static void count_tail(const float *buf, int64_t nb, int32_t U, int32_t u0,
-                                                 const float *scale, const float *beta, float top,
-                                                 const int32_t *offs, int32_t off0, int64_t GB, int32_t *hist) {
-    count_units(buf, nb, U, u0, U, scale, beta, top, offs, off0, GB, hist);
-}
-
-#define TILE_ARGS const void *x, int32_t is_f16, int64_t stride, const int64_t *rows, int64_t first, int64_t m, \
-    int32_t U, const float *shift, const float *scale, const float *beta, int32_t B, const int32_t *offs,    \
-    int32_t off0, int64_t GB, const float *T, int32_t K, int32_t *hist, double *mom, double *sq, float *buf
-#define TILE_CALL x, is_f16, stride, rows, first, m, U, shift, scale, beta, B, offs, off0, GB, T, K, hist, mom, sq, buf
-
-static void tile_portable(TILE_ARGS) { tile_generic(TILE_CALL, HW_HALF_ANYWHERE); }
-
-#ifdef HAVE_AVX512_BUILD
-__attribute__((target("avx2,f16c"))) static void tile_avx2(TILE_ARGS) { tile_generic(TILE_CALL, 1); }
-#endif
-
-#ifdef HAVE_AVX512_BUILD
-AVX512 static void tile_avx512(TILE_ARGS) {
+static inline __attribute__((always_inline)) void tile_generic(TILE_ARGS, int vec) {
     const float top = (float)(B - 1);
-    const int32_t U16 = U - U % 16; /* units in whole vectors; the rest go the portable way */
-    for (int64_t a = 0; a < m; a += RB) {
-        int64_t nb = m - a < RB ? m - a : RB;
-        for (int64_t i = 0; i < nb; i++) {
-            int64_t r = rows ? rows[a + i] : first + a + i;
-            float *dst = buf + i * U;
-            if (is_f16) {
-                const uint16_t *src = (const uint16_t *)x + r * stride;
-                for (int32_t u = 0; u < U16; u += 16) {
-                    __m512 v = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + u)));
-                    _mm512_storeu_ps(dst + u, _mm512_sub_ps(v, _mm512_loadu_ps(shift + u)));
+    float *span = buf, *vals = buf + RB;
+    int32_t *idx = (int32_t *)(buf + 2 * RB), *at = idx + RB, *blk = at + SUB, *seg = blk + 5 * SUB;
+    int32_t *counters = seg + 2 * SUB; /* NC * GB, last: zero whenever no unit is being counted */
+    for (int64_t i0 = 0; i0 < m;) {
+        /* a run: up to SUB rows in one group, read unit after unit (in memory order, so reads stream) */
+        const int64_t g = (rows ? rows[i0] : first + i0) / L, cap = m - i0 < SUB ? m - i0 : SUB;
+        int64_t i1 = i0 + 1;
+        if (rows)
+            while (i1 - i0 < cap && rows[i1] / L == g) i1++;
+        else
+            i1 = i0 + (cap < (g + 1) * L - first - i0 ? cap : (g + 1) * L - first - i0);
+        const int32_t nblk = find_blocks(rows, first, i0, i1, at, blk, seg);
+        const int local = hist && (i1 - i0) * 2 >= NC * GB; /* worth zeroing and folding the copies */
+        for (int32_t u = 0; u < U; u++) {
+            const int64_t base = g * gs + (int64_t)u * us - g * L;
+            for (int32_t b = 0; b < nblk; b++) {
+                const int32_t *k5 = blk + 5 * b;
+                const int64_t i = i0 + k5[0], nb = k5[1], r0 = rows ? rows[i] : first + i;
+                const float *v = vals;
+                if (!rows) {
+                    load_span(x, is_f16, base + r0, nb, shift[u], span, vec);
+                    v = span;
+                } else if (k5[4]) { /* runs of consecutive rows: each converted straight into place */
+                    const int32_t *sg = seg + 2 * k5[3];
+                    for (int32_t s = 0, o = 0; s < k5[4]; o += sg[2 * s + 1], s++)
+                        load_span(x, is_f16, base + r0 + sg[2 * s], sg[2 * s + 1], shift[u], vals + o, vec);
+                } else { /* scattered rows: the span converted, then its rows picked */
+                    load_span(x, is_f16, base + r0, k5[2], shift[u], span, vec);
+                    const int32_t *a = at + k5[0];
+                    for (int64_t t = 0; t < nb; t++) vals[t] = span[a[t]];
                 }
-                load_row(x, is_f16, stride, r, U16, U, shift, dst, 1);
-            } else {
-                load_row(x, is_f16, stride, r, 0, U, shift, dst, 1);
+                if (sq) sq[u] += dot(v, v, nb);
+                for (int32_t k = 0; mom && k < K; k++)
+                    mom[(int64_t)k * U + u] += dot(T + (int64_t)k * ldt + i, v, nb);
+                if (hist)
+                    count(v, nb, scale[u], beta[u], top, offs ? offs + i : NULL, off0,
+                          local ? counters : hist + (int64_t)u * GB, local ? GB : 0, idx);
             }
+            if (local) fold(hist + (int64_t)u * GB, counters, GB);
         }
-        sum_block(buf, nb, U, T ? T + a * K : NULL, K, mom, sq);
-        if (!hist) continue;
-        const int32_t *o = offs ? offs + a : NULL;
-        const __m512 zero = _mm512_setzero_ps(), hi = _mm512_set1_ps(top);
-        for (int32_t u0 = 0; u0 < U16; u0 += 16) {
-            const __m512 sc = _mm512_loadu_ps(scale + u0), be = _mm512_loadu_ps(beta + u0);
-            const __m512i base = _mm512_mullo_epi32(
-                _mm512_add_epi32(_mm512_set1_epi32(u0), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)),
-                _mm512_set1_epi32((int32_t)GB));
-            int32_t idx[NR * 16] __attribute__((aligned(64)));
-            for (int64_t i0 = 0; i0 < nb; i0 += NR) {
-                int64_t nr = nb - i0 < NR ? nb - i0 : NR;
-                for (int64_t i = i0; i < i0 + nr; i++) {
-                    __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(buf + i * U + u0), sc), be);
-                    v = _mm512_min_ps(_mm512_max_ps(v, zero), hi); /* max(NaN, 0) is 0 */
-                    __m512i at = _mm512_add_epi32(base, _mm512_cvttps_epi32(v));
-                    _mm512_store_si512((__m512i *)(idx + (i - i0) * 16),
-                                       _mm512_add_epi32(at, _mm512_set1_epi32(o ? o[i] : off0)));
-                }
-                for (int j = 0; j < nr * 16; j++) hist[idx[j]]++;
-            }
-        }
-        if (U16 < U) count_tail(buf, nb, U, U16, scale, beta, top, o, off0, GB, hist);
+        i0 = i1;
     }
+}
+
+static void tile_portable(TILE_ARGS) { tile_generic(TILE_CALL, 0); }
+
+#ifdef HAVE_X86_LOOPS
+__attribute__((target("avx2,f16c"))) static void tile_avx2(TILE_ARGS) { tile_generic(TILE_CALL, 2); }
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,f16c"))) static void tile_avx512(TILE_ARGS) {
+    tile_generic(TILE_CALL, 3);
 }
 #endif
 
-/* loop: 0 the fastest this CPU runs, 1 portable, 2 AVX2, 3 AVX-512 (a loop the CPU lacks: the next best) */
-void charnn_tile_stats(const void *x, int32_t is_f16, int64_t stride, const int64_t *rows, int64_t first,
-                       int64_t m, int32_t U, const float *shift, const float *scale, const float *beta,
-                       int32_t B, const int32_t *offs, int32_t off0, int64_t GB, const float *T, int32_t K,
-                       int32_t *hist, double *mom, double *sq, float *buf /* RB * U floats */, int32_t loop) {
-#ifdef HAVE_AVX512_BUILD
-    int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                 __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
-    if (avx512 && (loop == 0 || loop == 3)) {
+/* whether this CPU runs `loop` (1 portable, 2 AVX2, 3 AVX-512) */
+int32_t charnn_loop_supported(int32_t loop) {
+#ifdef HAVE_X86_LOOPS
+    if (loop == 3)
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    if (loop == 2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+#endif
+    return loop == 1;
+}
+
+/* loop: 0 the fastest this CPU runs, 1 portable, 2 AVX2, 3 AVX-512 (one the CPU lacks: the next best).
+   buf: 3 * RB + 8 * SUB + NC * GB floats of scratch, zeroed (the counter copies, last, are left zero). */
+void charnn_tile_stats(TILE_ARGS, int32_t loop) {
+#ifdef HAVE_X86_LOOPS
+    if ((loop == 0 || loop == 3) && charnn_loop_supported(3)) {
         tile_avx512(TILE_CALL);
         return;
     }
-    if (avx2 && loop != 1) {
+    if (loop != 1 && charnn_loop_supported(2)) {
         tile_avx2(TILE_CALL);
         return;
     }

@@ -20,14 +20,15 @@ in the same pass over the recording (its own StreamStats, gathering its own rows
 units), and on a sample because scoring it on every unit made a search 1.4x slower for a
 percentile that a few hundred units estimate about as well.
 
-Speed: a charnn Recording is scanned through memory maps of its row-major float16 cache (kept
-by the Recording, so a second search copies nothing), and the query-independent statistics
-(per-unit sums, sums of squares, the histogram of every character) are computed by the first
-search of a recording (or by `prepare`) and cached beside it (`summaries`), so later searches
-histogram only the characters that the target or its baseline marks; the per-tile work is
-`stats`' (a C kernel where it was built). Other recording objects (test doubles, a wrapper that
-watches iter_chunks) are read through their iter_chunks, and cached when they have a folder and
-a recording_id.
+Speed: a charnn Recording is scanned in place, unit-major, through memory maps of its state
+files' pages (kept by the Recording, so a second search copies nothing; `Recording.unit_chunks`),
+and the query-independent statistics (per-unit sums, sums of squares, the histogram of every
+character) are computed by the first search of a recording (or by `prepare`) and cached beside it
+(`summaries`), so later searches histogram only the characters that the target or its baseline
+marks; the per-tile work is `tiles`' (a C kernel where it was built). Scans default to the stored
+kinds: a derived kind (a gate) is computed chunk by chunk, a matmul per character. Other
+recording objects (test doubles, a wrapper that watches iter_chunks) are read through their
+iter_chunks (row-major chunks, transposed), and cached when they have a folder and a recording_id.
 """
 
 from __future__ import annotations
@@ -38,14 +39,14 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..recording.reader import Recording
+from ..recording.reader import Recording, scan_blocks
 from . import summaries
 from .concepts import CONCEPTS, concept_target
 from .stats import ChunkTargets, StreamStats
 from .targets import RegexError, check_target, regex_target
 
 BASELINE_UNITS = 64  # units per (layer, kind) that the chance baseline is scored on
-CHUNK_CHARS = 65536  # characters per chunk (iter_chunks: 512 MB of float32 for 2 layers x 512 units x 2 kinds)
+CHUNK_CHARS = 65536  # characters per chunk (at most: a recording's chunks follow its row groups)
 Progress = Union[bool, Callable[[int, int], None]]  # a tqdm bar on stderr, or report(done_chars, total_chars)
 COLUMNS = ["layer", "kind", "unit", "r", "auroc", "d", "f1", "threshold", "sign", "support"]
 
@@ -89,14 +90,6 @@ def rank(df: pd.DataFrame, binary: bool) -> pd.DataFrame:
     return df.iloc[order].reset_index(drop=True)
 
 
-def _blocks(rec, kinds: Iterable[str] | None) -> list[tuple[int, str]]:
-    kinds = list(rec.kinds if kinds is None else kinds)
-    unknown = sorted(set(kinds) - set(rec.kinds))
-    if unknown:
-        raise ValueError(f"kinds {unknown} not in this recording (it has {', '.join(rec.kinds)})")
-    return [(layer, kind) for layer in range(rec.layers) for kind in rec.kinds if kind in kinds]
-
-
 def stream_stats(rec, targets: list[np.ndarray], binary: list[bool], kinds=None, bins: int = 256,
                  progress: Progress = True, cancel: Callable[[], bool] | None = None,
                  chunk_chars: int = CHUNK_CHARS, desc: str = "search",
@@ -111,7 +104,7 @@ def stream_stats(rec, targets: list[np.ndarray], binary: list[bool], kinds=None,
     (see `summaries`); otherwise they are computed in this pass and cached for the next query.
     A binary target that is mostly 1 is counted on its zeros (`flip`), the smaller side.
     """
-    blocks = _blocks(rec, kinds)
+    blocks = scan_blocks(rec, kinds)
     flip = [float(np.mean(y)) > 0.5 for y, b in zip(targets, binary) if b]
     cached = summaries.load(rec, bins)
     stats, sampled = {}, {}
@@ -131,11 +124,10 @@ def stream_stats(rec, targets: list[np.ndarray], binary: list[bool], kinds=None,
         blocks = list(stats)
         if not blocks:
             return {}, {}
-    wanted = sorted({k for _, k in blocks})
     report = progress if callable(progress) else None
     with tqdm(total=rec.n_chars, unit="char", unit_scale=True, disable=report is not None or not progress,
               desc=desc) as bar:
-        for start, stop, arrays in _chunks(rec, wanted, chunk_chars):
+        for start, stop, arrays in _chunks(rec, blocks, chunk_chars):
             if cancel is not None and cancel():
                 raise SearchCancelled(f"{desc} cancelled at character {start:,} of {rec.n_chars:,}")
             T = ChunkTargets(np.stack([y[start:stop] for y in targets], 1) if targets
@@ -144,7 +136,7 @@ def stream_stats(rec, targets: list[np.ndarray], binary: list[bool], kinds=None,
             for b in blocks:
                 stats[b].update(arrays[b], T)
                 if TB is not None:
-                    sampled[b].update(arrays[b][:, :sampled[b].lo.size], TB)  # (n, S), a view read in place
+                    sampled[b].update(arrays[b][..., :sampled[b].lo.size, :], TB)  # its first S units, a view
             bar.update(stop - start)
             if report is not None:
                 report(stop, rec.n_chars)
@@ -169,21 +161,19 @@ def prepare(rec, kinds: Iterable[str] | None = None, bins: int = 256, progress: 
     return bool(stats)
 
 
-def _chunks(rec, kinds: list[str], chunk_chars: int):
-    """(start, stop, {(layer, kind): (n, H) array}) over the whole text.
+def _chunks(rec, blocks: list[tuple[int, str]], chunk_chars: int):
+    """(start, stop, {(layer, kind): unit-major array}) over the whole text.
 
-    charnn's own Recording is read as stored (float16, converted tile by tile in the statistics,
-    only for the rows a pass needs) from memory maps of its row-major cache, which it keeps, so
-    a repeated search copies nothing; anything else (a test double, a wrapper that watches the
-    chunks) through its iter_chunks.
+    charnn's own Recording is read as stored (float16, converted as it is read, only for the rows
+    a pass needs) from memory maps of its state files, which it keeps, so a repeated search copies
+    nothing; anything else (a test double, a wrapper that watches the chunks) through its
+    iter_chunks, whose row-major (n, U) arrays are transposed.
     """
-    if not isinstance(rec, Recording):
-        yield from rec.iter_chunks(kinds=kinds, chunk_chars=chunk_chars)
+    if isinstance(rec, Recording):
+        yield from rec.unit_chunks(blocks, chunk_chars)
         return
-    maps = {(layer, kind): rec.row_map(layer, kind) for layer in range(rec.layers) for kind in kinds}
-    for start in range(0, rec.n_chars, chunk_chars):
-        stop = min(rec.n_chars, start + chunk_chars)
-        yield start, stop, {k: np.asarray(m[start:stop]) for k, m in maps.items()}
+    for start, stop, arrays in rec.iter_chunks(kinds=sorted({k for _, k in blocks}), chunk_chars=chunk_chars):
+        yield start, stop, {b: np.ascontiguousarray(np.asarray(arrays[b]).T) for b in blocks}
 
 
 def _frame(finals: dict, col: int) -> pd.DataFrame:

@@ -24,7 +24,8 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from .engine import _blocks, make_target
+from ..recording.reader import scan_blocks
+from .engine import make_target
 
 DEFAULT_CS = tuple(np.logspace(-3, 0, 7))  # inverse regularisation strength, sparse to dense
 
@@ -53,7 +54,7 @@ def sample_rows(n: int, max_rows: int, test_frac: float, seed: int) -> tuple[np.
 
 def gather_rows(rec, rows: np.ndarray, kinds=None) -> tuple[np.ndarray, pd.DataFrame]:
     """(X (len(rows), U_total) float32, units DataFrame) for the given sorted character positions."""
-    blocks = _blocks(rec, kinds)
+    blocks = scan_blocks(rec, kinds)
     parts = []
     for start, stop, arrays in rec.iter_chunks(kinds=sorted({k for _, k in blocks})):
         sel = rows[(rows >= start) & (rows < stop)] - start

@@ -1,7 +1,7 @@
 """Mergeable streaming statistics of U units against K per-character targets.
 
     s = StreamStats(lo, hi, binary=[True, False])   # per-unit ranges (U,), one flag per target
-    for X, T in chunks:                             # X (n, U) float32, T (n, K) float32
+    for X, T in chunks:                             # X (U, n) or (G, U, L) unit-major, T (n, K) float32
         s.update(X, T)
     total = s.merge(other)                          # exact: counts and sums just add
     out = s.finalize()                              # dict of (U, K) arrays: r, auroc, d, f1, ...
@@ -16,138 +16,33 @@ width (AUROC within ~1e-3 of scikit-learn on real float16 recordings); r and d a
 float32 rounding inside each tile's products (~1e-7). Merging adds counts, so histograms merge
 exactly whatever the chunking.
 
+Chunks are unit-major, as a recording's Parquet pages hold them (each unit's rows contiguous):
+(U, n), or (G, U, L) for G row groups of L rows (row r is row r % L of group r // L). A row-major
+(n, U) array is passed as its transpose. The passes over a chunk are `tiles`' (the C kernel where
+it was built, else torch ops), their threads `threads`'.
+
 Target-independent part (`UnitSummary`): the count, per-unit sums and sums of squares and the
 histogram of all characters do not depend on the query. `summary()` takes them from a pass
 made without one; `StreamStats(..., base=summary)` then computes only what depends on the
 targets, over only the rows that matter: with at most two binary targets one pass over the
-rows where either is set (gathered tile by tile) gives their cross products and positive
-histograms; otherwise one pass over every row for the
-cross products and, per binary target, one gathered pass for its histogram. `flip` marks
-targets that are mostly 1: their histogram and sum are taken over the zeros instead (the
-smaller side) and subtracted from the totals. The engine caches the summary per recording.
-
-Speed (2 cores shared with other jobs, so read ratios; numbers per value = per (row, unit)):
-a pass goes through row tiles x every unit, gathered (the rows a pass needs, as stored: float16
-from a recording's memory map). Per tile: convert to float32, centre about the range midpoint,
-products with the targets and squares (summed in float64), bin index (mul, add, clamp,
-truncate: separate, correctly rounded ops, so that every pass bins a value alike and cached and
-fresh histograms agree exactly), and one count at `unit*G*bins + group*bins + bin` in that
-thread's int32 counters. The tiles are shared by up to MAX_WORKERS Python threads.
-
-Two implementations of a tile, giving the same counts (tests/search/test_native.py):
-- `native` (charnn/search/_tilestats.c, built by pip where a C compiler is): one GIL-free call
-  per tile (a few per thread and update), about 1 ns per value with its AVX-512 loop (32 rows
-  binned before their counts are added, which halved the time of counting row by row), and two
-  threads give 1.5-2x. A warm search of 2,048 units x 1M characters against a 43% target:
-  0.7 s; 1.6-1.8 s with its AVX2 loop, 2.3 s with its portable loop (CHARNN_NATIVE_LOOP).
-- torch ops (the fallback, or CHARNN_NATIVE=0): tiles of TILE_VALUES into per-thread buffers
-  allocated once (a fresh 512 KB tensor per op cost a page-faulting mmap: 5-10 ns per value),
-  `index_add_` for the counts (torch's fastest scatter here: bincount 2x slower, put_,
-  scatter_add_ and np.add.at slower still), torch single-threaded inside (per-op threads waited
-  at barriers: 5x slower when another process held a core). About 3 ns per value (gather 0.5,
-  products 0.3, binning 0.9, index_add_ 1.35), and two threads give only 1.3-1.4x: the Python
-  between ops holds the GIL. The same search: 2.4 s.
+rows where either is set (gathered) gives their cross products and positive histograms;
+otherwise one pass over every row for the cross products and, per binary target, one gathered
+pass for its histogram. `flip` marks targets that are mostly 1: their histogram and sum are
+taken over the zeros instead (the smaller side) and subtracted from the totals. The engine
+caches the summary per recording.
 """
 
 from __future__ import annotations
 
-import contextlib
-import threading
-import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from . import native
+from .. import threads
+from .tiles import Binning, Chunk, Pass, run_pass
 
-TILE_VALUES = 512 * 512  # values per tile: a float32 tile (1 MB) stays in cache for every pass. Fewer
-# (512 rows x 64 units) made each op too short for the threads sharing the tiles: 2x the time per value
-MIN_ROWS = 512  # rows per tile at least
-UNIT_BLOCK = 16  # units per counter block: the tile's bin indices are laid out block by block
-MAX_WORKERS = 2  # threads for the row tiles (at most torch's own thread count)
 JOINT_MAX = 2  # up to this many binary targets share one histogram pass (2**k index groups)
-
-_pool_lock = threading.Lock()
-_pools: dict[int, ThreadPoolExecutor] = {}
-
-
-def _pool(workers: int) -> ThreadPoolExecutor:
-    """A process-wide pool per worker count (threads are started once, not per update), whose
-    threads run torch single-threaded (a new thread may otherwise start with the default count)."""
-    with _pool_lock:
-        pool = _pools.get(workers)
-        # A worker that died (a test harness or a server shutdown raising SystemExit in every
-        # thread) would leave submitted tiles waiting forever: start a fresh pool instead.
-        if pool is None or any(not t.is_alive() for t in getattr(pool, "_threads", ())):
-            if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
-            pool = _pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="charnn-search",
-                                                        initializer=torch.set_num_threads, initargs=(1,))
-        return pool
-
-
-_tls = threading.local()
-
-
-def _buffers(size: int):
-    """This thread's tile buffers (float16, float32 x2, int32, stride-0 int32 ones), reused across passes."""
-    if getattr(_tls, "size", 0) < size:
-        _tls.size = size
-        _tls.bufs = (torch.empty(size, dtype=torch.float16), torch.empty(size), torch.empty(size),
-                     torch.empty(size, dtype=torch.int32), torch.ones(1, dtype=torch.int32).expand(size))
-    return _tls.bufs
-
-
-def _not_finite(units: list[int]):
-    raise ValueError(f"units {units} have NaN or infinite activations: the recording is not usable")
-
-
-def _tile_products(TtT: torch.Tensor, xt: torch.Tensor) -> torch.Tensor:
-    """TtT (C, nb) @ xt (nb, U) as (C, U) float64: float32 products summed over MIN_ROWS rows at a
-    time (one batched matmul), so a tile of many rows is as accurate as one of MIN_ROWS."""
-    (C, nb), U = TtT.shape, xt.shape[1]
-    if nb <= MIN_ROWS:
-        return torch.mm(TtT, xt).double()
-    k = nb - nb % MIN_ROWS
-    out = torch.mm(TtT[:, k:], xt[k:]).double()  # the rows after the last whole block
-    if k:
-        out += torch.bmm(TtT[:, :k].reshape(C, k // MIN_ROWS, MIN_ROWS).transpose(0, 1),  # (k/R, C, R)
-                         xt[:k].view(k // MIN_ROWS, MIN_ROWS, U)).double().sum(0)  # (k/R, R, U) -> (C, U)
-    return out
-
-
-_threads_lock = threading.Lock()
-_thread_users, _threads_before = 0, 1
-
-
-@contextlib.contextmanager
-def _threads_per_op(k: int):
-    """Run torch ops single-threaded and parallelise over row tiles instead; yields the worker count.
-
-    An update is hundreds of small ops; with torch's own threads each one waits at a barrier,
-    and when another process held a core that made a chunk 5x slower here (0.5 s -> 2.7 s).
-    torch keeps the count per thread, but a new thread starts with the last count set anywhere,
-    so threads started during a pass start single-threaded. Overlapping passes (a search beside
-    the dashboard's background preparation) therefore share one setting: the first saves the
-    count, the last restores it. A pass that saved and restored its own "before" could start
-    with another pass's 1 and restore it for good.
-    """
-    global _thread_users, _threads_before
-    with _threads_lock:
-        if _thread_users == 0:
-            _threads_before = torch.get_num_threads()
-            torch.set_num_threads(k)
-        _thread_users += 1
-        before = _threads_before
-    try:
-        yield max(1, min(before, MAX_WORKERS))
-    finally:
-        with _threads_lock:
-            _thread_users -= 1
-            if _thread_users == 0:
-                torch.set_num_threads(_threads_before)
 
 
 class ChunkTargets:
@@ -165,16 +60,14 @@ class ChunkTargets:
         return self._memo[key]
 
 
-def _gather_plan(counted: np.ndarray, B: int):
-    """Rows where some target is counted, grouped by code (bits - 1) so that a tile has one group:
-    (rows (m,) int64 tensor, segments [(m0, m1, group * B)], Tt (m, Kb) float32 counted bits)."""
+def _gather_plan(counted: np.ndarray, B: int) -> Pass:
+    """The rows where some target is counted (ascending), each with its group (bits - 1) * B,
+    and the counted bits (Kb, m) as the targets of their cross products."""
     code = counted @ (1 << np.arange(counted.shape[1]))  # (n,)
     rows = np.flatnonzero(code)
-    rows = rows[np.argsort(code[rows], kind="stable")]
-    G = (1 << counted.shape[1]) - 1
-    ends = np.searchsorted(code[rows], np.arange(1, G + 2))
-    segments = [(int(ends[g]), int(ends[g + 1]), g * B) for g in range(G)]
-    return torch.from_numpy(rows), segments, torch.from_numpy(counted[rows].astype(np.float32))
+    return Pass(rows=torch.from_numpy(rows), codes=torch.from_numpy(((code[rows] - 1) * B).astype(np.int32)),
+                T=torch.from_numpy(np.ascontiguousarray(counted[rows].T, np.float32)),
+                counter=("gathered", (1 << counted.shape[1]) - 1), groups=(1 << counted.shape[1]) - 1)
 
 
 @dataclass
@@ -226,11 +119,11 @@ class StreamStats:
             assert base.matches(self.lo, self.hi, self.bins), "base summary is for other unit ranges or bins"
         self.base = base
         self.n = 0
-        self._shift32 = torch.from_numpy(((self.lo + self.hi) / 2).astype(np.float32))  # (U,)
-        self.shift = self._shift32.double().numpy()  # sums are about the range midpoint (accuracy)
+        shift32 = torch.from_numpy(((self.lo + self.hi) / 2).astype(np.float32))  # (U,)
+        self.shift = shift32.double().numpy()  # sums are about the range midpoint (accuracy)
         scale = self.bins / (self.hi - self.lo)  # (U,) bins per activation unit
-        self._scale32 = torch.from_numpy(scale.astype(np.float32))
-        self._beta32 = torch.from_numpy(((self.shift - self.lo) * scale).astype(np.float32))
+        self._binning = Binning(shift32, torch.from_numpy(scale.astype(np.float32)),
+                                torch.from_numpy(((self.shift - self.lo) * scale).astype(np.float32)), self.bins)
         # With a base and only binary targets (at most JOINT_MAX), the cross products come from
         # the gathered rows: sums over the counted side, turned into sums over ones in finalize.
         self._joint_gather = base is not None and Kb == K and 0 < K <= JOINT_MAX
@@ -271,17 +164,19 @@ class StreamStats:
         return UnitSummary(self.n, self.lo.copy(), self.hi.copy(), self.bins, self.sx.copy(), self.sxx.copy(),
                            self.hist_all.copy())
 
-    def _counter(self, key, size: int) -> torch.Tensor:
-        """A persistent int32 counter tensor per (pass kind, thread): passes add into it, _fold empties it
-        (update folds before 2**31 rows could overflow one)."""
-        if key not in self._pending:
-            self._pending[key] = torch.zeros(size, dtype=torch.int32)
-        return self._pending[key]
+    def _counters(self, key: tuple, groups: int):
+        """thread id -> a persistent (U * groups * bins,) int32 counter tensor per (pass kind, thread):
+        passes add into it, _fold empties it (update folds before 2**31 rows could overflow one)."""
+        def get(me: int) -> torch.Tensor:
+            if (key, me) not in self._pending:
+                self._pending[(key, me)] = torch.zeros(self.lo.size * groups * self.bins, dtype=torch.int32)
+            return self._pending[(key, me)]
+        return get
 
     def _fold(self) -> None:
         """Move the pending tile counters into the (U, bins) histograms."""
         U, B = self.lo.size, self.bins
-        for key, counts in self._pending.items():
+        for (key, _), counts in self._pending.items():
             c = counts.numpy().astype(np.int64)
             if key[0] == "all":  # every row, groups = bits of the counted sides (no base)
                 G = key[1]
@@ -300,55 +195,53 @@ class StreamStats:
         self._pending_rows = 0
 
     # ---------------------------------------------------------------- update
-    def update(self, X: np.ndarray, T) -> None:
-        """Add a chunk: X (n, U) activations (float32, or float16 as stored: converted tile by tile),
-        T (n, K) or (n,) targets (binary ones 0/1), or a ChunkTargets shared by several StreamStats."""
-        X = np.asarray(X)  # a column slice of a memory map stays a view: tiles gather only its rows
-        if X.dtype not in (np.float16, np.float32) or X.strides[1] != X.itemsize or X.strides[0] < 0:
-            X = np.ascontiguousarray(X, np.float32 if X.dtype not in (np.float16, np.float32) else None)
-        tg = T if isinstance(T, ChunkTargets) else ChunkTargets(np.asarray(T).reshape(len(X), -1))
+    def update(self, X, T) -> None:
+        """Add a chunk: X unit-major, (U, n) or (G, U, L) (float32, or float16 as stored: converted
+        as it is read), or a tiles.Chunk; T (n, K) or (n,) targets (binary ones 0/1), or a
+        ChunkTargets shared by several StreamStats."""
+        chunk = X if isinstance(X, Chunk) else Chunk(X)
+        n, U = chunk.n, chunk.U
+        tg = T if isinstance(T, ChunkTargets) else ChunkTargets(np.asarray(T).reshape(n, -1))
         T = tg.T
-        n, U = X.shape
         assert U == self.lo.size and T.shape == (n, self.binary.size), \
             f"chunk has {U} units x {T.shape} targets, stats expect {self.lo.size} x {self.binary.size}"
         if n == 0:
             return
-        with warnings.catch_warnings():  # read-only arrays (Arrow buffers, memory maps) are only read
-            warnings.simplefilter("ignore", UserWarning)
-            x = torch.from_numpy(X)  # (n, U)
         if self._pending_rows + n >= 2 ** 31:
             self._fold()
         self._pending_rows += n
         B, config = self.bins, (self.binary.tobytes(), self.flip.tobytes(), self.bins)
         counted = tg.memo(("counted",) + config, lambda: (T[:, self.binary] > 0.5) != self.flip)  # (n, Kb)
         Kb = counted.shape[1]  # ... the side of each binary target that is counted
-        with _threads_per_op(1) as workers:
+        with threads.per_tile(1) as workers:
             if self.base is None:
-                # every row: sums (ones column), squares, the histogram of all characters and, for at
+                # every row: sums (ones row), squares, the histogram of all characters and, for at
                 # most JOINT_MAX binary targets, their counted sides in the same index (groups = bits)
                 joint = 0 < Kb <= JOINT_MAX
                 G = (1 << Kb) if joint else 1
                 codes = tg.memo(("codes",) + config, lambda: torch.from_numpy(
                     ((counted @ (1 << np.arange(Kb))) * B).astype(np.int32))) if joint else None  # (n,) group*B
-                counter = ("all", G) if self._hist_all is not None else None
-                Tt = tg.memo(("ones",), lambda: torch.from_numpy(np.concatenate([np.ones((n, 1), np.float32), T], 1)))
-                mom, sq = self._pass(x, workers, None, Tt, codes, counter, G, squares=True)  # Tt (n, 1 + K)
+                ones = tg.memo(("ones",), lambda: torch.from_numpy(
+                    np.ascontiguousarray(np.concatenate([np.ones((1, n), np.float32), T.T]))))
+                p = Pass(T=ones, codes=codes, counter=("all", G) if self._hist_all is not None else None, groups=G,
+                         squares=True)  # ones (1 + K, n)
+                mom, sq = self._run(chunk, p, workers)
                 self.sx += mom[:, 0]
                 self.sxt += mom[:, 1:]
                 self.sxx += sq
                 if Kb and not joint:
-                    self._gathered_hists(x, workers, tg, config, counted)
+                    self._gathered_hists(chunk, workers, tg, config, counted)
             elif self._joint_gather:
                 # only the rows where some target is counted: their sums and histograms (groups = bits - 1)
-                G = (1 << Kb) - 1
-                rows, segments, Tt = tg.memo(("gather",) + config, lambda: _gather_plan(counted, B))
-                if rows.numel():
-                    mom, _ = self._pass(x, workers, rows, Tt, None, ("gathered", G), G, segments=segments)
+                p = tg.memo(("gather",) + config, lambda: _gather_plan(counted, B))
+                if p.rows.numel():
+                    mom, _ = self._run(chunk, p, workers)
                     self.sxt += mom
             else:
-                mom, _ = self._pass(x, workers, None, tg.memo(("T",), lambda: torch.from_numpy(T)), None, None, 1)
+                mom, _ = self._run(chunk, Pass(T=tg.memo(("T",), lambda: torch.from_numpy(np.ascontiguousarray(T.T)))),
+                                   workers)
                 self.sxt += mom
-                self._gathered_hists(x, workers, tg, config, counted)
+                self._gathered_hists(chunk, workers, tg, config, counted)
         st, stt, nnz = tg.memo(("sums",), lambda: (T.sum(0, dtype=np.float64),
                                                   np.einsum("nk,nk->k", T, T, dtype=np.float64),
                                                   np.count_nonzero(T, axis=0)))
@@ -357,90 +250,16 @@ class StreamStats:
         self.stt += stt
         self.nnz += nnz
 
-    def _gathered_hists(self, x: torch.Tensor, workers: int, tg, config, counted: np.ndarray) -> None:
+    def _run(self, chunk: Chunk, p: Pass, workers: int):
+        counters = self._counters(p.counter, p.groups) if p.counter is not None else None
+        return run_pass(chunk, p, self._binning, workers, counters)
+
+    def _gathered_hists(self, chunk: Chunk, workers: int, tg, config, counted: np.ndarray) -> None:
         """Per binary target, the histogram of its counted rows (gathered, one pass each)."""
         for j in range(counted.shape[1]):
             rows = tg.memo(("rows", j) + config, lambda: torch.from_numpy(np.flatnonzero(counted[:, j])))
             if rows.numel():
-                self._pass(x, workers, rows, None, None, ("target", j), 1)
-
-    def _pass(self, x: torch.Tensor, workers: int, rows, Tt, codes, counter, G: int, squares: bool = False,
-              segments=None):
-        """One pass over rows (all, or the int64 indices `rows` (m,)) of x (n, U), by row tiles.
-
-        Tt (m, C) float32: returns mom (U, C) float64 sums of (x - shift) * Tt (None without Tt).
-        squares: also sq (U,) float64 sums of (x - shift)^2, and a NaN/inf check.
-        counter: a key for _counter: adds one at unit*G*bins + group*bins + bin in that thread's
-        (U * G * bins,) int32 counters, the group*bins offset from codes (m,) int32 per row or,
-        cheaper, per segment: segments [(m0, m1, offset)] of rows that share one offset.
-        """
-        U, B = x.shape[1], self.bins
-        m = x.shape[0] if rows is None else rows.numel()
-        fast = native.available()
-        if fast:  # a few long GIL-free calls per thread, enough of them to share the rows evenly
-            rows_per_tile = MIN_ROWS * max(1, -(-m // (MIN_ROWS * 2 * workers)))
-        else:  # the torch path's tiles and counter layout
-            rows_per_tile = max(MIN_ROWS, TILE_VALUES // U)
-            W = max(d for d in range(1, UNIT_BLOCK + 1) if U % d == 0)  # units per counter block
-            nblk = U // W
-            uoff = (torch.arange(U, dtype=torch.int32) * (G * B)).view(nblk, 1, W)  # unit j owns counters j*G*B ...
-            TtT = Tt.T if Tt is not None else None  # (C, m)
-        acc, lock = {}, threading.Lock()
-
-        def tile(job) -> None:  # rows b..b+nb, every unit
-            b, nb, offset = job
-            me = threading.get_ident()
-            if me not in acc:
-                with lock:
-                    acc[me] = (torch.zeros(Tt.shape[1], U, dtype=torch.float64) if Tt is not None else None,
-                               torch.zeros(U, dtype=torch.float64) if squares else None)
-            mom, sq = acc[me]
-            if fast:  # the same statistics in one call (charnn/search/_tilestats.c)
-                native.tile_stats(x, None if rows is None else rows[b:b + nb], b, nb, self._shift32, self._scale32,
-                                  self._beta32, B, None if codes is None else codes[b:b + nb], offset, G * B,
-                                  None if Tt is None else Tt[b:b + nb],
-                                  None if counter is None else self._counter(counter + (me,), U * G * B),
-                                  None if mom is None else mom.numpy(), None if sq is None else sq.numpy())
-                return
-            xc16, xc, tmp, idx, ones = _buffers(rows_per_tile * U)
-            xt = xc[:nb * U].view(nb, U)
-            if rows is None:
-                xt.copy_(x[b:b + nb])  # (nb, U) float32 copy (a float16 -> float32 copy is vectorised,
-            elif x.dtype == torch.float32:  # a mixed-dtype subtraction is not: 2x slower here)
-                torch.index_select(x, 0, rows[b:b + nb], out=xt)
-            else:  # gather as stored (float16), then convert
-                g = xc16[:nb * U].view(nb, U)
-                torch.index_select(x, 0, rows[b:b + nb], out=g)
-                xt.copy_(g)
-            xt.sub_(self._shift32)  # centred about the range midpoint
-            if Tt is not None:
-                mom += _tile_products(TtT[:, b:b + nb], xt)
-            if squares:
-                sq_tile = torch.mul(xt, xt, out=tmp[:nb * U].view(nb, U)).sum(0)
-                if not torch.isfinite(sq_tile).all():
-                    _not_finite(torch.nonzero(~torch.isfinite(sq_tile))[:, 0].tolist())
-                sq += sq_tile.double()
-            if counter is not None:
-                xt.mul_(self._scale32).add_(self._beta32).clamp_(0, B - 1)  # (x - lo) * scale: the bin, as a float
-                it = idx[:nb * U].view(nblk, nb, W)  # unit-block-major, so counters are hit block by block
-                it.copy_(xt.view(nb, nblk, W).permute(1, 0, 2))  # truncation = floor on [0, B - 1]
-                it.add_(uoff)
-                if codes is not None:
-                    it.add_(codes[b:b + nb].view(1, nb, 1))  # ... and group g of unit j: + g*B
-                cnt = self._counter(counter + (me,), U * G * B)
-                cnt[offset:].index_add_(0, it.view(-1), ones[:nb * U])
-
-        segments = [(0, m, 0)] if segments is None else segments
-        tiles = [(b, min(rows_per_tile, m1 - b), offset) for m0, m1, offset in segments
-                 for b in range(m0, m1, rows_per_tile)]
-        list(_pool(workers).map(tile, tiles) if workers > 1 else map(tile, tiles))  # per-thread accumulators
-        mom = sum(a[0] for a in acc.values()).T.numpy() if Tt is not None and acc else None
-        sq = sum(a[1] for a in acc.values()).numpy() if squares and acc else None
-        if sq is not None and not np.isfinite(sq).all():  # the torch path checks tile by tile
-            _not_finite(np.flatnonzero(~np.isfinite(sq)).tolist())
-        if Tt is not None and mom is None:
-            mom = np.zeros((U, Tt.shape[1]))
-        return mom, sq
+                self._run(chunk, Pass(rows=rows, counter=("target", j)), workers)
 
     # ---------------------------------------------------------------- merge
     def merge(self, other: "StreamStats") -> "StreamStats":

@@ -38,7 +38,8 @@ def test_catalog_and_cache(data):
     rec = data.recording("tiny", "pride")
     assert data.recording("tiny", "pride") is rec  # opened once
     info = data.info("tiny", "pride")
-    assert info["layers"] == 2 and info["kinds"] == ["i", "f", "o", "c", "h"] and data.width("tiny", "pride", 1, "c") == 16
+    assert info["layers"] == 2 and info["kinds"] == ["i", "f", "g", "o", "c", "h"]  # g derived
+    assert data.width("tiny", "pride", 1, "c") == 16
     col = data.unit_column("tiny", "pride", 1, "c", 3)
     assert col.shape == (rec.n_chars,) and col.dtype == np.float32
     assert data.unit_column("tiny", "pride", 1, "c", 3) is col

@@ -131,7 +131,7 @@ def test_the_explain_job_writes_the_file_and_the_page_shows_it(unexplained_runs,
     assert "has no explanations yet" in out["explain-note"]["children"] and out["explain-table"]["rowData"] == []
     _, out = post_callback(app, "explain-job.data", {"explain-go.n_clicks": 1, "view.data": VIEW,
                                                      "explain-kinds.value": []})
-    assert out["explain-error"]["children"].startswith("pick the kinds to explain (this recording has i, f, o, c, h)")
+    assert out["explain-error"]["children"].startswith("pick the kinds to explain (this recording has i, f, g, o, c, h)")
     _, out = post_callback(app, "explain-job.data", {"explain-go.n_clicks": 1, "view.data": VIEW,
                                                      "explain-kinds.value": ["h", "bogus"]})
     out = poll(post_callback, app, out["explain-job"]["data"])

@@ -124,6 +124,8 @@ def test_safe_join_refuses_escapes(tmp_path):
     with pytest.raises(paths.PathError, match="outside"):
         paths.run_path(root, "link")
     assert paths.list_runs(root) == ["r1"]
+    (root / "r1" / "recordings" / ".val2.partial").mkdir()  # a recording being written: its manifest is
+    (root / "r1" / "recordings" / ".val2.partial" / "meta.json").write_text("{}")  # there just before the rename
     assert paths.list_recordings(root, "r1") == ["val"]
 
 

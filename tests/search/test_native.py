@@ -1,5 +1,6 @@
 """The compiled statistics kernel (charnn/search/_tilestats.c) against the torch path it replaces:
-the same histograms bit for bit, the same sums up to float32 rounding, in every kind of pass.
+the same histograms bit for bit, the same sums up to float32 rounding, in every kind of pass, on
+unit-major chunks (one group, and row groups read in place from a wider array).
 
     pytest -q tests/search/test_native.py
 """
@@ -21,16 +22,20 @@ pytestmark = pytest.mark.skipif(not native.available(), reason="the C kernel was
 
 @pytest.fixture(params=["avx512", "avx2", "portable"], autouse=True)
 def kernel_loop(request, monkeypatch):
-    """Every test with each of the kernel's loops (one the CPU lacks falls back to the next)."""
+    """Every test with each of the kernel's loops; a loop this CPU lacks is skipped (forced, it
+    would fall back to the next and test that one again)."""
+    if not native.supports(request.param):
+        pytest.skip(f"this CPU does not run the kernel's {request.param} loop")
     monkeypatch.setenv("CHARNN_NATIVE_LOOP", request.param)
 
 
 def fit(X, T, binary, monkeypatch, use_native: bool, **kw):
+    """X (n, U) row-major, fed in three unit-major chunks (U, n_i)."""
     monkeypatch.setenv("CHARNN_NATIVE", "1" if use_native else "0")
     s = StreamStats(np.asarray(X).min(0), np.asarray(X).max(0), binary, **kw)
     for idx in np.array_split(np.arange(len(X)), 3):
         if len(idx):
-            s.update(X[idx[0]:idx[-1] + 1], ChunkTargets(T[idx]))
+            s.update(np.ascontiguousarray(X[idx[0]:idx[-1] + 1].T), ChunkTargets(T[idx]))
     return s
 
 
@@ -63,12 +68,39 @@ def test_every_pass_matches_the_torch_path(monkeypatch, dtype, U):
         same(fit(X, targets, binary, monkeypatch, True, **kw), fit(X, targets, binary, monkeypatch, False, **kw))
 
 
-def test_a_column_slice_of_a_wider_array_is_read_in_place(monkeypatch):
-    X, T = random_data(n=5000, U=40)
+def test_row_groups_of_a_wider_array_are_read_in_place(monkeypatch):
+    """A chunk (G, U, L) whose groups and units lie apart in a bigger buffer (as in a recording's
+    pages, with padding between them): the same counts as the torch path, every row or gathered."""
+    X, T = random_data(n=6 * 700, U=20)
     X16 = X.astype(np.float16)
-    sliced = fit(X16[:, :20], T[:, :1], [True], monkeypatch, True)  # rows 40 units apart
-    copied = fit(np.ascontiguousarray(X16[:, :20]), T[:, :1], [True], monkeypatch, False)
-    same(sliced, copied)
+    padded = np.zeros((6, 24, 720), np.float16)
+    padded[:, :20, :700] = X16.reshape(6, 700, 20).transpose(0, 2, 1)  # (G, U, L)
+    view = padded[:, :20, :700]  # units 720 values apart, groups 24 * 720
+    summary = fit(X16, T[:, :0], [], monkeypatch, False, keep_hist=True).summary()
+    for kw in ({}, {"base": summary, "flip": [False, False]}):  # every row; the gathered pass
+        a, b = (StreamStats(X16.min(0), X16.max(0), [True, True], **kw) for _ in range(2))
+        monkeypatch.setenv("CHARNN_NATIVE", "1")
+        a.update(view, ChunkTargets(T[:, :2]))
+        monkeypatch.setenv("CHARNN_NATIVE", "0")
+        b.update(view, ChunkTargets(T[:, :2]))
+        same(a, b)
+
+
+def test_runs_of_consecutive_rows_match_the_torch_path(monkeypatch):
+    """Targets that come in runs (quotes, lines): the kernel converts a block's runs straight into
+    place instead of picking rows from its span, and counts what the torch path counts."""
+    X, _ = random_data(n=7000, U=37)
+    rng = np.random.default_rng(5)
+    t = np.zeros(len(X), np.float32)
+    for start in rng.integers(0, len(X) - 200, 40):
+        t[start:start + rng.integers(5, 200)] = 1  # runs of 5-200 rows
+    T = np.stack([t, (rng.random(len(X)) < 0.05).astype(np.float32)], 1)  # and a scattered one
+    X16 = X.astype(np.float16)
+    summary = fit(X16, T[:, :0], [], monkeypatch, False, keep_hist=True).summary()
+    for targets in (T, T[:, :1]):
+        kw = {"base": summary, "flip": [False] * targets.shape[1]}
+        same(fit(X16, targets, [True] * targets.shape[1], monkeypatch, True, **kw),
+             fit(X16, targets, [True] * targets.shape[1], monkeypatch, False, **kw))
 
 
 def test_nan_is_reported_not_binned_out_of_range(monkeypatch):

@@ -42,7 +42,7 @@ def quoted_text(n: int, seed: int = 0) -> str:
 def fit(X, T, binary, chunks=3, **kw):
     s = StreamStats(X.min(0), X.max(0), binary, **kw)
     for idx in np.array_split(np.arange(len(X)), chunks):
-        s.update(X[idx], ChunkTargets(T[idx]))
+        s.update(X[idx].T, ChunkTargets(T[idx]))  # unit-major (U, n)
     return s
 
 
@@ -84,7 +84,7 @@ def test_base_must_cover_the_same_rows_and_ranges():
     X, T = random_data(n=3000)
     summary = fit(X, T[:, :0], [], keep_hist=True).summary()
     part = StreamStats(X.min(0), X.max(0), [True], base=summary)
-    part.update(X[:1000], T[:1000, :1])
+    part.update(X[:1000].T, T[:1000, :1])
     with pytest.raises(AssertionError, match="rows were added"):
         part.finalize()
     with pytest.raises(AssertionError, match="other unit ranges"):
@@ -117,7 +117,7 @@ def real_rec(tmp_path_factory, make_rec):
     (tmp / "text.txt").write_text(text)
     path = record(run, str(tmp / "text.txt"), kinds="c,h", streams=4, burn_in=32, out=tmp / "rec", progress=False)
     rec = open_recording(path)
-    twin = make_rec(rec.string, {(l, k): rec.activations(l, k) for l in range(rec.layers) for k in rec.kinds})
+    twin = make_rec(rec.string, {(l, k): rec.activations(l, k) for l in range(rec.layers) for k in rec.stored_kinds})
     twin.unit_range = rec.unit_range  # the same histogram ranges as the real one
     return rec, twin
 
@@ -201,19 +201,19 @@ def test_overlapping_passes_restore_the_thread_count():
     during the preparation begins with 1. Whichever pass ends last, threads started afterwards
     must get the full count back, and the search must still use two workers."""
     import threading
-    from charnn.search.stats import _threads_per_op
+    from charnn.threads import per_tile
     suite_threads = torch.get_num_threads()  # the suite runs on 1 (tests/conftest.py)
     torch.set_num_threads(before := 2)  # new threads now start with 2
     a_in, a_out, b_in, b_out = (threading.Event() for _ in range(4))
     seen = {}
 
     def preparation():
-        with _threads_per_op(1):
+        with per_tile(1):
             a_in.set()
             a_out.wait(10)
 
     def search():
-        with _threads_per_op(1) as workers:
+        with per_tile(1) as workers:
             seen["workers"] = workers
             b_in.set()
             b_out.wait(10)

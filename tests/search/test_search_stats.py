@@ -29,7 +29,7 @@ def fit(X, T, binary, chunks=1, bins=256):
     s = StreamStats(X.min(0), X.max(0), binary, bins=bins)
     for idx in np.array_split(np.arange(len(X)), chunks):
         part = StreamStats(X.min(0), X.max(0), binary, bins=bins)
-        part.update(X[idx], T[idx])
+        part.update(X[idx].T, T[idx])  # unit-major (U, n)
         s.merge(part)
     return s
 
@@ -110,14 +110,14 @@ def test_a_pool_with_a_dead_worker_is_replaced():
     pool workers; the next search must start a fresh pool, not wait on the dead one forever."""
     import threading
 
-    from charnn.search import stats as stats_module
+    from charnn import threads
 
-    pool = stats_module._pool(2)
+    pool = threads.pool(2)
     assert pool.submit(lambda: 1).result(timeout=5) == 1
     dead = threading.Thread(target=lambda: None)
     dead.start()
     dead.join()
     pool._threads.add(dead)  # as if a worker had been killed
-    fresh = stats_module._pool(2)
-    assert fresh is not pool and stats_module._pool(2) is fresh
+    fresh = threads.pool(2)
+    assert fresh is not pool and threads.pool(2) is fresh
     assert fresh.submit(lambda: 41 + 1).result(timeout=5) == 42
