@@ -12,6 +12,7 @@ import torch
 from charnn import cli
 from charnn.causal import ablate
 from charnn.recording import RecordingError, open_recording, record
+from charnn.recording.manifest import model_hash
 from charnn.recording.sources import text_corpus
 from charnn.run import load_run
 from charnn.sae.ablate import ablate_latents
@@ -23,9 +24,9 @@ from charnn.vocab import DOC_ID
 
 
 def test_recording_ids_are_the_ids_the_model_read(tiny_run, tiny_rec):
-    run = recording_run(tiny_rec)
-    assert run.path == tiny_run
-    np.testing.assert_array_equal(recording_ids(tiny_rec, run), text_corpus(run, "val").encode(run.vocab))
+    run, original = recording_run(tiny_rec), load_run(tiny_run)
+    assert model_hash(run.model) == model_hash(original.model)  # the recording's own copy of the weights
+    np.testing.assert_array_equal(recording_ids(tiny_rec, run), text_corpus(original, "val").encode(run.vocab))
 
 
 def test_recording_ids_keep_the_document_boundaries(tiny_run, tmp_path):
@@ -34,9 +35,9 @@ def test_recording_ids_keep_the_document_boundaries(tiny_run, tmp_path):
     (folder / "a.txt").write_text("It is a truth universally acknowledged.\n" * 20)
     (folder / "b.txt").write_text('"My dear Mr. Bennet," said his lady.\n' * 20)
     rec = open_recording(record(tiny_run, folder, out=tmp_path / "rec", streams=2, progress=False))
-    run = recording_run(rec)
-    ids = recording_ids(rec, run)
-    np.testing.assert_array_equal(ids, text_corpus(run, str(folder)).encode(run.vocab))
+    original = load_run(tiny_run)
+    ids = recording_ids(rec, recording_run(rec))
+    np.testing.assert_array_equal(ids, text_corpus(original, str(folder)).encode(original.vocab))
     assert (ids == DOC_ID).sum() == 1
     meta = json.loads((rec.path / "meta.json").read_text())
     (rec.path / "meta.json").write_text(json.dumps({**meta, "model_sha256": "0" * 64}))
