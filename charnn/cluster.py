@@ -18,6 +18,8 @@ tasks are idempotent); a task that fails again ends the command with an error na
 
 from __future__ import annotations
 
+import logging
+import os
 from contextlib import contextmanager
 from typing import Callable, Sequence
 
@@ -33,7 +35,8 @@ class ClusterError(RuntimeError):
 @contextmanager
 def connect(cluster: str | None = None, workers: int | None = None):
     """A Client to the scheduler at `cluster`, or to a LocalCluster of `workers` processes (one
-    thread each) that lives as long as the `with` block; None when neither is given."""
+    task at a time each, torch's threads sharing the cores out) that lives as long as the `with`
+    block; None when neither is given."""
     if cluster is None and not workers:
         yield None
         return
@@ -49,8 +52,9 @@ def connect(cluster: str | None = None, workers: int | None = None):
         with client:
             yield client
         return
+    threads = str(max(1, (os.cpu_count() or 1) // workers))  # torch's threads per worker: the cores shared out
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs="error") as local, Client(local) as client:
+                      silence_logs=logging.ERROR, env={"OMP_NUM_THREADS": threads}) as local, Client(local) as client:
         yield client
 
 

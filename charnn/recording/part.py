@@ -122,7 +122,7 @@ class _PartWriter:
         workers = self.workers(device)
         bounds = np.linspace(0, part.streams, workers + 1).round().astype(int)
         slices = [(int(bounds[b]), int(bounds[b + 1])) for b in range(workers)]
-        if workers == 1:
+        if device.type != "cpu":
             done = [self._streams(ids, *slices[0], progress)]
         else:
             jobs = [threads.pool(workers, "record").submit(self._streams, ids, b0, b1, progress) for b0, b1 in slices]

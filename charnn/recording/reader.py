@@ -220,13 +220,14 @@ class Recording:
             stop = min(self.n_chars, start + chunk_chars)
             yield start, stop, {(l, k): self.activations(l, k, None, start, stop) for l in layers for k in kinds}
 
-    def unit_chunks(self, blocks: list[tuple[int, str]], max_rows: int = CHUNK_ROWS):
-        """(start, stop, {(layer, kind): unit-major array}) over the whole text, for scans: a stored
-        kind as its file holds it (a (groups, width, rows) or (width, rows) view, float16 as stored,
-        nothing copied), a derived one computed ((width, rows) float32). Chunks follow the row groups."""
+    def unit_chunks(self, blocks: list[tuple[int, str]], max_rows: int = CHUNK_ROWS, parts=None):
+        """(start, stop, {(layer, kind): unit-major array}) over the whole text (or the parts numbered
+        in `parts`), for scans: a stored kind as its file holds it (a (groups, width, rows) or
+        (width, rows) view, float16 as stored, nothing copied), a derived one computed ((width, rows)
+        float32). Chunks follow the row groups."""
         for layer, kind in blocks:
             self.check(layer, kind)
-        for p in self.parts:
+        for p in self.parts if parts is None else [self.parts[i] for i in parts]:
             for a, b in _chunk_rows(p, max_rows):
                 start, stop = p.start + a, p.start + b
                 out = {}

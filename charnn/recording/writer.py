@@ -58,12 +58,15 @@ def default_name(spec: str) -> str:
 def record(run: str | Path | Run, text: str, name: str | None = None, kinds=None,
            max_chars: int | None = None, dtype: str = "float16", streams: int = 256,
            burn_in: int = 256, top_k: int = 5, out: Path | None = None, progress: bool = True,
-           device: str = "cpu", part_chars: int = PART_CHARS) -> Path:
+           device: str = "cpu", part_chars: int = PART_CHARS, client=None) -> Path:
     """Record `text` (file, folder, bundled name, or a split name) through `run`; returns the folder.
 
     kinds: the kinds stored as Parquet (default c,h for an LSTM, h for a GRU or RNN; h is always
     stored, and the gates are derived on read from it either way). device: where the model runs ("cuda" if there is one); rows are written from the CPU.
     part_chars: characters per part (parts are written one after another, each on its own).
+    client: a `dask.distributed.Client`: each part is written by a worker (which loads the
+    recording's copy of the model and the text itself: the folders must be on a filesystem every
+    worker sees), and the manifest by this process once all are complete (`charnn.cluster`).
     """
     run = run if isinstance(run, Run) else load_run(run)
     if dtype not in DTYPES:
@@ -80,16 +83,27 @@ def record(run: str | Path | Run, text: str, name: str | None = None, kinds=None
             shutil.rmtree(stale, ignore_errors=True)
         partial = layout.partial_folder(target)
         prepare(partial, plan, run)
-        model = model_on(run, device)
-        bar = tqdm(total=source.ids.size, desc="record", unit="char", unit_scale=True, disable=not progress,
-                   dynamic_ncols=True)
-        markers = [write_part(partial, p["index"], source, model, device, bar.update) for p in plan["parts"]]
-        bar.close()
+        if client is not None:
+            from ..cluster import map_tasks
+            markers = map_tasks(client, write_part_task, [(str(partial), p["index"]) for p in plan["parts"]],
+                                "record", names=[f"part {p['index']}" for p in plan["parts"]], progress=progress)
+        else:
+            model = model_on(run, device)
+            bar = tqdm(total=source.ids.size, desc="record", unit="char", unit_scale=True, disable=not progress,
+                       dynamic_ncols=True)
+            markers = [write_part(partial, p["index"], source, model, device, bar.update) for p in plan["parts"]]
+            bar.close()
         manifest.write_manifest(partial, plan, markers, {"recording_id": uuid.uuid4().hex,
                                                          "seconds": round(time.time() - started, 2)})
         (partial / manifest.PLAN).unlink()
         install(partial, target)
     return target
+
+
+def write_part_task(job: tuple[str, int]) -> dict:
+    """A cluster task: write part `index` of the recording being written in `folder` (on the CPU)."""
+    folder, index = job
+    return write_part(Path(folder), index)
 
 
 def make_plan(run: Run, source: TextSource, text, max_chars, stored: list[str], dtype: str, top_k: int,
