@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .. import cluster
 from ..recording import open_recording, record
 from ..recording.streams import PART_CHARS
 from .args import at_least
@@ -27,15 +28,17 @@ def add_parser(sub) -> None:
                    help=f"characters per part, each written on its own (default {PART_CHARS:,})")
     p.add_argument("--threads", type=at_least(1), default=None)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="where the model runs")
+    cluster.add_arguments(p)
     p.set_defaults(func=main)
 
 
 def main(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
-    path = record(args.run, args.text, name=args.name, kinds=args.kinds, max_chars=args.max_chars,
-                  dtype=args.dtype, streams=args.streams, burn_in=args.burn_in, device=args.device,
-                  part_chars=args.part_chars)
+    with cluster.connect(args.cluster, args.workers) as client:
+        path = record(args.run, args.text, name=args.name, kinds=args.kinds, max_chars=args.max_chars,
+                      dtype=args.dtype, streams=args.streams, burn_in=args.burn_in, device=args.device,
+                      part_chars=args.part_chars, client=client)
     rec = open_recording(path)
     meta = rec.meta
     unknown = f", {meta['unknown_chars']} characters unknown to the vocabulary" if meta["unknown_chars"] else ""

@@ -18,12 +18,13 @@ import sys
 import numpy as np
 import pandas as pd
 
+from .. import cluster
 from ..cli.args import at_least, finite, kinds
 
 FORMATS = ("table", "csv", "json")
 
 
-def _common(p, query: bool = True, explanation: bool = False) -> None:
+def _common(p, query: bool = True, explanation: bool = False, on_cluster: bool = True) -> None:
     p.add_argument("recording", help="recording folder (runs/<run>/recordings/<name>)")
     if query:
         q = p.add_mutually_exclusive_group(required=True)
@@ -38,6 +39,8 @@ def _common(p, query: bool = True, explanation: bool = False) -> None:
     p.add_argument("--kinds", type=kinds, default=None, help="comma-separated kinds to score, e.g. c,h (default: all)")
     p.add_argument("--seed", type=at_least(0), default=0, help="seed of the chance baseline / row sample")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    if on_cluster:
+        cluster.add_arguments(p)
 
 
 def add_parsers(sub) -> None:
@@ -61,7 +64,7 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=main_atlas)
 
     p = sub.add_parser("probe", help="sparse (L1) logistic probe: accuracy against number of units")
-    _common(p)
+    _common(p, on_cluster=False)
     p.add_argument("--max-rows", type=at_least(100), default=20_000, help="characters sampled for the probe (default: 20000)")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=main_probe)
@@ -94,9 +97,10 @@ def main_search(args) -> int:
     from .snippet import snippet
     rec = _open(args)
     y, binary, _ = make_target(rec.string, args.regex, args.concept, args.target, args.timeout, args.explanation)
-    df = search(rec, regex=args.regex, concept=args.concept, target=args.target, kinds=args.kinds,
-                progress=not args.quiet, seed=args.seed, timeout=args.timeout, bins=args.bins,
-                explanation=args.explanation)
+    with cluster.connect(args.cluster, args.workers) as client:
+        df = search(rec, regex=args.regex, concept=args.concept, target=args.target, kinds=args.kinds,
+                    progress=not args.quiet, seed=args.seed, timeout=args.timeout, bins=args.bins,
+                    explanation=args.explanation, client=client)
     base = df.attrs["baseline"]
     top = df if args.top == 0 else df.head(args.top)
     if args.format == "json":
@@ -141,8 +145,9 @@ def atlas_lines(per_concept: pd.DataFrame, per_unit: pd.DataFrame, n_units: int 
 def main_atlas(args) -> int:
     from .engine import atlas
     rec = _open(args)
-    per_concept, per_unit = atlas(rec, concepts=args.concepts, kinds=args.kinds, top=args.top,
-                                  progress=not args.quiet, seed=args.seed)
+    with cluster.connect(args.cluster, args.workers) as client:
+        per_concept, per_unit = atlas(rec, concepts=args.concepts, kinds=args.kinds, top=args.top,
+                                      progress=not args.quiet, seed=args.seed, client=client)
     if args.format == "json":
         print(json.dumps({"concepts": json.loads(per_concept.to_json(orient="records")),
                           "units": json.loads(per_unit.to_json(orient="records")),

@@ -33,6 +33,7 @@ iter_chunks (row-major chunks, transposed), and cached when they have a folder a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence, Union
 
 import numpy as np
@@ -93,7 +94,7 @@ def rank(df: pd.DataFrame, binary: bool) -> pd.DataFrame:
 def stream_stats(rec, targets: list[np.ndarray], binary: list[bool], kinds=None, bins: int = 256,
                  progress: Progress = True, cancel: Callable[[], bool] | None = None,
                  chunk_chars: int = CHUNK_CHARS, desc: str = "search",
-                 baseline: Sequence[np.ndarray] = ()) -> tuple[dict, dict]:
+                 baseline: Sequence[np.ndarray] = (), client=None) -> tuple[dict, dict]:
     """One pass over the recording: StreamStats per (layer, kind) against K targets, and against
     the `baseline` targets (one per target, same binary flags) on its first BASELINE_UNITS units.
 
@@ -103,48 +104,110 @@ def stream_stats(rec, targets: list[np.ndarray], binary: list[bool], kinds=None,
     statistics of each (layer, kind) come from the recording's summary cache when it has them
     (see `summaries`); otherwise they are computed in this pass and cached for the next query.
     A binary target that is mostly 1 is counted on its zeros (`flip`), the smaller side.
+    client: a `dask.distributed.Client`: each part of the recording is a task on a worker that
+    reads it where it is and returns its statistics, merged here (exactly: they are sums and
+    histograms); `cancel` is not consulted then.
     """
     blocks = scan_blocks(rec, kinds)
     flip = [float(np.mean(y)) > 0.5 for y, b in zip(targets, binary) if b]
-    cached = summaries.load(rec, bins)
-    stats, sampled = {}, {}
-    for b in blocks:
-        lo, hi = rec.unit_range(*b)
-        base = cached.get(b)
-        if base is not None and not base.matches(lo, hi, bins):
-            base = None
-        stats[b] = StreamStats(lo, hi, binary=binary, bins=bins, base=base, flip=flip,
-                               keep_hist=base is None and summaries.cacheable(rec))
-        if len(baseline):
-            S = min(BASELINE_UNITS, len(lo))
-            sampled[b] = StreamStats(lo[:S], hi[:S], binary=binary, bins=bins, flip=flip,
-                                     base=base.head(S) if base is not None else None)
+    setup = _Setup(blocks, list(binary), flip, bins, len(baseline) > 0, summaries.cacheable(rec))
+    stats, sampled = setup.stats(rec, summaries.load(rec, bins))
     if not targets and not len(baseline):  # a summary only: a block that has one has nothing to add
         stats = {b: s for b, s in stats.items() if s.base is None}
-        blocks = list(stats)
+        setup.blocks = blocks = list(stats)
         if not blocks:
             return {}, {}
-    report = progress if callable(progress) else None
-    with tqdm(total=rec.n_chars, unit="char", unit_scale=True, disable=report is not None or not progress,
-              desc=desc) as bar:
-        for start, stop, arrays in _chunks(rec, blocks, chunk_chars):
-            if cancel is not None and cancel():
-                raise SearchCancelled(f"{desc} cancelled at character {start:,} of {rec.n_chars:,}")
-            T = ChunkTargets(np.stack([y[start:stop] for y in targets], 1) if targets
-                             else np.zeros((stop - start, 0), np.float32))  # (n, K), shared by the blocks
-            TB = ChunkTargets(np.stack([y[start:stop] for y in baseline], 1)) if len(baseline) else None
-            for b in blocks:
-                stats[b].update(arrays[b], T)
-                if TB is not None:
-                    sampled[b].update(arrays[b][..., :sampled[b].lo.size, :], TB)  # its first S units, a view
-            bar.update(stop - start)
-            if report is not None:
-                report(stop, rec.n_chars)
+    if client is not None:
+        _cluster_pass(client, rec, setup, stats, sampled, targets, baseline, chunk_chars, progress, desc)
+    else:
+        report = progress if callable(progress) else None
+        with tqdm(total=rec.n_chars, unit="char", unit_scale=True, disable=report is not None or not progress,
+                  desc=desc) as bar:
+            for start, stop in _accumulate(stats, sampled, _chunks(rec, blocks, chunk_chars), targets, baseline):
+                if cancel is not None and cancel():
+                    raise SearchCancelled(f"{desc} cancelled at character {start:,} of {rec.n_chars:,}")
+                bar.update(stop - start)
+                if report is not None:
+                    report(stop, rec.n_chars)
     if summaries.cacheable(rec):
         built = {b: s.summary() for b, s in stats.items() if s.base is None and s.hist_all is not None}
         if built:
             summaries.save(rec, bins, built)
     return stats, sampled
+
+
+@dataclass
+class _Setup:
+    """What the StreamStats of a pass are made from (the same in this process and in a cluster task)."""
+    blocks: list
+    binary: list
+    flip: list
+    bins: int
+    with_baseline: bool
+    keep_hist: bool
+    based: frozenset = frozenset()  # the blocks whose cached summary is used
+
+    def stats(self, rec, cached: dict) -> tuple[dict, dict]:
+        stats, sampled = {}, {}
+        for b in self.blocks:
+            lo, hi = rec.unit_range(*b)
+            base = cached.get(b)
+            if base is not None and not base.matches(lo, hi, self.bins):
+                base = None
+            stats[b] = StreamStats(lo, hi, binary=self.binary, bins=self.bins, base=base, flip=self.flip,
+                                   keep_hist=base is None and self.keep_hist)
+            if self.with_baseline:
+                S = min(BASELINE_UNITS, len(lo))
+                sampled[b] = StreamStats(lo[:S], hi[:S], binary=self.binary, bins=self.bins, flip=self.flip,
+                                         base=base.head(S) if base is not None else None)
+        self.based = frozenset(b for b, s in stats.items() if s.base is not None)
+        return stats, sampled
+
+
+def _accumulate(stats: dict, sampled: dict, chunks, targets, baseline, first: int = 0):
+    """Add each chunk (start, stop, arrays) to the statistics; yields (start, stop) after each.
+    targets and baseline hold the rows from character `first` on."""
+    for start, stop, arrays in chunks:
+        a, b = start - first, stop - first
+        T = ChunkTargets(np.stack([y[a:b] for y in targets], 1) if len(targets)
+                         else np.zeros((stop - start, 0), np.float32))  # (n, K), shared by the blocks
+        TB = ChunkTargets(np.stack([y[a:b] for y in baseline], 1)) if len(baseline) else None
+        for block, s in stats.items():
+            s.update(arrays[block], T)
+            if TB is not None:
+                sampled[block].update(arrays[block][..., :sampled[block].lo.size, :], TB)  # its first S units, a view
+        yield start, stop
+
+
+def part_stats_task(job: tuple) -> tuple[dict, dict]:
+    """A cluster task: the statistics of one part of a recording (its targets' rows come with it)."""
+    path, index, setup, targets, baseline, chunk_chars = job
+    rec = Recording(path)
+    cached = summaries.load(rec, setup.bins)
+    stats, sampled = setup.stats(rec, {b: cached[b] for b in setup.based if b in cached})
+    assert stats.keys() == set(setup.blocks) and setup.based == frozenset(b for b in stats if stats[b].base), \
+        "the recording's summaries changed while the search ran"
+    chunks = rec.unit_chunks(setup.blocks, chunk_chars, parts=[index])
+    for _ in _accumulate(stats, sampled, chunks, targets, baseline, rec.parts[index].start):
+        pass
+    return stats, sampled
+
+
+def _cluster_pass(client, rec, setup: _Setup, stats: dict, sampled: dict, targets, baseline, chunk_chars: int,
+                  progress: Progress, desc: str) -> None:
+    """One task per part of the recording (see stream_stats), merged into stats and sampled."""
+    from ..cluster import map_tasks
+    if not isinstance(rec, Recording):
+        raise TypeError(f"a search on a cluster reads a recording folder, not a {type(rec).__name__}")
+    jobs = [(str(rec.path), p.index, setup, [y[p.start:p.stop] for y in targets],
+             [y[p.start:p.stop] for y in baseline], chunk_chars) for p in rec.parts]
+    report = (lambda done, total: progress(done * rec.n_chars // total, rec.n_chars)) if callable(progress) else progress
+    for part_stats, part_sampled in map_tasks(client, part_stats_task, jobs, desc,
+                                              names=[f"part {p.index}" for p in rec.parts], progress=report):
+        for b, s in part_stats.items():
+            stats[b].merge(s)
+        for b, s in part_sampled.items():
+            sampled[b].merge(s)
 
 
 def prepare(rec, kinds: Iterable[str] | None = None, bins: int = 256, progress: Progress = True,
@@ -217,7 +280,8 @@ def _shifted(y: np.ndarray, offset: int) -> np.ndarray:
 def search(rec, regex: str | None = None, concept: str | None = None, target: str = "inside",
            kinds: Iterable[str] | None = None, top: int | None = None, progress: Progress = True,
            cancel: Callable[[], bool] | None = None, *, bins: int = 256, seed: int = 0,
-           timeout: float | None = None, chunk_chars: int = CHUNK_CHARS, explanation: str | None = None) -> pd.DataFrame:
+           timeout: float | None = None, chunk_chars: int = CHUNK_CHARS, explanation: str | None = None,
+           client=None) -> pd.DataFrame:
     """Score every unit against a regex (with target inside|start|end|group:N), a concept, or an
     explanation's text (as `charnn explain` prints it; see `make_target`).
 
@@ -227,12 +291,13 @@ def search(rec, regex: str | None = None, concept: str | None = None, target: st
     {"r_p99", "auroc_p99", "offset", "seed", "units" (how many units it was scored on)}.
     Raises RegexError (a ValueError) for a bad, slow or constant target, SearchCancelled when
     cancel() returns True. progress: True for a tqdm bar, or a function called as
-    progress(done_chars, total_chars) after every chunk.
+    progress(done_chars, total_chars) after every chunk. client: a `dask.distributed.Client` to
+    compute each part's statistics on its workers (see `stream_stats`).
     """
     y, binary, label = make_target(rec.string, regex, concept, target, timeout, explanation)
     offset = baseline_offset(rec.n_chars, seed)
     stats, sampled = stream_stats(rec, [y], [binary], kinds, bins, progress, cancel, chunk_chars,
-                                  baseline=[_shifted(y, offset)])
+                                  baseline=[_shifted(y, offset)], client=client)
     df = rank(_frame({b: s.finalize() for b, s in stats.items()}, 0), binary)
     chance = _frame({b: s.finalize() for b, s in sampled.items()}, 0)
     attrs = {"query": label, "binary": binary, "n_chars": rec.n_chars,
@@ -244,7 +309,7 @@ def search(rec, regex: str | None = None, concept: str | None = None, target: st
 
 def atlas(rec, concepts: Iterable[str] | None = None, kinds: Iterable[str] | None = None, top: int = 5,
           progress: Progress = True, cancel: Callable[[], bool] | None = None, *, bins: int = 256,
-          seed: int = 0, chunk_chars: int = CHUNK_CHARS) -> tuple[pd.DataFrame, pd.DataFrame]:
+          seed: int = 0, chunk_chars: int = CHUNK_CHARS, client=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every unit against every concept, in one pass (targets stacked as one (n, C) matrix).
 
     Returns (per_concept, per_unit):
@@ -273,7 +338,7 @@ def atlas(rec, concepts: Iterable[str] | None = None, kinds: Iterable[str] | Non
     offset = baseline_offset(rec.n_chars, seed)
     binary = [CONCEPTS[c].binary for c in used]
     stats, sampled = stream_stats(rec, targets, binary, kinds, bins, progress, cancel, chunk_chars, desc="atlas",
-                                  baseline=[_shifted(y, offset) for y in targets])
+                                  baseline=[_shifted(y, offset) for y in targets], client=client)
     finals = {b: s.finalize() for b, s in stats.items()}
     chance = {b: s.finalize() for b, s in sampled.items()}
     per_concept, frames = [], []

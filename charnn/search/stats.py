@@ -94,6 +94,13 @@ class UnitSummary:
         return self.bins == bins and np.array_equal(self.lo, lo) and np.array_equal(self.hi, hi)
 
 
+def _same_base(a: UnitSummary | None, b: UnitSummary | None) -> bool:
+    """Whether two summaries are of the same data (the same object, or a copy: a cluster task's)."""
+    if a is None or b is None:
+        return a is b
+    return a is b or (a.n == b.n and a.matches(b.lo, b.hi, b.bins) and np.array_equal(a.sx, b.sx))
+
+
 def _ranges(lo, hi) -> tuple[np.ndarray, np.ndarray]:
     lo = np.asarray(lo, np.float64)
     hi = np.asarray(hi, np.float64)
@@ -262,12 +269,17 @@ class StreamStats:
                 self._run(chunk, Pass(rows=rows, counter=("target", j)), workers)
 
     # ---------------------------------------------------------------- merge
+    def __getstate__(self) -> dict:
+        """Pickled (a cluster task's result) with the tile counters folded into the histograms."""
+        self._fold()
+        return {**self.__dict__, "_pending": {}}
+
     def merge(self, other: "StreamStats") -> "StreamStats":
         """Add other's statistics into self (exact); returns self."""
         assert self.bins == other.bins and np.array_equal(self.binary, other.binary) \
             and np.array_equal(self.lo, other.lo) and np.array_equal(self.hi, other.hi), \
             "can only merge statistics with the same units, targets and histogram bins"
-        assert np.array_equal(self.flip, other.flip) and self.base is other.base, \
+        assert np.array_equal(self.flip, other.flip) and _same_base(self.base, other.base), \
             "can only merge statistics with the same flip and base summary"
         if other.n == 0:
             return self
