@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from charnn import cluster
+from charnn import cluster, explain
 from charnn.recording import RecordingError, open_recording, record, writer
 from charnn.search import atlas, search
 
@@ -62,6 +62,13 @@ def test_search_and_atlas_on_the_cluster_equal_the_single_process_results(client
     for a, b in zip(alone, spread):
         pd.testing.assert_frame_equal(b, a, rtol=0, atol=1e-6)
     assert len(alone[0]) > 10 and set(alone[0]["kind"]) == {"c", "h"}
+
+
+def test_explain_on_the_cluster_equals_the_single_process_explanations(client, single):
+    alone = explain(single, progress=False, save=False)
+    spread = explain(single, progress=False, save=False, client=client)
+    pd.testing.assert_frame_equal(spread, alone, rtol=0, atol=1e-6)
+    assert (alone["status"] == "ok").sum() > 50 and alone["explanation"].notna().sum() > 50
 
 
 def test_a_worker_killed_mid_part_is_replaced_and_its_part_rerun(client, tiny_run, single, tmp_path, monkeypatch):

@@ -17,6 +17,8 @@ import sys
 
 import pandas as pd
 
+from .. import cluster
+
 FORMATS = ("table", "json", "csv")
 OPENAI = ("OpenAI's automated interpretability (Bills et al. 2023) found 0.3% of GPT-2 XL's neurons at r >= 0.8, "
           "with another model and scorer (LLM-simulated activations)")
@@ -37,6 +39,7 @@ def add_parser(sub) -> None:
     p.add_argument("--format", choices=FORMATS, default="table")
     p.add_argument("--seed", type=at_least(0), default=0, help="seed of the samples and the chance shift")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    cluster.add_arguments(p)
     p.set_defaults(func=main)
 
 
@@ -81,8 +84,9 @@ def main(args) -> int:
     import charnn  # lazily: the reader pulls in pyarrow
     rec = charnn.open_recording(args.recording)
     heldout = charnn.open_recording(args.heldout) if args.heldout else None
-    df = charnn.explain(rec, kinds=args.kinds, max_terms=args.max_terms, top=args.top, heldout=heldout,
-                        progress=not args.quiet, max_set=args.max_set, seed=args.seed)
+    with cluster.connect(args.cluster, args.workers) as client:
+        df = charnn.explain(rec, kinds=args.kinds, max_terms=args.max_terms, top=args.top, heldout=heldout,
+                            progress=not args.quiet, max_set=args.max_set, seed=args.seed, client=client)
     if args.format == "json":
         print(json.dumps(json.loads(df.to_json(orient="records"))))
     elif args.format == "csv":

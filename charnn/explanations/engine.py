@@ -92,7 +92,8 @@ class _Progress:
 
 def explain(rec, kinds=None, max_terms: int = 3, top: int = 3, heldout=None, progress: Progress = True,
             cancel: Callable[[], bool] | None = None, *, max_set: int = 6, sample: int = 16384, width: int = 5,
-            hist_sample: int = 65536, seed: int = 0, chunk_chars: int = 65536, save: bool = True) -> pd.DataFrame:
+            hist_sample: int = 65536, seed: int = 0, chunk_chars: int = 65536, save: bool = True,
+            client=None) -> pd.DataFrame:
     """Explain every unit of `rec` (of the given kinds, default all); returns the rows of
     explanations.parquet (`charnn.explanations.table`), one per (unit, rank), rank 1 first.
 
@@ -105,6 +106,9 @@ def explain(rec, kinds=None, max_terms: int = 3, top: int = 3, heldout=None, pro
     progress: True for a bar on stderr, or progress(done, total) called as work steps finish;
     cancel: returns True to stop (raises ExplainCancelled). A unit that does not vary on the
     fitting or the held-out part gets one row with status "constant", no explanation and r 0.
+    client: a `dask.distributed.Client`: both passes run one task per part of each recording on its
+    workers, and their sums are added here (the feature library is built here first and cached
+    beside the recording, where the workers read it).
     """
     if not 1 <= max_terms <= max(table.CURVE):
         raise ValueError(f"max_terms must be 1..{max(table.CURVE)}, not {max_terms}")
@@ -122,7 +126,7 @@ def explain(rec, kinds=None, max_terms: int = 3, top: int = 3, heldout=None, pro
     try:
         prog.lap("features")
         with per_tile(1) as workers:  # as the search: single-threaded ops, blocks on worker threads
-            df = _explain(parts, blocks, settings, prog, chars, workers)
+            df = _explain(parts, blocks, settings, prog, chars, workers, client)
     finally:
         prog.bar.close()
     df.attrs.update(settings=asdict(settings), n_fit=parts[0].n, n_heldout=parts[1].n, seconds=prog.seconds,
@@ -132,10 +136,10 @@ def explain(rec, kinds=None, max_terms: int = 3, top: int = 3, heldout=None, pro
     return df
 
 
-def _explain(parts, blocks, s: Settings, prog: _Progress, chars: int, workers: int) -> pd.DataFrame:
+def _explain(parts, blocks, s: Settings, prog: _Progress, chars: int, workers: int, client) -> pd.DataFrame:
     ranges = passes.unit_ranges(parts, blocks)
     mom, sample_b, sample_x = passes.moments_pass(parts, blocks, ranges, s.sample, s.seed, s.chunk_chars, prog.step,
-                                                  workers)
+                                                  workers, client)
     prog.lap("moments pass")
     fm = parts[0].fm
     C, b, vx = mom["fit"].covariances()
@@ -156,7 +160,7 @@ def _explain(parts, blocks, s: Settings, prog: _Progress, chars: int, workers: i
     stats = linear_scores(kept, mom)
     programs = [[c.compiled for c in cs] for cs in kept]
     sc = passes.scoring_pass(parts, blocks, ranges, programs, s.seed, s.hist_sample, s.chunk_chars, prog.step,
-                             workers)
+                             workers, client)
     prog.lap("scoring pass")
     chain = np.array([[k < len(cs) and cs[k].coef is None for k in range(sc.K)] for cs in kept], bool).reshape(-1, sc.K)
     for name in ("r_fit", "r_heldout", "r_all", "r_chance"):

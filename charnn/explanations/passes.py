@@ -20,6 +20,7 @@ keeps a random sample of the fitting part's characters for the beam search.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -87,16 +88,30 @@ def make_parts(rec, heldout) -> list[Part]:
             Part("heldout", heldout, 0, heldout.n_chars, featcache.features(heldout, lib=fm.lib))]
 
 
-def chunks(parts: list[Part], blocks, chunk_chars: int):
-    """(part, start, stop, {block: (n, H) stored values}) over every part, each recording read once."""
-    for rid in dict.fromkeys(id(p.rec) for p in parts):
-        mine = [p for p in parts if id(p.rec) == rid]
-        kinds = sorted({k for _, k in blocks})
-        for start, stop, arrays in mine[0].rec.iter_chunks(kinds=kinds, chunk_chars=chunk_chars):
+def chunks(parts: list[Part], blocks, chunk_chars: int, span: tuple[int, int, int] | None = None):
+    """(part, start, stop, {block: (n, H) stored values}) over every part, each recording read once,
+    part by part of the recording (`spans`, so that a pass sums the same chunks on a cluster);
+    span: only that one."""
+    recs = _recordings(parts)
+    kinds = sorted({k for _, k in blocks})
+    for which, a, b in [span] if span is not None else spans(parts):
+        mine = [p for p in parts if p.rec is recs[which]]
+        for start, stop, arrays in recs[which].iter_chunks(kinds=kinds, chunk_chars=chunk_chars, start=a, stop=b):
             for p in mine:
                 lo, hi = max(start, p.start), min(stop, p.stop)
                 if lo < hi:
                     yield p, lo, hi, {b: arrays[b][lo - start:hi - start] for b in blocks}
+
+
+def _recordings(parts: list[Part]) -> list:
+    """The distinct recordings of the parts: the explained one, then the held-out one if another."""
+    return list({id(p.rec): p.rec for p in parts}.values())
+
+
+def spans(parts: list[Part]) -> list[tuple[int, int, int]]:
+    """(which recording, a, b) for each part of each recording (the whole text of an object without parts)."""
+    return [(which, q.start, q.stop) if hasattr(q, "start") else (which, 0, rec.n_chars)
+            for which, rec in enumerate(_recordings(parts)) for q in getattr(rec, "parts", [None])]
 
 
 def unit_ranges(parts: list[Part], blocks) -> dict:
@@ -117,47 +132,67 @@ def _middle(ranges: dict, blocks, raw: bool) -> np.ndarray:
 
 
 def moments_pass(parts: list[Part], blocks, ranges: dict, sample: int, seed: int, chunk_chars: int, step,
-                 workers: int = 1):
+                 workers: int = 1, client=None):
     """Pass 1: ({"fit", "heldout", "all", "chance"}: Moments over every unit (blocks concatenated),
     sample_b (n_s, pb) 0/1 features and sample_x (n_s, U) centred values at n_s random characters
-    of the fitting part). step(n_chars, where) is called after each chunk; the blocks of a chunk
-    run on `workers` threads."""
-    fit, held = parts
-    p = fit.fm.p
-    sizes = [len(ranges[b][0]) for b in blocks]
-    cols = np.cumsum([0] + sizes)
-    shift, raw_shift = _middle(ranges, blocks, False), _middle(ranges, blocks, True)
-    mom = {name: Moments.zeros(p, cols[-1]) for name in ("fit", "heldout", "all", "chance")}
-    offset = baseline_offset(held.n, seed)
-    rng = np.random.default_rng(seed)
-    positions = np.sort(rng.choice(fit.n, min(sample, fit.n), replace=False)) + fit.start
-    sample_x = np.zeros((positions.size, cols[-1]), np.float32)
-    for part, start, stop, arrays in chunks(parts, blocks, chunk_chars):
+    of the fitting part). step(n_chars, where) is called after each chunk (each task, on a
+    cluster); the blocks of a chunk run on `workers` threads. client: one task per part of each
+    recording (`cluster_job`), whose sums are added here."""
+    acc = _MomentSums(parts, blocks, ranges, sample, seed)
+    if client is None:
+        for part, start, stop, arrays in chunks(parts, blocks, chunk_chars):
+            acc.add(part, start, stop, arrays, workers)
+            step(stop - start, f"at character {start:,} of the first pass")
+    else:
+        job = ("moments", blocks, ranges, sample, seed, chunk_chars)
+        for (which, a, b), (mom, at, rows) in _on_cluster(client, parts, job, "explain: moments"):
+            for name, m in mom.items():
+                acc.mom[name] = acc.mom[name] + m
+            acc.sample_x[at] = rows
+            step(b - a, f"at character {a:,} of the first pass")
+    _finish(acc.mom, parts, blocks, acc.cols)
+    sample_b = parts[0].fm.B[:, acc.positions].T.astype(np.float32)  # (n_s, pb)
+    return acc.mom, sample_b, acc.sample_x
+
+
+class _MomentSums:
+    """Pass 1's sums (see moments_pass), chunk by chunk."""
+
+    def __init__(self, parts: list[Part], blocks, ranges: dict, sample: int, seed: int):
+        fit, held = self.parts = parts
+        self.blocks = blocks
+        self.cols = np.cumsum([0] + [len(ranges[b][0]) for b in blocks])
+        self.shift, self.raw_shift = _middle(ranges, blocks, False), _middle(ranges, blocks, True)
+        self.mom = {name: Moments.zeros(fit.fm.p, self.cols[-1]) for name in ("fit", "heldout", "all", "chance")}
+        self.offset = baseline_offset(held.n, seed)
+        rng = np.random.default_rng(seed)
+        self.positions = np.sort(rng.choice(fit.n, min(sample, fit.n), replace=False)) + fit.start
+        self.sample_x = np.zeros((self.positions.size, self.cols[-1]), np.float32)
+
+    def add(self, part: Part, start: int, stop: int, arrays: dict, workers: int) -> None:
+        fit, held = self.parts
+        mom, cols, positions = self.mom, self.cols, self.positions
         F = part.fm.chunk(start, stop)  # (p, n) centred
         explained = part.rec is fit.rec
-        F_shifted = part.shifted(start, stop, offset, part.fm.chunk) if part is held else None
+        F_shifted = part.shifted(start, stop, self.offset, part.fm.chunk) if part is held else None
         rows = positions[(positions >= start) & (positions < stop)] if part is fit else positions[:0]
 
         def block(i: int) -> None:  # one block's moments; blocks write disjoint columns
-            b, c = blocks[i], slice(cols[i], cols[i + 1])
+            b, c = self.blocks[i], slice(cols[i], cols[i + 1])
             stored = arrays[b].astype(np.float32, copy=False)  # (n, H)
-            X = transform(b[1], stored) - shift[c]
+            X = transform(b[1], stored) - self.shift[c]
             _add(mom[part.name], c, *unit_moments(F, X))
             if explained and b[1] == "c":  # "all" of other kinds is the parts' sum (the same values)
-                _add(mom["all"], c, *unit_moments(F, stored - raw_shift[c]))
+                _add(mom["all"], c, *unit_moments(F, stored - self.raw_shift[c]))
             if F_shifted is not None:
                 mom["chance"].fx[:, c] += unit_moments(F_shifted, X)[2]
             if rows.size:
-                sample_x[np.searchsorted(positions, rows), c] = X[rows - start]
+                self.sample_x[np.searchsorted(positions, rows), c] = X[rows - start]
 
         shared = feature_moments(F)
         for m in [mom[part.name]] + ([mom["all"]] if explained else []):
             m.n, m.sf, m.ff = m.n + shared[0], m.sf + shared[1], m.ff + shared[2]
-        each_block(workers, block, range(len(blocks)))
-        step(stop - start, f"at character {start:,} of the first pass")
-    _finish(mom, parts, blocks, cols)
-    sample_b = fit.fm.B[:, positions].T.astype(np.float32)  # (n_s, pb)
-    return mom, sample_b, sample_x
+        each_block(workers, block, range(len(self.blocks)))
 
 
 def _add(m: Moments, c: slice, sx: np.ndarray, sxx: np.ndarray, fx: np.ndarray) -> None:
@@ -182,28 +217,81 @@ def _finish(mom: dict, parts: list[Part], blocks, cols: np.ndarray) -> None:
 
 
 def scoring_pass(parts: list[Part], blocks, ranges: dict, programs: list[list], seed: int, hist_sample: int,
-                 chunk_chars: int, step, workers: int = 1) -> Scorer:
+                 chunk_chars: int, step, workers: int = 1, client=None) -> Scorer:
     """Pass 2: the AND / OR chains on every character of each part, and every 0/1 program's histograms
-    on `hist_sample` random held-out characters (programs[u][k]: compiled, None for a linear one)."""
-    sc = Scorer(programs, *(np.concatenate([ranges[b][i] for b in blocks]) for i in range(4)))
-    fit, held = parts
-    offset = baseline_offset(held.n, seed)
-    rng = np.random.default_rng(seed + 1)
-    sample = np.sort(rng.choice(held.n, min(hist_sample, held.n), replace=False)) + held.start
-    cols = np.cumsum([0] + [len(ranges[b][0]) for b in blocks])
-    for part, start, stop, arrays in chunks(parts, blocks, chunk_chars):
+    on `hist_sample` random held-out characters (programs[u][k]: compiled, None for a linear one).
+    client: one task per part of each recording, whose sums and histograms are added here."""
+    acc = _Scoring(parts, blocks, ranges, programs, seed, hist_sample)
+    if client is None:
+        for part, start, stop, arrays in chunks(parts, blocks, chunk_chars):
+            acc.add(part, start, stop, arrays, workers)
+            step(stop - start, f"at character {start:,} of the scoring pass")
+    else:
+        job = ("scores", blocks, ranges, programs, seed, hist_sample, chunk_chars)
+        for (which, a, b), sc in _on_cluster(client, parts, job, "explain: scores"):
+            acc.sc.merge(sc)
+            step(b - a, f"at character {a:,} of the scoring pass")
+    return acc.sc
+
+
+class _Scoring:
+    """Pass 2's sums (see scoring_pass), chunk by chunk."""
+
+    def __init__(self, parts: list[Part], blocks, ranges: dict, programs: list[list], seed: int, hist_sample: int):
+        self.parts, self.blocks = parts, blocks
+        self.sc = Scorer(programs, *(np.concatenate([ranges[b][i] for b in blocks]) for i in range(4)))
+        held = parts[1]
+        self.offset = baseline_offset(held.n, seed)
+        rng = np.random.default_rng(seed + 1)
+        self.sample = np.sort(rng.choice(held.n, min(hist_sample, held.n), replace=False)) + held.start
+        self.cols = np.cumsum([0] + [len(ranges[b][0]) for b in blocks])
+
+    def add(self, part: Part, start: int, stop: int, arrays: dict, workers: int) -> None:
+        fit, held = self.parts
+        sample, cols, blocks = self.sample, self.cols, self.blocks
         B = part.fm.binary(start, stop)
-        B_shifted = part.shifted(start, stop, offset, part.fm.binary) if part is held else None
+        B_shifted = part.shifted(start, stop, self.offset, part.fm.binary) if part is held else None
         rows = sample[(sample >= start) & (sample < stop)] - start if part is held else sample[:0]
 
         def block(i: int) -> None:  # one block's units; the scorer's rows of different blocks are disjoint
             units = np.arange(cols[i], cols[i + 1])
             raw = np.ascontiguousarray(arrays[blocks[i]].T, np.float32)  # (H, n)
             X = transform(blocks[i][1], raw)
-            sc.update(part.name, units, B, X, raw, B_shifted, in_all=part.rec is fit.rec)
+            self.sc.update(part.name, units, B, X, raw, B_shifted, in_all=part.rec is fit.rec)
             if rows.size:
-                sc.update_sample(units, B[:, rows], X[:, rows], B_shifted[:, rows])
+                self.sc.update_sample(units, B[:, rows], X[:, rows], B_shifted[:, rows])
 
         each_block(workers, block, range(len(blocks)))
-        step(stop - start, f"at character {start:,} of the scoring pass")
-    return sc
+
+
+def _on_cluster(client, parts: list[Part], job: tuple, desc: str):
+    """(span, result) of `cluster_job` for every span of the recordings, as the tasks finish in order."""
+    from ..cluster import map_tasks
+    recs = _recordings(parts)
+    if not all(isinstance(getattr(r, "path", None), Path) and hasattr(r, "parts") for r in recs):
+        raise TypeError("explain on a cluster reads recording folders (charnn.open_recording), not other objects")
+    paths = [str(r.path) for r in recs] + [None] * (2 - len(recs))
+    spans_ = spans(parts)
+    results = map_tasks(client, cluster_job, [(paths, span, job) for span in spans_], desc,
+                        names=[f"recording {w}, characters {a:,}-{b:,}" for w, a, b in spans_], progress=False)
+    return zip(spans_, results)
+
+
+def cluster_job(task: tuple):
+    """A cluster task: one pass's sums over one span of a recording (it opens the recordings and their
+    feature caches from their folders)."""
+    from ..recording.reader import Recording
+    (path, held_path), span, (kind, blocks, ranges, *settings) = task
+    parts = make_parts(Recording(path), Recording(held_path) if held_path else None)
+    if kind == "moments":
+        sample, seed, chunk_chars = settings
+        acc = _MomentSums(parts, blocks, ranges, sample, seed)
+    else:
+        programs, seed, hist_sample, chunk_chars = settings
+        acc = _Scoring(parts, blocks, ranges, programs, seed, hist_sample)
+    for part, start, stop, arrays in chunks(parts, blocks, chunk_chars, span):
+        acc.add(part, start, stop, arrays, 1)
+    if kind == "scores":
+        return acc.sc
+    at = np.flatnonzero((acc.positions >= span[1]) & (acc.positions < span[2])) if span[0] == 0 else np.zeros(0, int)
+    return acc.mom, at, acc.sample_x[at]

@@ -176,6 +176,15 @@ class Scorer:
                     counts = torch.bincount(b[at][M], minlength=len(units) * BINS).reshape(-1, BINS)[at]
                     out[units[at.numpy()], k] += counts.numpy()
 
+    def merge(self, other: "Scorer") -> None:
+        """Add another Scorer's sums and histograms (the same programs, over other characters): exact."""
+        for name, sums in self.parts.items():
+            theirs = other.parts[name]
+            for attr in ("n", "sx", "sxx", "sy", "sxy"):
+                getattr(sums, attr)[...] += getattr(theirs, attr)
+        for attr in ("hist_all", "hist_pos", "hist_chance"):
+            getattr(self, attr)[...] += getattr(other, attr)
+
     def r(self, part: str) -> np.ndarray:
         """(U, K) Pearson r of each unit with each of its programs over a part ("fit", "heldout", "all",
         or "chance": the shifted programs against the held-out values)."""

@@ -208,17 +208,20 @@ class Recording:
             out[a - start:b - start] = self._derive(layer, kind, units, a, b)
         return out
 
-    def iter_chunks(self, kinds=None, chunk_chars: int = CHUNK_ROWS, layers=None):
-        """(start, stop, {(layer, kind): (stop - start, width) float32}) over the whole text, in order.
-        kinds: default the stored ones (a derived kind costs a matmul per character)."""
+    def iter_chunks(self, kinds=None, chunk_chars: int = CHUNK_ROWS, layers=None, start: int = 0,
+                    stop: int | None = None):
+        """(start, stop, {(layer, kind): (stop - start, width) float32}) over the text (characters
+        [start, stop), default all), in order. kinds: default the stored ones (a derived kind costs
+        a matmul per character)."""
         kinds = list(kinds or self.stored_kinds)
         layers = list(range(self.layers)) if layers is None else list(layers)
         for kind in kinds:
             for layer in layers:
                 self.check(layer, kind)
-        for start in range(0, self.n_chars, chunk_chars):
-            stop = min(self.n_chars, start + chunk_chars)
-            yield start, stop, {(l, k): self.activations(l, k, None, start, stop) for l in layers for k in kinds}
+        end = self.n_chars if stop is None else min(stop, self.n_chars)
+        for a in range(start, end, chunk_chars):
+            b = min(end, a + chunk_chars)
+            yield a, b, {(l, k): self.activations(l, k, None, a, b) for l in layers for k in kinds}
 
     def unit_chunks(self, blocks: list[tuple[int, str]], max_rows: int = CHUNK_ROWS, parts=None):
         """(start, stop, {(layer, kind): unit-major array}) over the whole text (or the parts numbered

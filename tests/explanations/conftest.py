@@ -23,10 +23,11 @@ class SyntheticRecording:
         self.hidden = next(iter(self.acts.values())).shape[1]
         self.path, self.meta = path, {"recording_id": "synthetic"}
 
-    def iter_chunks(self, kinds=None, chunk_chars=65536):
-        for start in range(0, self.n_chars, chunk_chars):
-            stop = min(start + chunk_chars, self.n_chars)
-            yield start, stop, {k: v[start:stop] for k, v in self.acts.items() if k[1] in (kinds or self.kinds)}
+    def iter_chunks(self, kinds=None, chunk_chars=65536, start=0, stop=None):
+        end = self.n_chars if stop is None else stop
+        for a in range(start, end, chunk_chars):
+            b = min(a + chunk_chars, end)
+            yield a, b, {k: v[a:b] for k, v in self.acts.items() if k[1] in (kinds or self.kinds)}
 
     def unit_range(self, layer, kind):
         a = self.acts[(layer, kind)]
