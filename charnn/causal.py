@@ -28,12 +28,17 @@ from .stepper import Intervention, Stepper
 from .units import Unit
 
 LN2 = math.log(2)
+LATENT_PREFIX = "sae-"  # an autoencoder's latents (charnn.sae.kind), ablated and clamped through charnn.sae.causal
 
 
-def check_unit(spec, run: Run) -> Unit:
-    """A unit (or its LAYER:KIND:UNIT text) checked against the run's model."""
+def check_unit(spec, run: Run, latents: bool = False) -> Unit:
+    """A unit (or its LAYER:KIND:UNIT text) checked against the run's model; with `latents`, an
+    autoencoder's latent (kind sae-NAME) passes through, to be checked against its autoencoder."""
     cfg = run.model_config
-    return Unit.parse(spec).check(cfg.layers, STATE_KINDS[cfg.cell], cfg.hidden)
+    unit = Unit.parse(spec)
+    if latents and unit.kind.startswith(LATENT_PREFIX):
+        return unit
+    return unit.check(cfg.layers, STATE_KINDS[cfg.cell], cfg.hidden)
 
 
 @dataclass(frozen=True)
@@ -111,8 +116,9 @@ class StreamScorer:
         return torch.from_numpy(where).to(self.device)
 
     @torch.no_grad()
-    def loss(self, interventions=(), mean_of: tuple[int, str] | None = None, window: int = 128):
-        """(n,) loss in bits (NaN at position 0) and, if `mean_of=(layer, kind)`, that state's per-unit mean."""
+    def loss(self, interventions=(), mean_of: tuple[int, str] | None = None, window: int = 128, transform=None):
+        """(n,) loss in bits (NaN at position 0) and, if `mean_of=(layer, kind)`, that state's per-unit
+        mean (of `transform(state)`, (..., H) -> (..., F), if given: an autoencoder's latents)."""
         plan, n = self.plan, self.plan.n
         out = np.full(n, np.nan, dtype=np.float32)
         total, count = 0.0, 0
@@ -134,6 +140,7 @@ class StreamScorer:
                     a, z = max(lo, s0), min(hi, s1)
                     if a < z:
                         block = states[(mean_of[0], mean_of[1])][a - s0 : z - s0, b]  # (t, H)
+                        block = block if transform is None else transform(block)  # (t, F)
                         total, count = total + block.double().sum(0), count + (z - a)
         return out, (total / count).float().cpu() if mean_of else None
 
@@ -163,17 +170,23 @@ class AblationResult:
 
 def ablate(run, text: str | Corpus, unit: str | Unit, mode: str | Mode = "zero", where: str | None = None, apply_inside: str | None = None,
            random_units: int = 20, seed: int = 0, max_chars: int | None = None, streams: int = 256,
-           burn_in: int = 256, progress: bool = True, device: str = "cpu") -> AblationResult:
+           burn_in: int = 256, progress: bool = True, device: str = "cpu", sae=None) -> AblationResult:
     """Ablate (zero/mean) or clamp `unit` and compare the loss change with `random_units` random units.
 
     text: a file, folder, bundled corpus name or split name (val, test), or a Corpus (text held in
     memory: `Corpus([Document("window", string)])`). device: where the passes run ("cuda" if there is one).
+    A latent unit (kind sae-NAME) is set through its autoencoder's decoder direction, against random
+    active latents (charnn.sae.causal); sae: its folder, when it is not RUN/recordings/*/sae/NAME.
     """
     from .search.targets import regex_target  # the search package's time-limited matching
     run = run if isinstance(run, Run) else load_run(run)
-    unit = check_unit(unit, run)
-    layer, kind, index = unit.layer, unit.kind, unit.index
+    unit = check_unit(unit, run, latents=True)
     mode = Mode.parse(mode)
+    if unit.kind.startswith(LATENT_PREFIX):
+        from .sae.causal import ablate_latent
+        return ablate_latent(run, text, unit, mode, where, apply_inside, random_units, seed, max_chars, streams,
+                             burn_in, progress, device, sae)
+    layer, kind, index = unit.layer, unit.kind, unit.index
     corpus = text_corpus(run, text, max_chars)
     string = corpus_string(corpus)
     scorer = StreamScorer(run, corpus.encode(run.vocab), streams, burn_in, step_layers={layer}, device=device)
@@ -216,10 +229,15 @@ def summarize(unit, mode, string, selected, base, delta, randoms, random_deltas)
     )
 
 
-def clamp_step_fn(run: Run, clamps: list[tuple[Unit, float]]):
-    """A `generate(step_fn=...)` that runs the recording path with units held at values."""
+def clamp_step_fn(run: Run, clamps: list[tuple[Unit, float]], sae=None):
+    """A `generate(step_fn=...)` that runs the recording path with units held at values (a latent
+    unit through its autoencoder, charnn.sae.causal; sae: its folder, if not found from the run)."""
     stepper = Stepper(run.model)
-    ivs = [Intervention(u.layer, u.kind, u.index, value) for u, value in clamps]
+    ivs = [Intervention(u.layer, u.kind, u.index, value) for u, value in clamps if not u.kind.startswith(LATENT_PREFIX)]
+    latent = [(u, value) for u, value in clamps if u.kind.startswith(LATENT_PREFIX)]
+    if latent:
+        from .sae.causal import clamp_hooks
+        ivs += clamp_hooks(run, latent, sae)
     for iv in ivs:
         stepper.check_intervention(iv)
 
@@ -234,4 +252,4 @@ def parse_clamp(spec: str, run: Run) -> tuple[Unit, float]:
     if "=" not in str(spec):
         raise ValueError(f"clamp {spec!r} is not LAYER:KIND:UNIT=VALUE, e.g. 0:c:37=1.5")
     unit, value = str(spec).split("=", 1)
-    return check_unit(unit, run), finite_value(value, f"clamp value in {spec!r}")
+    return check_unit(unit, run, latents=True), finite_value(value, f"clamp value in {spec!r}")

@@ -29,17 +29,18 @@ def normalize(values, kind: str, scale: str = "tanh", lo=None, hi=None) -> np.nd
     """Activations of one unit (n,) or of units in columns (n, U) -> float32 in [-1, 1].
 
     lo, hi: the units' ranges over the whole recording (scalars or (U,)), used by scale="raw"
-    for cells; without them the largest magnitude in `values` is used.
+    for cells and always for an autoencoder's latents (kind sae-NAME); without them the largest
+    magnitude in `values` is used.
     """
     v = np.asarray(values, np.float32)
-    if kind == "c":
-        if scale == "raw":
-            if lo is None or hi is None:
-                peak = np.abs(v).max(axis=0, initial=0.0)
-            else:
-                peak = np.maximum(np.abs(np.asarray(lo, np.float32)), np.abs(np.asarray(hi, np.float32)))
-            v = v / np.where(peak > 0, peak, 1.0).astype(np.float32)
-        elif scale == "tanh":
+    if kind == "c" and scale == "raw" or kind.startswith("sae-"):  # an autoencoder's latent: unbounded, mostly 0
+        if lo is None or hi is None:
+            peak = np.abs(v).max(axis=0, initial=0.0)
+        else:
+            peak = np.maximum(np.abs(np.asarray(lo, np.float32)), np.abs(np.asarray(hi, np.float32)))
+        v = v / np.where(peak > 0, peak, 1.0).astype(np.float32)
+    elif kind == "c":
+        if scale == "tanh":
             v = np.tanh(v)
         else:
             raise ValueError(f"scale must be one of {SCALES}, not {scale!r}")

@@ -135,7 +135,9 @@ class DataStore:
 
     def info(self, run: str, rec: str) -> dict:
         r = self.recording(run, rec)
-        return {"n_chars": r.n_chars, "layers": r.layers, "kinds": list(r.kinds), "cell": r.meta.get("cell", "lstm")}
+        has = getattr(r, "has", lambda layer, kind: True)
+        return {"n_chars": r.n_chars, "layers": r.layers, "kinds": list(r.kinds), "cell": r.meta.get("cell", "lstm"),
+                "kind_layers": {k: [l for l in range(r.layers) if has(l, k)] for k in r.kinds}}
 
     def width(self, run: str, rec: str, layer: int, kind: str) -> int:
         """How many units one layer and kind has: the one place the dashboard asks (a kind added

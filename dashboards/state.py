@@ -70,6 +70,8 @@ def resolve(view: dict, catalog, open_recording: bool = True) -> dict:
     layer = _int(v.get("layer"), info["layers"] - 1)
     v["layer"] = layer if 0 <= layer < info["layers"] else info["layers"] - 1
     v["kind"] = v.get("kind") if v.get("kind") in info["kinds"] else default_kind(info["kinds"])
+    layers = info.get("kind_layers", {}).get(v["kind"]) or [v["layer"]]  # an added kind (latents) is in its own layer
+    v["layer"] = v["layer"] if v["layer"] in layers else layers[-1]
     v["unit"] = _int(v.get("unit"), 0) % catalog.width(v["run"], v["rec"], v["layer"], v["kind"])
     last = max(0, info["n_chars"] - 1)
     v["pos"] = min(max(0, _int(v.get("pos"), 0)), max(0, info["n_chars"] - v["win"]))  # the last page is full

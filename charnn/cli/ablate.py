@@ -1,5 +1,6 @@
 """`charnn ablate RUN TEXT --unit L:K:U`: the loss change when one unit is ablated or clamped,
-against random units of the same layer and kind (see charnn.causal)."""
+against random units of the same layer and kind (see charnn.causal). A unit of kind sae-NAME is
+an autoencoder's latent, set through its decoder direction (charnn.sae.causal)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("ablate", help="ablate or clamp a unit and measure the per-character loss change")
     p.add_argument("run", help="run folder")
     p.add_argument("text", help="a file, a folder, a bundled corpus name, or val/test for the run's own split")
-    p.add_argument("--unit", required=True, type=unit, help="LAYER:KIND:UNIT, e.g. 0:c:37")
+    p.add_argument("--unit", required=True, type=unit, help="LAYER:KIND:UNIT, e.g. 0:c:37, or a latent 0:sae-NAME:17")
+    p.add_argument("--sae", default=None, help="a latent's autoencoder folder REC/sae/NAME (default: found under RUN/recordings)")
     p.add_argument("--mode", default="zero", type=mode, help="zero | mean | clamp=V (default zero)")
     p.add_argument("--where", default=None, help="regex: report the loss change on the characters of its matches vs all others")
     p.add_argument("--apply-inside", default=None, help="regex: intervene only on the characters of its matches (default: everywhere)")
@@ -38,7 +40,7 @@ def mode(text: str) -> Mode:
 
 def main(args) -> int:
     result = ablate(args.run, args.text, args.unit, args.mode, args.where, args.apply_inside, args.random,
-                    args.seed, args.max_chars, progress=args.format == "table", device=args.device)
+                    args.seed, args.max_chars, progress=args.format == "table", device=args.device, sae=args.sae)
     if args.format == "json":
         print(json.dumps(result.to_dict(), allow_nan=True))
         return 0

@@ -1,12 +1,13 @@
-"""`charnn sae train REC` and `charnn sae ablate REC NAME --latent J`: sparse autoencoders over a
-layer's c or h states (see charnn.sae).
+"""`charnn sae train REC`, `charnn sae add REC NAME` and `charnn sae ablate REC NAME --latent J`:
+sparse autoencoders over a layer's c or h states (see charnn.sae).
 
-    charnn sae train runs/austen/recordings/val --kind c --k 32 --minutes 10
+    charnn sae train runs/austen/recordings/val --kind c --k 32 --minutes 10   # then adds kind sae-c0-2048-k32
+    charnn sae add runs/austen/recordings/val c0-2048-k32                      # that step alone (after --no-add)
     charnn sae ablate runs/austen/recordings/val c0-2048-k32 --latent 17 --where '"' --random 20
 
-Latent ablation has its own command rather than `charnn ablate RUN TEXT --unit ...`: a latent
-belongs to an autoencoder stored beside a recording, so the command starts from the recording
-(its run, its text) and names the autoencoder.
+`charnn sae ablate` removes several latents together and draws its random baseline from the
+latents active on the recording's text; `charnn ablate RUN TEXT --unit 0:sae-c0-2048-k32:17`
+ablates or clamps one latent on any text, like a unit.
 """
 
 from __future__ import annotations
@@ -52,8 +53,14 @@ def add_parser(sub) -> None:
     t.add_argument("--seed", type=at_least(0), default=0)
     t.add_argument("--name", default=None, help="folder under REC/sae/ (default e.g. c0-2048-k32)")
     t.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    t.add_argument("--no-add", action="store_true", help="do not store the latents as kind sae-NAME of the recording")
     t.add_argument("--format", choices=["table", "json"], default="table")
     t.set_defaults(func=train_main)
+
+    d = commands.add_parser("add", help="store an autoencoder's latents as kind sae-NAME of its recording")
+    d.add_argument("rec", help="recording folder the autoencoder was trained on")
+    d.add_argument("name", help="autoencoder name (a folder under REC/sae/)")
+    d.set_defaults(func=add_main)
 
     a = commands.add_parser("ablate", help="remove latents from the state at every step; loss change vs random latents")
     a.add_argument("rec", help="recording folder the autoencoder was trained on")
@@ -70,6 +77,7 @@ def add_parser(sub) -> None:
 
 
 def train_main(args) -> int:
+    from ..sae.kind import latent_kind
     from ..sae.training import TrainOptions, train
     steps = None if args.minutes else (args.steps or 5000)
     relu = args.l1 is not None
@@ -77,12 +85,12 @@ def train_main(args) -> int:
                         activation="relu" if relu else "topk", l1=args.l1 or 0.0, steps=steps, minutes=args.minutes,
                         batch=args.batch, lr=args.lr, normalize=args.normalize,
                         eval_fraction=args.eval_fraction, seed=args.seed, device=args.device)
-    folder, metrics = train(args.rec, opts, name=args.name, progress=args.format == "table")
+    folder, metrics = train(args.rec, opts, name=args.name, progress=args.format == "table", add=not args.no_add)
     if args.format == "json":
         print(json.dumps({"folder": str(folder), **metrics}))
         return 0
     start, stop = metrics["eval_chars"]
-    print(f"saved {folder}")
+    print(f"saved {folder}" + ("" if args.no_add else f"; its latents are kind {latent_kind(folder.name)} of the recording"))
     print(f"held-out characters {start:,}..{stop:,} ({stop - start:,}):")
     print(f"  explained_variance       {metrics['explained_variance']:.4f}   (scaled units: {metrics['explained_variance_scaled']:.4f})")
     print(f"  l0                       {metrics['l0']:.1f}")
@@ -91,6 +99,17 @@ def train_main(args) -> int:
     print(f"  ce_loss_score_recurrent  {metrics['ce_loss_score_recurrent']:.4f}")
     print(f"  loss in bits: clean {metrics['ce_clean_bits']:.4f}, readout splice {metrics['ce_readout_bits']:.4f}, "
           f"recurrent splice {metrics['ce_recurrent_bits']:.4f}, zero-ablated {metrics['ce_zero_ablated_bits']:.4f}")
+    return 0
+
+
+def add_main(args) -> int:
+    from ..recording import open_recording
+    from ..sae.kind import add_latents
+    rec = open_recording(args.rec)
+    kind = add_latents(rec, args.name)
+    layer = next(layer for layer in range(rec.layers) if rec.stored(layer, kind))
+    print(f"added kind {kind} to layer {layer} of {rec.path}: {rec.width(layer, kind):,} latents as units "
+          f"{layer}:{kind}:0 .. {layer}:{kind}:{rec.width(layer, kind) - 1}")
     return 0
 
 

@@ -5,7 +5,8 @@ pandas users, or a sparse autoencoder's latents stored like any kind (widths may
     rec.add_kind(0, "f", rec.hidden, lambda a, b: rec.activations(0, "f", start=a, stop=b))
     rec.add_kind(0, "sae-c", 8 * rec.hidden, lambda a, b: encode(rec.activations(0, "c", start=a, stop=b)))
 
-fn(start, stop) gives the values of rows [start, stop) (one row group at a time), which go
+fn(start, stop) gives the values of rows [start, stop) (at most `max_rows` rows of one row group
+at a time, so memory stays flat however long the recording's streams are), which go
 through the recorder's `pack` into new state files (hidden names until all are written), then
 the manifest is rewritten (atomically) to list them with their unit statistics. A failure or a
 kill before that leaves the recording as it was.
@@ -30,7 +31,10 @@ from .statefile import StateFile, StateLayout
 KIND_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
 
 
-def add_kind(rec, layer: int, kind: str, width: int, fn) -> None:
+MAX_ROWS = 8192
+
+
+def add_kind(rec, layer: int, kind: str, width: int, fn, max_rows: int = MAX_ROWS) -> None:
     from .writer import recording_lock
     if not 0 <= layer < rec.layers:
         raise RecordingError(f"layer {layer} is not recorded: layers are 0..{rec.layers - 1}")
@@ -48,7 +52,8 @@ def add_kind(rec, layer: int, kind: str, width: int, fn) -> None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
                 written.append((tmp, path))
-                _write_part(tmp, StateLayout(p.rows, p.segment, width, rec.meta["dtype"], p.start), p, fn, stats)
+                _write_part(tmp, StateLayout(p.rows, p.segment, width, rec.meta["dtype"], p.start), p, fn, stats,
+                            max(1, max_rows))
             for tmp, path in written:
                 os.replace(tmp, path)
         finally:
@@ -67,17 +72,19 @@ def add_kind(rec, layer: int, kind: str, width: int, fn) -> None:
     rec.__dict__.pop("unit_stats", None)
 
 
-def _write_part(path: Path, shape: StateLayout, p, fn, stats: UnitStats) -> None:
+def _write_part(path: Path, shape: StateLayout, p, fn, stats: UnitStats, max_rows: int) -> None:
     f = StateFile.create(path, shape)
     try:
         for g in range(p.streams):
-            a = g * p.segment
-            b = min(p.rows, a + p.segment)
-            values = np.asarray(fn(p.start + a, p.start + b), np.float32)
-            if values.shape != (b - a, shape.width):
-                raise ValueError(f"fn({p.start + a}, {p.start + b}) gave {values.shape}, expected {(b - a, shape.width)}")
-            dst = f.groups[g:g + 1] if g < p.full_streams else f.last[None]  # (1, width, rows)
-            pack(torch.from_numpy(np.ascontiguousarray(values))[:, None], dst, stats)  # (rows, 1, width)
+            group = f.groups[g:g + 1] if g < p.full_streams else f.last[None]  # (1, width, rows of the group)
+            g0 = g * p.segment
+            for a in range(g0, min(p.rows, g0 + p.segment), max_rows):
+                b = min(p.rows, g0 + p.segment, a + max_rows)
+                values = np.asarray(fn(p.start + a, p.start + b), np.float32)
+                if values.shape != (b - a, shape.width):
+                    raise ValueError(f"fn({p.start + a}, {p.start + b}) gave {values.shape}, expected {(b - a, shape.width)}")
+                dst = group[:, :, a - g0:b - g0]  # (1, width, b - a)
+                pack(torch.from_numpy(np.ascontiguousarray(values))[:, None], dst, stats)  # (rows, 1, width)
         f.finish()
     finally:
         f.close()

@@ -47,8 +47,12 @@ def open_recording(path: str | Path) -> "Recording":
 
 def scan_blocks(rec, kinds=None) -> list[tuple[int, str]]:
     """(layer, kind) of every block a scan (search, atlas, probe, explain) reads: `kinds`, default
-    the stored ones where a recording says which are stored (a derived kind costs a matmul per
-    character), in layer then kind order. Works for any object with layers and kinds (test doubles)."""
+    every stored (layer, kind) where a recording says which are stored (a derived kind costs a
+    matmul per character; an added kind, such as an autoencoder's latents, is stored in its own
+    layer), in layer then kind order. Works for any object with layers and kinds (test doubles)."""
+    stored = getattr(rec, "stored", None)
+    if kinds is None and stored is not None:  # every stored (layer, kind): an added kind may be in one layer only
+        return [(layer, kind) for layer in range(rec.layers) for kind in rec.kinds if stored(layer, kind)]
     kinds = list((getattr(rec, "stored_kinds", None) or rec.kinds) if kinds is None else kinds)
     unknown = sorted(set(kinds) - set(rec.kinds))
     if unknown:
@@ -212,16 +216,19 @@ class Recording:
                     stop: int | None = None):
         """(start, stop, {(layer, kind): (stop - start, width) float32}) over the text (characters
         [start, stop), default all), in order. kinds: default the stored ones (a derived kind costs
-        a matmul per character)."""
+        a matmul per character); layers: default every layer that has the kind (an added kind, such
+        as an autoencoder's latents, is in one)."""
         kinds = list(kinds or self.stored_kinds)
+        given = layers is not None
         layers = list(range(self.layers)) if layers is None else list(layers)
+        blocks = [(l, k) for l in layers for k in kinds if given or self.has(l, k)]
         for kind in kinds:
-            for layer in layers:
-                self.check(layer, kind)
+            for layer in [l for l, k in blocks if k == kind] or layers[:1]:
+                self.check(layer, kind)  # a kind in none of them: the error names the kinds there are
         end = self.n_chars if stop is None else min(stop, self.n_chars)
         for a in range(start, end, chunk_chars):
             b = min(end, a + chunk_chars)
-            yield a, b, {(l, k): self.activations(l, k, None, a, b) for l in layers for k in kinds}
+            yield a, b, {(l, k): self.activations(l, k, None, a, b) for l, k in blocks}
 
     def unit_chunks(self, blocks: list[tuple[int, str]], max_rows: int = CHUNK_ROWS, parts=None):
         """(start, stop, {(layer, kind): unit-major array}) over the whole text (or the parts numbered
@@ -241,12 +248,12 @@ class Recording:
                         out[(layer, kind)] = np.ascontiguousarray(self._derive(layer, kind, None, start, stop).T)
                 yield start, stop, out
 
-    def add_kind(self, layer: int, kind: str, width: int, fn) -> None:
+    def add_kind(self, layer: int, kind: str, width: int, fn, max_rows: int | None = None) -> None:
         """Store a new kind for `layer`, across every part: fn(start, stop) -> (stop - start, width)
-        float32 values (it may read this recording). Atomic: the manifest is rewritten last. See
-        `charnn.recording.materialise`."""
-        from .materialise import add_kind
-        add_kind(self, layer, kind, width, fn)
+        float32 values (it may read this recording), asked for at most `max_rows` rows at a time.
+        Atomic: the manifest is rewritten last. See `charnn.recording.materialise`."""
+        from .materialise import MAX_ROWS, add_kind
+        add_kind(self, layer, kind, width, fn, max_rows or MAX_ROWS)
 
     # ------------------------------------------------------------ internals
     def _parts_between(self, start: int, stop: int) -> list[PartPlan]:

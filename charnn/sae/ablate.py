@@ -24,7 +24,8 @@ from ..units import Unit
 from . import hooks
 from .data import chunks
 from .metrics import ROWS
-from .model import SparseAutoencoder, latent_kind
+from .kind import latent_kind
+from .model import SparseAutoencoder
 from .source import recording_ids, recording_run
 from .store import load
 
@@ -75,6 +76,7 @@ def ablate_latents(rec, sae: str | SparseAutoencoder, latents, where: str | None
     random_deltas = [float(np.nanmean(effect(group)[selected])) for group in draws]
     bar.close()
     sae.cpu()
-    name = ",".join(str(Unit(cfg.layer, latent_kind(cfg), j)) for j in latents)
+    kind = latent_kind(sae.name) if sae.name else "sae"  # an autoencoder never saved has no kind of its own
+    name = ",".join(str(Unit(cfg.layer, kind, j)) for j in latents)
     randoms = [group[0] if len(group) == 1 else group for group in draws]
     return summarize(name, "remove", string, selected, base, delta, randoms, random_deltas)

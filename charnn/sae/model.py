@@ -69,15 +69,11 @@ class SAEConfig:
         return asdict(self)
 
 
-def latent_kind(config: SAEConfig) -> str:
-    """The kind that names these latents as units: sae-c, so latent 17 of layer 0 is 0:sae-c:17."""
-    return f"sae-{config.kind}"
-
-
 class SparseAutoencoder(nn.Module):
     def __init__(self, config: SAEConfig):
         super().__init__()
         self.config = config
+        self.name: str | None = None  # its folder under REC/sae/, once saved or loaded (charnn.sae.store)
         L, H = config.latents, config.hidden
         self.W_enc = nn.Parameter(torch.empty(L, H))
         self.b_enc = nn.Parameter(torch.zeros(L))
@@ -179,6 +175,11 @@ class SparseAutoencoder(nn.Module):
         activation on x times its direction."""
         z = self.encode(x)[..., latents]  # (..., m)
         return x - (z @ self.W_dec[latents]) * self.input_scale
+
+    def set_latent(self, x: torch.Tensor, j: int, value: float) -> torch.Tensor:
+        """(..., H) -> x with latent j's activation changed to `value`: x + (value - a_j(x)) * direction(j)."""
+        z = self.encode(x)[..., j : j + 1]  # (..., 1)
+        return x + (value - z) * self.direction(j)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.reconstruct(x)

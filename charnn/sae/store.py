@@ -23,7 +23,7 @@ from ..fsio import atomic_dir, write_json
 from .model import SAEConfig, SparseAutoencoder
 
 FORMAT = 1
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,27}$")  # also names its latents' kind, sae-NAME (charnn.sae.kind)
 
 
 class SAEError(FileNotFoundError):
@@ -32,7 +32,8 @@ class SAEError(FileNotFoundError):
 
 def check_name(name: str) -> str:
     if not NAME.match(name or ""):
-        raise ValueError(f"autoencoder name {name!r} must be letters, digits, '_', '.' or '-' (a folder name)")
+        raise ValueError(f"autoencoder name {name!r} must be lowercase letters, digits, '-' or '_', at most 28 "
+                         f"(a folder name, and its latents' kind is sae-NAME), e.g. c0-2048-k32")
     return name
 
 
@@ -56,6 +57,7 @@ def save(rec, name: str, sae: SparseAutoencoder, options: dict, log: dict, metri
             "log": log,
         })
         write_json(tmp / "metrics.json", metrics)
+    sae.name = name
     return folder
 
 
@@ -65,11 +67,20 @@ def load(rec, name: str) -> SparseAutoencoder:
         have = ", ".join(names(rec)) or "none"
         raise SAEError(f"no autoencoder {name!r} in {Path(rec.path) / 'sae'} (have: {have}): "
                        f"train one with `charnn sae train {rec.path} --name {name}`")
+    return load_folder(folder)
+
+
+def load_folder(folder: Path) -> SparseAutoencoder:
+    """The autoencoder saved in `folder` (REC/sae/NAME), named NAME."""
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise SAEError(f"{folder} is not an autoencoder (no config.json): give a folder REC/sae/NAME")
     config = json.loads((folder / "config.json").read_text())
     if config.get("format", 0) > FORMAT:
         raise SAEError(f"{folder} was written by a newer charnn (format {config['format']}): upgrade charnn")
     sae = SparseAutoencoder(SAEConfig(**config["sae"]))
     sae.load_state_dict(load_file(str(folder / "sae.safetensors")))
+    sae.name = check_name(folder.name)
     return sae.eval()
 
 

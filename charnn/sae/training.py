@@ -1,6 +1,6 @@
 """Training a sparse autoencoder on one layer's states in a recording.
 
-    folder, metrics = train(rec, TrainOptions(layer=0, kind="c", k=32, steps=4000))   # REC/sae/c0-2048-k32/
+    folder, metrics = train(rec, TrainOptions(layer=0, kind="c", k=32, steps=4000))   # REC/sae/c0-2048-k32/, kind sae-c0-2048-k32
     sae, log = fit(rec, TrainOptions(...))                                              # train only
 
 The first `1 - eval_fraction` of the recording's characters are trained on (the rest is held out
@@ -25,9 +25,10 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ..recording import Recording, open_recording
+from ..recording import Recording, RecordingError, open_recording
 from . import sparse
 from .data import ShuffleBuffer, check_states, input_scale
+from .kind import add_latents, latent_kind
 from .metrics import evaluate
 from .model import ACTIVATIONS, NORMALIZE, SAEConfig, SparseAutoencoder
 from .source import recording_run
@@ -209,17 +210,26 @@ def fit(rec, opts: TrainOptions, progress: bool = True) -> tuple[SparseAutoencod
 
 
 def default_name(opts: TrainOptions, hidden: int) -> str:
-    """e.g. c0-2048-k32: kind, layer, latents, k (or the L1 penalty)."""
-    sparsity = f"k{opts.k}" if opts.activation == "topk" else f"l1-{opts.l1:g}"
+    """e.g. c0-2048-k32: kind, layer, latents, k (or the L1 penalty, l1-0p001 for 0.001)."""
+    sparsity = f"k{opts.k}" if opts.activation == "topk" else f"l1-{opts.l1:g}".replace(".", "p")  # no '.' in a kind
     return f"{opts.kind}{opts.layer}-{opts.latents or 8 * hidden}-{sparsity}"
 
 
-def train(rec, opts: TrainOptions, name: str | None = None, progress: bool = True) -> tuple[Path, dict]:
-    """Train on the first part of `rec`, evaluate on the rest, save as REC/sae/NAME/; returns the
-    folder and the metrics (charnn.sae.metrics)."""
+def train(rec, opts: TrainOptions, name: str | None = None, progress: bool = True,
+          add: bool = True) -> tuple[Path, dict]:
+    """Train on the first part of `rec`, evaluate on the rest, save as REC/sae/NAME/ and (add) store
+    the latents as kind sae-NAME of the recording (charnn.sae.kind); returns the folder and the
+    metrics (charnn.sae.metrics)."""
     rec = rec if isinstance(rec, Recording) else open_recording(rec)
     name = check_name(name or default_name(opts, rec.hidden))
+    kind = latent_kind(name)
+    if any(rec.stored(layer, kind) for layer in range(rec.layers)):  # checked before the training time is spent
+        raise RecordingError(f"{rec.path} already stores kind {kind}, the latents of autoencoder {name!r}: "
+                             f"train under another --name")
     recording_run(rec)  # the metrics rerun the model: find it before spending the training time
     sae, log = fit(rec, opts, progress)
     metrics = evaluate(rec, sae, start=log["train_chars"][1], device=opts.device)
-    return save(rec, name, sae, opts.to_dict(), log, metrics), metrics
+    folder = save(rec, name, sae, opts.to_dict(), log, metrics)
+    if add:
+        add_latents(rec, name, progress)
+    return folder, metrics

@@ -125,6 +125,7 @@ def main_search(args) -> int:
 def atlas_lines(per_concept: pd.DataFrame, per_unit: pd.DataFrame, n_units: int = 10) -> list[str]:
     """Readable summary: the best units of each concept, then the units that are best explained."""
     from .engine import score_text, separation
+    from .versus import versus_lines
     lines = ["best units per concept (chance = 99th percentile over sampled units against a shifted target):"]
     for name, group in per_concept.groupby("concept", sort=False):
         for _, row in group.iterrows():
@@ -136,6 +137,7 @@ def atlas_lines(per_concept: pd.DataFrame, per_unit: pd.DataFrame, n_units: int 
         named = getattr(row, "explanation", None)
         named = f"; explained: {named} (held-out r {row.explanation_r:+.3f})" if isinstance(named, str) else ""
         lines.append(f"  layer {row.layer}, unit {row.unit}, {row.kind}: {row.concept}, r {row.r:+.3f}{sep}{named}")
+    lines += versus_lines(per_concept.attrs.get("units_vs_latents", []))
     skipped = per_concept.attrs.get("skipped", {})
     if skipped:
         lines.append(f"not scored (constant on this text): {', '.join(skipped)}")
@@ -151,7 +153,8 @@ def main_atlas(args) -> int:
     if args.format == "json":
         print(json.dumps({"concepts": json.loads(per_concept.to_json(orient="records")),
                           "units": json.loads(per_unit.to_json(orient="records")),
-                          "skipped": per_concept.attrs.get("skipped", {})}))
+                          "skipped": per_concept.attrs.get("skipped", {}),
+                          "units_vs_latents": per_concept.attrs.get("units_vs_latents", [])}))
     else:
         print("\n".join(atlas_lines(per_concept, per_unit)))
     return 0

@@ -45,6 +45,7 @@ from . import summaries
 from .concepts import CONCEPTS, concept_target
 from .stats import ChunkTargets, StreamStats
 from .targets import RegexError, check_target, regex_target
+from .versus import units_vs_latents
 
 BASELINE_UNITS = 64  # units per (layer, kind) that the chance baseline is scored on
 CHUNK_CHARS = 65536  # characters per chunk (at most: a recording's chunks follow its row groups)
@@ -320,7 +321,9 @@ def atlas(rec, concepts: Iterable[str] | None = None, kinds: Iterable[str] | Non
         has explained the recording, its best explanation and that explanation's held-out r
         (explanation, explanation_r).
     A concept that is constant on this text (no URL in a novel) is left out and listed in
-    per_concept.attrs["skipped"] with the reason.
+    per_concept.attrs["skipped"] with the reason. When the scan holds both the model's units and
+    an autoencoder's latents (kinds sae-NAME), per_concept.attrs["units_vs_latents"] has, per
+    concept, the best unit against the best latent (charnn.search.versus); else it is [].
     """
     names = list(CONCEPTS if concepts is None else concepts)
     targets, used, skipped = [], [], {}
@@ -352,6 +355,7 @@ def atlas(rec, concepts: Iterable[str] | None = None, kinds: Iterable[str] | Non
     per_concept = pd.concat(per_concept, ignore_index=True)
     per_concept = per_concept[["concept", "binary", "rank"] + COLUMNS + ["baseline_r_p99", "baseline_auroc_p99"]]
     per_concept.attrs["skipped"] = skipped
+    per_concept.attrs["units_vs_latents"] = units_vs_latents(frames, used, binary)
     r = np.stack([f["r"].to_numpy() for f in frames], 1)  # (n_units, C)
     best = np.abs(r).argmax(1)  # (n_units,)
     rows = np.arange(len(best))

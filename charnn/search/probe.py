@@ -60,7 +60,8 @@ def gather_rows(rec, rows: np.ndarray, kinds=None) -> tuple[np.ndarray, pd.DataF
         sel = rows[(rows >= start) & (rows < stop)] - start
         if sel.size:
             parts.append(np.concatenate([arrays[b][sel] for b in blocks], 1))  # (m, U_total)
-    units = pd.DataFrame([(layer, kind, u) for layer, kind in blocks for u in range(rec.hidden)],
+    width = getattr(rec, "width", lambda layer, kind: rec.hidden)  # an added kind has its own width
+    units = pd.DataFrame([(layer, kind, u) for layer, kind in blocks for u in range(width(layer, kind))],
                          columns=["layer", "kind", "unit"])
     return np.concatenate(parts, 0), units
 

@@ -71,8 +71,9 @@ def unit_options(data, view: dict, typed: str | None, chosen: list[str]) -> list
     typed (with nothing typed, the units of the view's layer and kind)."""
     info = data.info(view["run"], view["rec"])
     if typed:
+        layers = info.get("kind_layers", {})  # an added kind (an autoencoder's latents) is in its own layer
         names = (str(Unit(layer, kind, u)) for layer in range(info["layers"]) for kind in info["kinds"]
-                 for u in range(data.width(view["run"], view["rec"], layer, kind)))
+                 if layer in layers.get(kind, [layer]) for u in range(data.width(view["run"], view["rec"], layer, kind)))
         found = (name for name in names if typed.strip() in name)
     else:
         found = (str(Unit(view["layer"], view["kind"], u))

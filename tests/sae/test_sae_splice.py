@@ -70,7 +70,7 @@ def test_ablating_the_two_latents_of_a_unit_equals_zeroing_the_unit(tiny_run, ti
     unit = ablate(tiny_run, "val", "1:c:3", mode="zero", where='"', random_units=0, progress=False)
     latent = ablate_latents(tiny_rec, sae, [3, hidden + 3], where='"', random_latents=3, progress=False)
     np.testing.assert_allclose(latent.per_char_delta, unit.per_char_delta, atol=1e-5, equal_nan=True)
-    assert latent.unit == "1:sae-c:3,1:sae-c:35" and latent.n_selected == unit.n_selected
+    assert latent.unit == "1:sae:3,1:sae:35" and latent.n_selected == unit.n_selected
     assert len(latent.random_units) == 3 and all(len(group) == 2 for group in latent.random_units)
 
 
@@ -97,7 +97,7 @@ def test_saved_autoencoders_load_back_and_missing_ones_say_what_exists(tiny_rec)
     assert json.loads((folder / "metrics.json").read_text()) == {"l0": 4.0}
     with pytest.raises(SAEError, match="have: .*roundtrip"):
         load(tiny_rec, "nope")
-    with pytest.raises(ValueError, match="folder name"):
+    with pytest.raises(ValueError, match="a folder name"):
         load(tiny_rec, "../escape")
 
 
@@ -112,6 +112,6 @@ def test_cli_trains_prints_metrics_and_ablates(tiny_rec, capsys):
     assert cli.main(["sae", "ablate", str(tiny_rec.path), "cli", "--latent", "7", "--where", "e", "--random", "2",
                      "--format", "json"]) == 0
     payload = json.loads(capsys.readouterr().out)
-    assert payload["unit"] == "1:sae-c:7" and len(payload["random_units"]) == 2
+    assert payload["unit"] == "1:sae-cli:7" and len(payload["random_units"]) == 2
     assert cli.main(["sae", "ablate", str(tiny_rec.path), "cli", "--latent", "99"]) == 2
     assert "latents [99] do not exist" in capsys.readouterr().err

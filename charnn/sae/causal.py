@@ -1,0 +1,120 @@
+"""A latent as a unit in the causal tests: `charnn ablate RUN TEXT --unit 0:sae-NAME:J` and clamping
+a latent while sampling, in the stepped path.
+
+    ablate(run, "val", "0:sae-c0-2048-k32:1214", mode="zero", where='"')   # charnn.causal.ablate routes here
+    latent_hook(sae, 1214, value=2.0)        # a StateHook: the state with latent 1214 set to 2.0
+
+Setting latent j to V at a step changes the state x it reads to x + (V - a_j(x)) * d_j, where a_j(x)
+is j's activation on x (with the refit, as the recording stores it) and d_j = input_scale * W_dec[j]
+its direction in the state's units: `zero` takes j's contribution out (charnn.sae.hooks.remove_latents),
+`mean` holds it at its mean activation over the text, `clamp=V` at V. The changed state feeds the
+following steps. Random baselines are latents of the same autoencoder drawn from those active
+somewhere in the text (a latent that never fires changes nothing).
+
+The autoencoder is found from the kind: `sae-NAME` is REC/sae/NAME of a recording of the run
+(RUN/recordings/*/sae/NAME), or the folder given as `sae=`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..causal import AblationResult, Mode, StreamScorer, summarize
+from ..recording.sources import corpus_string, text_corpus
+from ..stepper import StateHook
+from ..units import Unit
+from .kind import PREFIX
+from .model import SparseAutoencoder
+from .store import SAEError, load_folder
+
+
+def find_autoencoder(run, kind: str, sae: str | Path | SparseAutoencoder | None = None) -> SparseAutoencoder:
+    """The autoencoder behind latent kind `kind` (sae-NAME): `sae` if given (a folder or an
+    autoencoder), else the one folder named NAME under the run's recordings."""
+    if isinstance(sae, SparseAutoencoder):
+        return sae
+    if sae is not None:
+        return load_folder(Path(sae))
+    name = kind[len(PREFIX):]
+    found = sorted(Path(run.path).glob(f"recordings/*/sae/{name}/config.json"))
+    if len(found) != 1:
+        where = "none" if not found else ", ".join(str(p.parent) for p in found)
+        raise SAEError(f"kind {kind}: {'no' if not found else 'more than one'} autoencoder {name!r} under "
+                       f"{Path(run.path) / 'recordings'} (found {where}): name its folder with --sae REC/sae/{name}")
+    return load_folder(found[0].parent)
+
+
+def check_latent(unit: Unit, run, sae: SparseAutoencoder) -> Unit:
+    """`unit` checked against the autoencoder (its layer, its latents) and the run's model."""
+    cfg = sae.config
+    if cfg.hidden != run.model_config.hidden:
+        raise SAEError(f"autoencoder {sae.name!r} reads {cfg.hidden} units, the run's layers have {run.model_config.hidden}")
+    if unit.layer != cfg.layer:
+        raise ValueError(f"unit {unit}: its autoencoder reads layer {cfg.layer}, not {unit.layer}")
+    return unit.check(run.model_config.layers, [unit.kind], cfg.latents)
+
+
+def latent_hook(sae: SparseAutoencoder, index: int, value: float | None = None,
+                where: torch.Tensor | None = None) -> StateHook:
+    """Latent `index` set to `value` (None: removed) in the recurrence, wherever `where` (T, B)."""
+    cfg = sae.config
+    if value is None:
+        latents = torch.as_tensor([index], device=sae.W_dec.device)
+        return StateHook(cfg.layer, cfg.kind, lambda x: sae.remove(x, latents), where=where)
+    return StateHook(cfg.layer, cfg.kind, lambda x: sae.set_latent(x, index, value), where=where)
+
+
+def ablate_latent(run, text, unit: Unit, mode: Mode, where: str | None, apply_inside: str | None,
+                  random_units: int, seed: int, max_chars: int | None, streams: int, burn_in: int,
+                  progress: bool, device: str, sae=None) -> AblationResult:
+    """charnn.causal.ablate for a latent unit (see the module docstring)."""
+    from ..search.targets import regex_target  # the search package's time-limited matching
+    sae = find_autoencoder(run, unit.kind, sae)
+    check_latent(unit, run, sae)
+    sae = sae.to(device)
+    cfg = sae.config
+    corpus = text_corpus(run, text, max_chars)
+    string = corpus_string(corpus)
+    scorer = StreamScorer(run, corpus.encode(run.vocab), streams, burn_in, step_layers={cfg.layer}, device=device)
+    selected = regex_target(string, where).astype(bool) if where else np.ones(len(string), bool)
+    apply_where = scorer.where_matrix(regex_target(string, apply_inside).astype(bool)) if apply_inside else None
+    bar = tqdm(total=2 + random_units, desc="ablate", unit="pass", disable=not progress)
+
+    def latent_stats(state: torch.Tensor) -> torch.Tensor:
+        z = sae.encode(state)  # (..., L)
+        return torch.cat([z, (z != 0).to(z.dtype)], -1)  # the mean: each latent's mean value, then its firing rate
+
+    base, means = scorer.loss(mean_of=(cfg.layer, cfg.kind), transform=latent_stats)
+    bar.update(1)
+    mean_value, firing = means[:cfg.latents].numpy(), means[cfg.latents:].numpy()
+    pool = np.setdiff1d(np.flatnonzero(firing > 0), [unit.index])
+    rng = np.random.default_rng(seed)
+    randoms = sorted(rng.choice(pool, size=min(random_units, len(pool)), replace=False).tolist())
+    bar.total = 2 + len(randoms)
+
+    def effect(j: int) -> np.ndarray:
+        value = None if mode.name == "zero" else mode.held_value(mean_value[j])
+        loss, _ = scorer.loss([latent_hook(sae, j, value, apply_where)])
+        bar.update(1)
+        return loss - base  # (n,)
+
+    delta = effect(unit.index)
+    random_deltas = [float(np.nanmean(effect(j)[selected])) for j in randoms]
+    bar.close()
+    sae.cpu()
+    return summarize(str(unit), str(mode), string, selected, base, delta, randoms, random_deltas)
+
+
+def clamp_hooks(run, clamps: list[tuple[Unit, float]], sae=None) -> list[StateHook]:
+    """StateHooks holding latent units at values (for charnn.causal.clamp_step_fn)."""
+    hooks = []
+    for unit, value in clamps:
+        found = find_autoencoder(run, unit.kind, sae)
+        check_latent(unit, run, found)
+        hooks.append(latent_hook(found, unit.index, value))
+    return hooks
+
