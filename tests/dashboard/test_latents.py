@@ -61,3 +61,13 @@ def test_text_coloring_and_heatmap_of_a_latent(data):
     assert units == [Unit(1, KIND, 39)] and missing == 2
     block = data.units_window("tiny", "pride", units, 0, 500)
     np.testing.assert_array_equal(block[0], data.unit_window("tiny", "pride", 1, KIND, 39, 0, 500))
+
+
+def test_the_intervention_panel_ablates_and_clamps_a_latent(data):
+    from charnn.causal import Mode
+    from dashboards.interventions import Request, samples, score_window
+    run, text = data.run("tiny"), data.text("tiny", "pride")[:600]
+    result = score_window(run, text, Unit(1, KIND, 3), Mode.parse("clamp=2"), Request(mode="clamp", value="2"))
+    assert result.unit == f"1:{KIND}:3" and result.n_chars == 600 and np.nanmax(np.abs(result.per_char_delta)) > 0
+    plain, clamped = samples(run, (Unit(1, KIND, 3), 50.0), "It is a truth", seed=0)
+    assert plain != clamped
