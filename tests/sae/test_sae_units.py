@@ -18,7 +18,7 @@ from charnn.recording import RecordingError, open_recording, record
 from charnn.run import load_run
 from charnn.sae.kind import add_latents
 from charnn.sae.model import SAEConfig, SparseAutoencoder
-from charnn.sae.store import SAEError, check_name, save
+from charnn.sae.store import SAEError, check_name, load, save
 from charnn.sae.training import TrainOptions, train
 from charnn.search import atlas, concept_target, search
 from charnn.units import Unit
@@ -51,7 +51,7 @@ def one_hot(hidden: int, layer: int) -> SparseAutoencoder:
 
 def test_training_stores_the_latents_as_a_kind_of_their_layer(rec):
     assert rec.stored(1, KIND) and not rec.has(0, KIND) and rec.width(1, KIND) == 64
-    sae = __import__("charnn.sae", fromlist=["load"]).load(rec, NAME)
+    sae = load(rec, NAME)
     with torch.no_grad():
         expected = sae.encode(torch.from_numpy(rec.activations(1, "c"))).numpy()
     np.testing.assert_allclose(rec.activations(1, KIND), expected, atol=1e-5)
