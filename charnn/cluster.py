@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from contextlib import contextmanager
 from typing import Callable, Sequence
 
@@ -78,7 +79,9 @@ def map_tasks(client, fn: Callable, args: Sequence, desc: str, names: Sequence[s
     RETRIES reruns raises ClusterError naming it (`names[i]`, default its index)."""
     from distributed import as_completed
 
-    futures = client.map(fn, list(args), pure=False, retries=RETRIES)
+    with warnings.catch_warnings():  # each task's inputs (its part's rows of a target) are sent once, by design
+        warnings.filterwarnings("ignore", message="Sending large graph")
+        futures = client.map(fn, list(args), pure=False, retries=RETRIES)
     order = {f.key: i for i, f in enumerate(futures)}
     results = [None] * len(futures)
     report = progress if callable(progress) else None
