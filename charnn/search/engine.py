@@ -113,6 +113,7 @@ def stream_stats(rec, targets: list[np.ndarray], binary: list[bool], kinds=None,
     flip = [float(np.mean(y)) > 0.5 for y, b in zip(targets, binary) if b]
     setup = _Setup(blocks, list(binary), flip, bins, len(baseline) > 0, summaries.cacheable(rec))
     stats, sampled = setup.stats(rec, summaries.load(rec, bins))
+    setup.based = frozenset(b for b, s in stats.items() if s.base is not None)
     if not targets and not len(baseline):  # a summary only: a block that has one has nothing to add
         stats = {b: s for b, s in stats.items() if s.base is None}
         setup.blocks = blocks = list(stats)
@@ -161,7 +162,6 @@ class _Setup:
                 S = min(BASELINE_UNITS, len(lo))
                 sampled[b] = StreamStats(lo[:S], hi[:S], binary=self.binary, bins=self.bins, flip=self.flip,
                                          base=base.head(S) if base is not None else None)
-        self.based = frozenset(b for b, s in stats.items() if s.base is not None)
         return stats, sampled
 
 
@@ -186,8 +186,8 @@ def part_stats_task(job: tuple) -> tuple[dict, dict]:
     rec = Recording(path)
     cached = summaries.load(rec, setup.bins)
     stats, sampled = setup.stats(rec, {b: cached[b] for b in setup.based if b in cached})
-    assert stats.keys() == set(setup.blocks) and setup.based == frozenset(b for b in stats if stats[b].base), \
-        "the recording's summaries changed while the search ran"
+    if setup.based != {b for b, s in stats.items() if s.base is not None}:
+        raise RuntimeError(f"the search summaries of {path} changed while the search ran: search again")
     chunks = rec.unit_chunks(setup.blocks, chunk_chars, parts=[index])
     for _ in _accumulate(stats, sampled, chunks, targets, baseline, rec.parts[index].start):
         pass
