@@ -37,7 +37,7 @@ FORMATS = {"unit_score": ".3f", "latent_score": ".3f", "difference": "+.3f"}
 COLUMNS = [grid.column("concept", width=110), grid.column("metric", TIPS["metric"], width=80),
            {**grid.column("unit", TIPS["unit"], unit=True, width=80), "cellClass": "open-unit"},
            grid.column("unit_score", TIPS["unit_score"], FORMATS["unit_score"]),
-           {**grid.column("latent", TIPS["latent"], unit=True, width=150), "cellClass": "open-unit"},
+           {**grid.column("latent", TIPS["latent"], unit=True, width=230), "cellClass": "open-unit", "flex": 2},
            grid.column("latent_score", TIPS["latent_score"], FORMATS["latent_score"]),
            grid.column("difference", TIPS["difference"], FORMATS["difference"]),
            grid.column("wins", TIPS["wins"])]
