@@ -5,12 +5,12 @@
     app.server.extensions["charnn"].data     # the server-side DataStore; .jobs, .close()
 
 One page with a navigation bar (run, recording, layer, kind, unit, position) and seven tabs:
-neuron (colored text + search), unit details, explain (which units can I name?), many neurons
-(heatmap), model, intervene (ablate or clamp the unit), history (neurons across training and
-runs). The view lives in a small `dcc.Store` mirrored in the URL; every heavy array stays in this
-process (`DataStore`). Two more stores connect the views: `explain-version` changes when the
-Explain tab has written a recording's explanations, `explain-use` when an explanation is clicked
-(the search panel then searches it).
+neuron (colored text + search), unit details, explain (which units can I name? and units against
+latents), many neurons (heatmap), model, intervene (ablate or clamp the unit), history (neurons
+across training and runs). The view lives in a small `dcc.Store` mirrored in the URL; every heavy
+array stays in this process (`DataStore`). Two more stores connect the views: `explain-version`
+changes when the Explain tab has written a recording's explanations, `explain-use` when an
+explanation is clicked (the search panel then searches it).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from .data import DataStore
 from .jobs import Jobs
 from .paths import PathError
 from .state import TABS
-from .views import details, explain, heatmap, history, intervene, model, navbar, neuron, search
+from .views import details, explain, heatmap, history, intervene, model, navbar, neuron, search, versus
 
 ASSETS = Path(__file__).parent / "assets"
 TAB_STYLE = {"padding": "6px 12px"}
@@ -47,7 +47,7 @@ def layout(concepts: dict) -> html.Div:
                  children=[dcc.Tab(label=TAB_LABELS[t], value=t, style=TAB_STYLE, selected_style=TAB_STYLE) for t in TABS]),
         html.Div(id="tab-neuron", children=neuron.layout(concepts)),
         html.Div(id="tab-details", children=details.layout(), style={"display": "none"}),
-        html.Div(id="tab-explain", children=explain.layout(), style={"display": "none"}),
+        html.Div(id="tab-explain", children=[explain.layout(), versus.layout()], style={"display": "none"}),
         html.Div(id="tab-heatmap", children=heatmap.layout(), style={"display": "none"}),
         html.Div(id="tab-model", children=model.layout(), style={"display": "none"}),
         html.Div(id="tab-intervene", children=intervene.layout(), style={"display": "none"}),
@@ -86,6 +86,7 @@ def create_app(runs_root: str | Path) -> Dash:
     search.register(app, data, jobs)
     details.register(app, data)
     explain.register(app, data, jobs)
+    versus.register(app, data, jobs)
     heatmap.register(app, data)
     model.register(app, data)
     intervene.register(app, data, jobs)

@@ -6,7 +6,8 @@ Starts the app on RUNS_DIR (the CLI's server, a free port on 127.0.0.1), explain
 on the Explain tab if it has no explanations yet, runs the regex search, opens its best unit and
 writes one PNG per tab into OUT_DIR: neuron, details, explain, heatmap, model, intervene (the unit
 zeroed over the window) and history (with --other, the match against that run; probe recordings,
-if the run has them, over training). Needs Debian's chromium and chromium-driver, and selenium
+if the run has them, over training); and versus (the Explain tab's units against latents) if the
+recording stores autoencoder latents. Needs Debian's chromium and chromium-driver, and selenium
 (from dash[testing]).
 """
 
@@ -30,7 +31,7 @@ from dashboards.server import start  # noqa: E402
 TABS = {"neuron": "Neuron", "details": "Unit details", "explain": "Explain", "heatmap": "Many neurons", "model": "Model",
         "intervene": "Intervene", "history": "History"}
 BEST = '#search-table .ag-center-cols-container .ag-row[row-index="0"] .ag-cell[col-id="unit"]'
-SHOTS = ("neuron", "details", "explain", "heatmap", "model", "intervene", "history")
+SHOTS = ("explain", "versus", "neuron", "details", "heatmap", "model", "intervene", "history")
 
 
 def settle(driver, pause: float = 0.6) -> None:
@@ -69,6 +70,21 @@ def explain(driver) -> None:
             raise RuntimeError(f"explain failed: {text_of(driver, 'explain-error')}")
     wait_for(lambda: driver.find_elements("css selector", '#explain-table .ag-row[row-index="0"]'), timeout=60,
              what="the explain table")
+
+
+def compare(driver) -> bool:
+    """On the Explain tab, compare units and latents and scroll to the table; False if the recording
+    stores no latents."""
+    wait_for(lambda: text_of(driver, "versus-note"), timeout=60, what="units against latents")
+    if not driver.find_element("id", "versus-go").is_displayed():
+        return False
+    driver.find_element("id", "versus-go").click()
+    wait_for(lambda: "concepts compared" in text_of(driver, "versus-status") or text_of(driver, "versus-error"),
+             timeout=1800, interval=1.0, what="units against latents")
+    if text_of(driver, "versus-error"):
+        raise RuntimeError(f"units against latents failed: {text_of(driver, 'versus-error')}")
+    driver.execute_script("arguments[0].scrollIntoView()", driver.find_element("css selector", ".versus-view"))
+    return True
 
 
 def hover(driver, index: int) -> None:
@@ -118,6 +134,11 @@ def main(argv=None) -> int:
         explain(driver)
         settle(driver)
         driver.save_screenshot(str(out / "explain.png"))
+        driver.set_window_size(args.width, args.height)
+        compared = compare(driver)
+        if compared:
+            settle(driver)
+            driver.save_screenshot(str(out / "versus.png"))
 
         driver.set_window_size(args.width, args.height)
         open_tab(driver, "neuron")
@@ -172,7 +193,8 @@ def main(argv=None) -> int:
         driver.quit()
         server.stop()
     for name in SHOTS:
-        print(out / f"{name}.png")
+        if name != "versus" or compared:
+            print(out / f"{name}.png")
     if errors:
         print(f"browser console errors: {errors}", file=sys.stderr)
         return 1

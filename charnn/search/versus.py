@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..units import Unit
+
 LATENT_PREFIX = "sae-"  # charnn.sae.kind.PREFIX, without importing torch into a search
 COLUMNS = ["concept", "metric", "unit", "unit_score", "latent", "latent_score", "difference"]
 
@@ -28,7 +30,7 @@ def scores(df: pd.DataFrame, binary: bool) -> np.ndarray:
 def _best(df: pd.DataFrame, score: np.ndarray, mask: np.ndarray) -> tuple[str, float]:
     i = np.flatnonzero(mask)[int(np.argmax(score[mask]))]
     row = df.iloc[i]
-    return f"{int(row.layer)}:{row.kind}:{int(row.unit)}", float(score[i])
+    return str(Unit(int(row.layer), row.kind, int(row.unit))), float(score[i])
 
 
 def units_vs_latents(frames: list[pd.DataFrame], concepts: list[str], binary: list[bool]) -> list[dict]:

@@ -118,6 +118,24 @@ def explained_runs(dash_runs, tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def latent_runs(dash_runs, tmp_path_factory) -> Path:
+    """A copy of `dash_runs` whose recording stores kind sae-dash: the 40 latents (k 4) of the
+    autoencoder `dash` over layer 1's c, its weights drawn from seed 0 (untrained, but a dictionary)."""
+    from charnn.sae.kind import add_latents
+    from charnn.sae.model import SAEConfig, SparseAutoencoder
+    from charnn.sae.store import save
+
+    root = tmp_path_factory.mktemp("latents") / "runs"
+    shutil.copytree(dash_runs, root)
+    rec = charnn.open_recording(root / "tiny" / "recordings" / "pride")
+    sae = SparseAutoencoder(SAEConfig(layer=1, kind="c", hidden=rec.hidden, latents=40, k=4))
+    sae.reset_parameters(torch.Generator().manual_seed(0))
+    save(rec, "dash", sae, {}, {}, {})
+    add_latents(rec, "dash", progress=False)
+    return root
+
+
 @pytest.fixture
 def unexplained_runs(dash_runs, tmp_path) -> Path:
     """A fresh copy of `dash_runs`, for a test that explains it."""

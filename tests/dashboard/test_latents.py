@@ -6,36 +6,21 @@ pickers, the text coloring, the details and the heatmap, on the dashboard's tiny
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
-import torch
 
-from charnn.recording import open_recording
-from charnn.sae.kind import add_latents
-from charnn.sae.model import SAEConfig, SparseAutoencoder
-from charnn.sae.store import save
 from charnn.units import Unit
 from dashboards.data import DataStore
 from dashboards.state import resolve
 from dashboards.views import heatmap
 from dashboards.views.textpanel import paint_payload, window_payload
 
-KIND = "sae-dash"
+KIND = "sae-dash"  # the latents of the `latent_runs` fixture
 
 
 @pytest.fixture(scope="module")
-def data(dash_runs, tmp_path_factory):
-    """A copy of the dashboard's runs whose recording stores 40 latents of layer 1's c (kind sae-dash)."""
-    root = tmp_path_factory.mktemp("latents") / "runs"
-    shutil.copytree(dash_runs, root)
-    rec = open_recording(root / "tiny" / "recordings" / "pride")
-    sae = SparseAutoencoder(SAEConfig(layer=1, kind="c", hidden=rec.hidden, latents=40, k=4))
-    sae.reset_parameters(torch.Generator().manual_seed(0))
-    save(rec, "dash", sae, {}, {}, {})
-    add_latents(rec, "dash", progress=False)
-    return DataStore(root)
+def data(latent_runs):
+    return DataStore(latent_runs)
 
 
 def test_the_latent_kind_is_offered_in_its_own_layer(data):
