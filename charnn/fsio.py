@@ -54,16 +54,27 @@ def atomic_dir(path: Path):
     tmp.mkdir()
     try:
         yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, path)
+        install_dir(tmp, path)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def install_dir(complete: Path, path: Path) -> None:
+    """Rename the folder `complete` onto `path`, replacing an existing `path` only now, and make
+    the rename durable (fsync of the parent folder)."""
+    if path.exists():
+        old = path.with_name(f".{path.name}.old-{os.getpid()}")
+        os.replace(path, old)
+        os.replace(complete, path)
+        shutil.rmtree(old)
+    else:
+        os.replace(complete, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def remove_leftovers(path: Path) -> list[Path]:

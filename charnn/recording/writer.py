@@ -25,7 +25,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..fsio import write_json
+from ..fsio import install_dir, write_json
 from ..model import STATE_KINDS
 from ..run import Run, load_run, model_on, save_weights
 from . import layout, manifest
@@ -96,7 +96,7 @@ def record(run: str | Path | Run, text: str, name: str | None = None, kinds=None
         manifest.write_manifest(partial, plan, markers, {"recording_id": uuid.uuid4().hex,
                                                          "seconds": round(time.time() - started, 2)})
         (partial / manifest.PLAN).unlink()
-        install(partial, target)
+        install_dir(partial, target)
     return target
 
 
@@ -148,22 +148,6 @@ def prepare(partial: Path, plan: dict, run: Run) -> None:
     run.vocab.save(partial / manifest.VOCAB)
     manifest.durable(partial / manifest.VOCAB)
     write_json(partial / manifest.PLAN, plan)
-
-
-def install(partial: Path, target: Path) -> None:
-    """Rename the complete recording into place (replacing an older one only now)."""
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-        os.replace(partial, target)
-        shutil.rmtree(old)
-    else:
-        os.replace(partial, target)
-    fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager
