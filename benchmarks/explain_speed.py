@@ -80,7 +80,7 @@ def main() -> None:
         small, large = (bench(p) for p in paths)
         print(f"time per unit grows {large['wall'] / large['units'] / (small['wall'] / small['units']):.1f}x for "
               f"{large['chars'] / small['chars']:.0f}x the characters")
-        print(f"issue 12: all units of the {large['chars']:,}-character recording in at most 10 minutes: "
+        print(f"target: all units of the {large['chars']:,}-character recording in at most 10 minutes: "
               f"{large['wall'] / 60:.1f} min -> {'PASS' if large['wall'] <= 600 else 'FAIL'}")
     finally:
         shutil.rmtree(work, ignore_errors=True)

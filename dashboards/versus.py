@@ -19,7 +19,7 @@ import pandas as pd
 from charnn.sae.kind import PREFIX, is_latent_kind
 
 STATES = ("c", "h")  # the model's units compared: its states (gates are derived from them)
-CLEAR = 0.02  # a win by this much counts as clear (the margin issue 15 asks of a latent)
+CLEAR = 0.02  # a win by this much counts as clear (the margin the project asks of a latent over a unit)
 TIE = 0.0005  # differences under this show as +0.000
 COLUMNS = ["concept", "metric", "unit", "unit_score", "latent", "latent_score", "difference", "wins"]
 
