@@ -25,10 +25,9 @@ from .recording.sources import corpus_string, text_corpus
 from .recording.streams import StreamPlan
 from .run import Run, load_run, model_on
 from .stepper import Intervention, Stepper
-from .units import Unit
+from .units import Unit, is_latent
 
 LN2 = math.log(2)
-LATENT_PREFIX = "sae-"  # an autoencoder's latents (charnn.sae.kind), ablated and clamped through charnn.sae.causal
 
 
 def check_unit(spec, run: Run, latents: bool = False) -> Unit:
@@ -36,7 +35,7 @@ def check_unit(spec, run: Run, latents: bool = False) -> Unit:
     autoencoder's latent (kind sae-NAME) passes through, to be checked against its autoencoder."""
     cfg = run.model_config
     unit = Unit.parse(spec)
-    if latents and unit.kind.startswith(LATENT_PREFIX):
+    if latents and is_latent(unit.kind):
         return unit
     return unit.check(cfg.layers, STATE_KINDS[cfg.cell], cfg.hidden)
 
@@ -182,7 +181,7 @@ def ablate(run, text: str | Corpus, unit: str | Unit, mode: str | Mode = "zero",
     run = run if isinstance(run, Run) else load_run(run)
     unit = check_unit(unit, run, latents=True)
     mode = Mode.parse(mode)
-    if unit.kind.startswith(LATENT_PREFIX):
+    if is_latent(unit.kind):
         from .sae.causal import ablate_latent
         return ablate_latent(run, text, unit, mode, where, apply_inside, random_units, seed, max_chars, streams,
                              burn_in, progress, device, sae)
@@ -233,8 +232,8 @@ def clamp_step_fn(run: Run, clamps: list[tuple[Unit, float]], sae=None):
     """A `generate(step_fn=...)` that runs the recording path with units held at values (a latent
     unit through its autoencoder, charnn.sae.causal; sae: its folder, if not found from the run)."""
     stepper = Stepper(run.model)
-    ivs = [Intervention(u.layer, u.kind, u.index, value) for u, value in clamps if not u.kind.startswith(LATENT_PREFIX)]
-    latent = [(u, value) for u, value in clamps if u.kind.startswith(LATENT_PREFIX)]
+    ivs = [Intervention(u.layer, u.kind, u.index, value) for u, value in clamps if not is_latent(u.kind)]
+    latent = [(u, value) for u, value in clamps if is_latent(u.kind)]
     if latent:
         from .sae.causal import clamp_hooks
         ivs += clamp_hooks(run, latent, sae)

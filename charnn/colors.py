@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .units import is_latent
+
 SIGMOID_KINDS = {"i", "f", "o", "r", "z"}  # gates in (0, 1)
 SCALES = ("tanh", "raw")  # how a cell state c is shown
 
@@ -33,7 +35,7 @@ def normalize(values, kind: str, scale: str = "tanh", lo=None, hi=None) -> np.nd
     magnitude in `values` is used.
     """
     v = np.asarray(values, np.float32)
-    if kind == "c" and scale == "raw" or kind.startswith("sae-"):  # an autoencoder's latent: unbounded, mostly 0
+    if kind == "c" and scale == "raw" or is_latent(kind):  # an autoencoder's latent: unbounded, mostly 0
         if lo is None or hi is None:
             peak = np.abs(v).max(axis=0, initial=0.0)
         else:

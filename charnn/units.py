@@ -6,8 +6,8 @@
     u.check(layers=2, kinds=("c", "h"), width=256)   # ValueError saying what exists
 
 Kinds are the model's states (LSTM `i f g o c h`, GRU `r z n h`, RNN `h`) or a kind added to a
-recording later, such as a sparse autoencoder's latents (`sae-c`): lowercase letters, digits and
-`_ . -`, never `:`. Every command, search result, dashboard view and causal test names units
+recording later, such as a sparse autoencoder's latents (`sae-NAME`, `is_latent`): lowercase
+letters, digits and `_ . -`, never `:`. Every command, search result, dashboard view and causal test names units
 this way, and parses them here.
 """
 
@@ -17,6 +17,12 @@ import re
 from dataclasses import dataclass
 
 KIND_NAME = re.compile(r"^[a-z][a-z0-9_.\-]*$")
+LATENT_PREFIX = "sae-"  # the kinds that hold a sparse autoencoder's latents (charnn.sae.kind)
+
+
+def is_latent(kind: str) -> bool:
+    """Whether `kind` holds an autoencoder's latents (sae-NAME), not states of the model."""
+    return kind.startswith(LATENT_PREFIX)
 
 
 @dataclass(frozen=True, order=True)
@@ -29,7 +35,7 @@ class Unit:
         if not isinstance(self.layer, int) or self.layer < 0:
             raise ValueError(f"layer must be a non-negative integer, not {self.layer!r}")
         if not isinstance(self.kind, str) or not KIND_NAME.match(self.kind):
-            raise ValueError(f"kind {self.kind!r} is not a kind name (such as c, h, f or sae-c)")
+            raise ValueError(f"kind {self.kind!r} is not a kind name (such as c, h, f or sae-c0-2048-k32)")
         if not isinstance(self.index, int) or self.index < 0:
             raise ValueError(f"unit index must be a non-negative integer, not {self.index!r}")
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from charnn.sae.kind import PREFIX, is_latent_kind
+from charnn.units import LATENT_PREFIX, is_latent
 
 STATES = ("c", "h")  # the model's units compared: its states (gates are derived from them)
 CLEAR = 0.02  # a win by this much counts as clear (the margin the project asks of a latent over a unit)
@@ -27,10 +27,10 @@ COLUMNS = ["concept", "metric", "unit", "unit_score", "latent", "latent_score", 
 def compared_kinds(kinds: list[str]) -> list[str]:
     """The kinds an atlas compares: the model's states (every non-latent kind if it stores neither
     c nor h) and every latent kind; [] when the recording stores no latents."""
-    latents = [k for k in kinds if is_latent_kind(k)]
+    latents = [k for k in kinds if is_latent(k)]
     if not latents:
         return []
-    units = [k for k in kinds if k in STATES] or [k for k in kinds if not is_latent_kind(k)]
+    units = [k for k in kinds if k in STATES] or [k for k in kinds if not is_latent(k)]
     return units + latents
 
 
@@ -67,4 +67,4 @@ def hint(rec_path: str, trained: list[str]) -> str:
         return (f"this recording stores no autoencoder latents: add those of {', '.join(trained)} with "
                 f"`charnn sae add {rec_path} {trained[0]}`")
     return (f"this recording stores no autoencoder latents: train an autoencoder with `charnn sae train {rec_path}` "
-            f"(its latents become kind {PREFIX}NAME)")
+            f"(its latents become kind {LATENT_PREFIX}NAME)")

@@ -26,8 +26,7 @@ from tqdm.auto import tqdm
 from ..causal import AblationResult, Mode, StreamScorer, summarize
 from ..recording.sources import corpus_string, text_corpus
 from ..stepper import StateHook
-from ..units import Unit
-from .kind import PREFIX
+from ..units import LATENT_PREFIX, Unit
 from .model import SparseAutoencoder
 from .store import SAEError, load_folder
 
@@ -39,7 +38,7 @@ def find_autoencoder(run, kind: str, sae: str | Path | SparseAutoencoder | None 
         return sae
     if sae is not None:
         return load_folder(Path(sae))
-    name = kind[len(PREFIX):]
+    name = kind[len(LATENT_PREFIX):]
     found = sorted(Path(run.path).glob(f"recordings/*/sae/{name}/config.json"))
     if len(found) != 1:
         where = "none" if not found else ", ".join(str(p.parent) for p in found)

@@ -22,27 +22,23 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..units import LATENT_PREFIX, is_latent
 from .data import check_states
 from .model import SparseAutoencoder
 from .store import SAEError, check_name, load
 
-PREFIX = "sae-"
 
 
 def latent_kind(name: str) -> str:
     """The kind that holds the latents of autoencoder `name`: sae-NAME."""
-    return PREFIX + check_name(name)
-
-
-def is_latent_kind(kind: str) -> bool:
-    return kind.startswith(PREFIX)
+    return LATENT_PREFIX + check_name(name)
 
 
 def autoencoder_for(rec, kind: str) -> SparseAutoencoder:
     """The autoencoder whose latents kind `kind` (sae-NAME) of `rec` holds."""
-    if not is_latent_kind(kind):
-        raise ValueError(f"kind {kind!r} is not an autoencoder's latents (those are {PREFIX}NAME)")
-    return load(rec, kind[len(PREFIX):])
+    if not is_latent(kind):
+        raise ValueError(f"kind {kind!r} is not an autoencoder's latents (those are {LATENT_PREFIX}NAME)")
+    return load(rec, kind[len(LATENT_PREFIX):])
 
 
 @torch.no_grad()

@@ -14,9 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..units import Unit
+from ..units import Unit, is_latent
 
-LATENT_PREFIX = "sae-"  # charnn.sae.kind.PREFIX, without importing torch into a search
 COLUMNS = ["concept", "metric", "unit", "unit_score", "latent", "latent_score", "difference"]
 
 
@@ -38,7 +37,7 @@ def units_vs_latents(frames: list[pd.DataFrame], concepts: list[str], binary: li
     the best latent with their scores; [] when the frames hold no latents or nothing but latents."""
     if not frames:
         return []
-    latent = frames[0]["kind"].str.startswith(LATENT_PREFIX).to_numpy()
+    latent = frames[0]["kind"].map(is_latent).to_numpy(bool)
     if latent.all() or not latent.any():
         return []
     rows = []

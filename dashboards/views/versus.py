@@ -14,7 +14,7 @@ from dash import Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 
 import charnn.sae
-from charnn.sae.kind import is_latent_kind
+from charnn.units import is_latent
 from charnn.search import atlas
 from charnn.units import Unit
 
@@ -106,8 +106,8 @@ def register(app, data, jobs) -> None:
         if not kinds:
             hint = versus.hint(rec_argument(data, run, name), charnn.sae.names(data.recording(run, name)))
             return hint, {"display": "none"}, "", []
-        latents = [k for k in kinds if is_latent_kind(k)]
-        units = [k for k in kinds if not is_latent_kind(k)]
+        latents = [k for k in kinds if is_latent(k)]
+        units = [k for k in kinds if not is_latent(k)]
         note = (f"{name} stores the latents of {len(latents)} autoencoder{'s' * (len(latents) > 1)} "
                 f"({', '.join(latents)}): for each built-in concept, the best unit of kinds {', '.join(units)} "
                 f"against the best latent")
