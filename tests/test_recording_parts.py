@@ -19,7 +19,7 @@ from charnn.corpus import corpora_dir
 from charnn.model import CharRNN, ModelConfig
 from charnn.recording import RecordingError, open_recording, record
 from charnn.recording import writer as writer_module
-from charnn.recording.layout import lock_file, partial_folder
+from charnn.recording.layout import lock_file, partial_folder, states_file
 from charnn.run import create_run
 from charnn.vocab import Vocab
 
@@ -151,14 +151,16 @@ record(sys.argv[1], sys.argv[2], out=sys.argv[3], streams=4, burn_in=32, part_ch
 
 @pytest.mark.slow
 def test_killing_the_recorder_at_random_moments(tmp_path, text_file):
-    """SIGKILL at random moments: nothing opens as a recording until the end, and the rerun of the
-    same command finishes the job and equals an uninterrupted recording."""
+    """SIGKILL at random moments: nothing opens as a recording until the end, the rerun of the
+    same command finishes the job and equals an uninterrupted recording, and a part that was
+    complete when the recorder was killed is kept, not written again."""
     run = random_run(tmp_path / "run", "lstm", 2)
     cmd = [sys.executable, "-c", KILLED, str(run), str(text_file)]
     t0 = time.perf_counter()
     subprocess.run(cmd + [str(tmp_path / "reference")], check=True)
     full = time.perf_counter() - t0
     target = tmp_path / "rec"
+    partial, kept = partial_folder(target), {}  # part -> (inode, mtime) of its state file when first complete
     rng = np.random.default_rng(0)
     for delay in sorted(rng.uniform(0.3 * full, full, 6)):
         proc = subprocess.Popen(cmd + [str(target)])
@@ -168,8 +170,16 @@ def test_killing_the_recorder_at_random_moments(tmp_path, text_file):
         if target.exists():  # finished before the kill
             break
         with pytest.raises(RecordingError):
-            open_recording(partial_folder(target))
-    subprocess.run(cmd + [str(target)], check=True)
+            open_recording(partial)
+        for part in (int(m.stem.split("-")[1]) for m in (partial / "parts").glob("part-*.json")):
+            stat = states_file(partial, 0, "c", part).stat()
+            kept.setdefault(part, (stat.st_ino, stat.st_mtime_ns))
+    if not target.exists():
+        subprocess.run(cmd + [str(target)], check=True)
+    assert kept, "no kill came after a complete part: the delays are too short for this machine"
+    for part, (inode, mtime) in kept.items():
+        stat = states_file(target, 0, "c", part).stat()
+        assert (stat.st_ino, stat.st_mtime_ns) == (inode, mtime), f"part {part} was written again"
     rec, reference = open_recording(target), open_recording(tmp_path / "reference")
     for key, values in states_of(reference).items():
         np.testing.assert_array_equal(states_of(rec)[key], values)
