@@ -4,7 +4,10 @@
     .venv/bin/python benchmarks/record_throughput.py --quick              # 200k chars, 10^6 for the memory test
     .venv/bin/python benchmarks/record_throughput.py --work /tmp/rt --keep   # keep the recordings (search_speed.py reuses the big one)
 
-1. Speed, a 2x256 LSTM (random weights) over --chars characters of the bundled Austen novels
+The models are `--work`'s run-2x256 and run-1x256 where they are run folders (links to trained runs,
+as docs/recording.md's figures used), else LSTMs with random weights made there.
+
+1. Speed, a 2x256 LSTM over --chars characters of the bundled Austen novels
    (repeated), 256 streams, float16, alternating rounds in one process (medians):
    - plain inference: `nn.LSTM` plus the output layer and log-softmax over the same text as the
      same number of parallel streams, run two ways: with torch's own threads, and as two threads

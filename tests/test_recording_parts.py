@@ -293,3 +293,13 @@ def test_a_long_derived_read_goes_chunk_by_chunk(tmp_path, text_file, monkeypatc
     monkeypatch.setattr(reader, "CHUNK_ROWS", 700)  # chunks that cross streams and parts
     np.testing.assert_allclose(rec.activations(1, "o", units=[2, 30]), whole, atol=1e-6)
     np.testing.assert_allclose(rec.activations(1, "o", units=[2, 30], start=650, stop=5300), whole[650:5300], atol=1e-6)
+
+
+def test_reads_after_release_are_unchanged(small_rec):
+    rec = open_recording(small_rec)
+    before = rec.activations(0, "c")
+    rec.release()
+    np.testing.assert_array_equal(rec.activations(0, "c"), before)
+    fresh = open_recording(small_rec)
+    np.testing.assert_array_equal(rec.activations(0, "f", start=100, stop=2600),
+                                  fresh.activations(0, "f", start=100, stop=2600))

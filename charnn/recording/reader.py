@@ -255,6 +255,14 @@ class Recording:
         from .materialise import MAX_ROWS, add_kind
         add_kind(self, layer, kind, width, fn, max_rows or MAX_ROWS)
 
+    def release(self) -> None:
+        """Drop this process's mapped pages of the state files read so far (MADV_DONTNEED): they count
+        in its RSS. The maps stay open; a later read faults its pages in again from the page cache,
+        or from disk when the kernel has dropped them."""
+        with self._lock:
+            for f in self._files.values():
+                f.release()
+
     # ------------------------------------------------------------ internals
     def _parts_between(self, start: int, stop: int) -> list[PartPlan]:
         if stop <= start:
