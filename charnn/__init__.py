@@ -10,7 +10,7 @@ Python API (the CLI and the dashboard call the same functions):
 Names are imported on first use, so `import charnn` stays cheap (no torch until needed).
 """
 
-import importlib
+from .lazy import lazy_exports
 
 _EXPORTS = {
     "CorpusError": "corpus", "load_corpus": "corpus",
@@ -26,8 +26,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'charnn' has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

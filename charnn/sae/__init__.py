@@ -17,7 +17,7 @@ the reconstruction spliced in), `hooks` (stepper hooks: splice, zero, remove lat
 `store` (REC/sae/NAME/).
 """
 
-import importlib
+from ..lazy import lazy_exports
 
 _EXPORTS = {
     "SAEConfig": "model", "SparseAutoencoder": "model",
@@ -29,8 +29,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'charnn.sae' has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
