@@ -265,7 +265,7 @@ class _Scoring:
 
 
 def _on_cluster(client, parts: list[Part], job: tuple, desc: str):
-    """(span, result) of `cluster_job` for every span of the recordings, as the tasks finish in order."""
+    """(span, result) of `cluster_job` for every span of the recordings, in span order, once all have finished."""
     from ..cluster import map_tasks
     recs = _recordings(parts)
     if not all(isinstance(getattr(r, "path", None), Path) and hasattr(r, "parts") for r in recs):
