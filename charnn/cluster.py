@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from .cli.args import at_least
 
 RETRIES = 2  # reruns of a task whose worker died or that raised
+THREADS_ENV = "CHARNN_TORCH_THREADS"  # torch's threads in a worker's task (set by connect for a LocalCluster)
 
 
 class ClusterError(RuntimeError):
@@ -65,9 +66,9 @@ def connect(cluster: str | None = None, workers: int | None = None):
         with client:
             yield client
         return
-    threads = str(max(1, (os.cpu_count() or 1) // workers))  # torch's threads per worker: the cores shared out
+    threads = str(max(1, (os.cpu_count() or 1) // workers))  # the cores shared out
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.ERROR, env={"OMP_NUM_THREADS": threads}) as local, Client(local) as client:
+                      silence_logs=logging.ERROR, env={THREADS_ENV: threads}) as local, Client(local) as client:
         yield client
 
 
@@ -81,7 +82,7 @@ def map_tasks(client, fn: Callable, args: Sequence, desc: str, names: Sequence[s
 
     with warnings.catch_warnings():  # each task's inputs (its part's rows of a target) are sent once, by design
         warnings.filterwarnings("ignore", message="Sending large graph")
-        futures = client.map(fn, list(args), pure=False, retries=RETRIES)
+        futures = client.map(_in_worker, [(fn, a) for a in args], pure=False, retries=RETRIES)
     order = {f.key: i for i, f in enumerate(futures)}
     results = [None] * len(futures)
     report = progress if callable(progress) else None
@@ -100,3 +101,14 @@ def map_tasks(client, fn: Callable, args: Sequence, desc: str, names: Sequence[s
             if report is not None:
                 report(done, len(futures))
     return results
+
+
+def _in_worker(job: tuple):
+    """fn(arg) in a worker's task thread, with torch's thread count from CHARNN_TORCH_THREADS where
+    the worker has it: torch keeps the count per thread, and a Dask task thread starts with one."""
+    fn, arg = job
+    threads = os.environ.get(THREADS_ENV)
+    if threads:
+        import torch
+        torch.set_num_threads(int(threads))
+    return fn(arg)
