@@ -151,7 +151,7 @@ record(sys.argv[1], sys.argv[2], out=sys.argv[3], streams=4, burn_in=32, part_ch
 
 @pytest.mark.slow
 def test_killing_the_recorder_at_random_moments(tmp_path, text_file):
-    """SIGKILL at random moments: nothing opens as a recording until the end, the rerun of the
+    """SIGKILL early and just after parts complete: nothing opens as a recording until the end, the rerun of the
     same command finishes the job and equals an uninterrupted recording, and a part that was
     complete when the recorder was killed is kept, not written again."""
     run = random_run(tmp_path / "run", "lstm", 2)
@@ -161,10 +161,18 @@ def test_killing_the_recorder_at_random_moments(tmp_path, text_file):
     full = time.perf_counter() - t0
     target = tmp_path / "rec"
     partial, kept = partial_folder(target), {}  # part -> (inode, mtime) of its state file when first complete
-    rng = np.random.default_rng(0)
-    for delay in sorted(rng.uniform(0.3 * full, full, 6)):
+    # one kill at a random moment early on, then each just after a part's marker appears (in the
+    # middle of writing the next): timed by the recording itself, not by how fast this machine is
+    for early in (np.random.default_rng(0).uniform(0, 0.3 * full), None, None, None):
         proc = subprocess.Popen(cmd + [str(target)])
-        time.sleep(delay)
+        if early is not None:
+            time.sleep(early)
+        else:
+            markers = len(list((partial / "parts").glob("part-*.json")))
+            deadline = time.perf_counter() + 120
+            while (proc.poll() is None and time.perf_counter() < deadline
+                   and len(list((partial / "parts").glob("part-*.json"))) <= markers):
+                time.sleep(0.002)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         if target.exists():  # finished before the kill
