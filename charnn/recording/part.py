@@ -22,6 +22,7 @@ stepping 2-8x slower than two such threads.
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def write_part(folder: Path, index: int, source: TextSource | None = None, model
     else:
         vocab = Vocab.load(folder / manifest.VOCAB)
     if source is None:
-        source = TextSource.load(plan["run"], RunFolder(plan["run"]).config(), plan["text"], vocab, plan["max_chars"])
+        source = plan_source(str(folder), plan["fingerprint"])
     if source.sha256 != plan["source_sha256"]:
         raise manifest.RecordingError(f"the text {plan['text']!r} changed since this recording was started: "
                                       f"delete {folder} and record again")
@@ -87,6 +88,15 @@ def write_part(folder: Path, index: int, source: TextSource | None = None, model
     finally:
         writer.close()
     return manifest.write_marker(folder, plan, index, files, stats)
+
+
+@functools.lru_cache(maxsize=1)
+def plan_source(folder: str, fingerprint: str) -> TextSource:
+    """The text of the recording being written in `folder`, read and encoded once per process: a
+    cluster worker writes several parts of one text (reading a 10^7-character text costs a second)."""
+    plan = manifest.read_plan(Path(folder))
+    vocab = Vocab.load(Path(folder) / manifest.VOCAB)
+    return TextSource.load(plan["run"], RunFolder(plan["run"]).config(), plan["text"], vocab, plan["max_chars"])
 
 
 class _PartWriter:
