@@ -200,8 +200,8 @@ def _cluster_pass(client, rec, setup: _Setup, stats: dict, sampled: dict, target
     from ..cluster import map_tasks
     if not isinstance(rec, Recording):
         raise TypeError(f"a search on a cluster reads a recording folder, not a {type(rec).__name__}")
-    compact = [y.astype(bool) if b else y for y, b in zip(targets, setup.binary)]  # 0/1: a byte a character
-    shifted = [y.astype(bool) if b else y for y, b in zip(baseline, setup.binary)]
+    compact = [y.astype(bool, copy=False) if b else y for y, b in zip(targets, setup.binary)]  # 0/1: a byte a character
+    shifted = [y.astype(bool, copy=False) if b else y for y, b in zip(baseline, setup.binary)]
     jobs = [(str(rec.path), p.index, setup, [y[p.start:p.stop] for y in compact],
              [y[p.start:p.stop] for y in shifted], chunk_chars) for p in rec.parts]
     report = (lambda done, total: progress(done * rec.n_chars // total, rec.n_chars)) if callable(progress) else progress
