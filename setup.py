@@ -2,9 +2,10 @@
 
 - charnn/search/_tilestats.c: the search's statistics over a recording's pages (charnn/search/native.py)
 - charnn/recording/_pack.c: the recorder's copy of states into state files (charnn/recording/pack.py)
+- charnn/_lstm_cell.c: the elementwise half of a stepped LSTM step (charnn/stepper.py)
 
 `optional=True`: where there is no C compiler, or the flags are refused, pip installs charnn
-without them and the search and the recorder use torch ops instead.
+without them and the search, the recorder and the stepper use torch ops instead.
 """
 
 from setuptools import Extension, setup
@@ -14,4 +15,5 @@ FLAGS = ["-O3", "-ffp-contract=off"]  # AVX-512 and AVX2 loops are chosen at run
 setup(ext_modules=[Extension("charnn.search._tilestats", ["charnn/search/_tilestats.c"], extra_compile_args=FLAGS,
                              optional=True),
                    Extension("charnn.recording._pack", ["charnn/recording/_pack.c"], extra_compile_args=FLAGS,
-                             optional=True)])
+                             optional=True),
+                   Extension("charnn._lstm_cell", ["charnn/_lstm_cell.c"], extra_compile_args=FLAGS, optional=True)])

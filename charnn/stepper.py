@@ -7,10 +7,11 @@ of the fast path (`nn.LSTM`/`nn.GRU`/`nn.RNN`), exposing every layer's per-step 
 Each layer is run over the whole window before the next. Two ways through a layer:
 
 - **stepped** (on the CPU, and wherever there are interventions): the equations step by step,
-  the input projection as one matmul for all T steps and only h @ W_hh in the time loop, each
-  hook applied right after the state it names is computed, so a changed state feeds the
-  following steps. The same code records, scores with a unit ablated and generates with a
-  unit clamped.
+  the input projection as one matmul for all T steps (layer 0: a row of a per-character table)
+  and only h @ W_hh in the time loop, each hook applied right after the state it names is
+  computed, so a changed state feeds the following steps. The same code records, scores with a
+  unit ablated and generates with a unit clamped. An LSTM layer without hooks runs each step's
+  elementwise ops as one C pass where `charnn/_lstm_cell.c` was built.
 - **fused** (on a GPU, recording without interventions): the layer's own fused kernel
   (`torch.lstm`/`gru`/`rnn_tanh`, what `nn.LSTM` calls) gives h for every step; the gates then
   follow from (x_t, h_{t-1}) for all T steps at once, one big matmul plus elementwise ops, and
@@ -32,13 +33,16 @@ Gate order follows PyTorch: LSTM i f g o, GRU r z n.
 
 from __future__ import annotations
 
+import ctypes
 import math
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
 
+from . import clib
 from .model import STATE_KINDS, CharRNN
 
 READOUT_KINDS = {"lstm": ("c", "h"), "gru": ("h",), "rnn": ("h",)}  # the states a layer's output is made of
@@ -118,6 +122,18 @@ class StateHook(Hook):
         return self.fn(state)
 
 
+def lstm_cell_kernel():
+    """charnn_lstm_cell (charnn/_lstm_cell.c: one pass for a step's gates, c and h), or None where
+    it was not built, the CPU lacks AVX-512, or CHARNN_NATIVE=0."""
+    if os.environ.get("CHARNN_NATIVE", "1") == "0":
+        return None
+    lib = clib.load("charnn._lstm_cell", {"charnn_lstm_cell": ([ctypes.c_void_p] * 6 + [ctypes.c_int64] * 2,
+                                                                 ctypes.c_int32)})
+    if lib is None or lib.charnn_lstm_cell(None, None, None, None, None, None, 0, 0) != 0:
+        return None
+    return lib.charnn_lstm_cell
+
+
 def _fused_kernel(kernel, x, state, weights):
     """One layer through the kernel nn.LSTM/GRU/RNN call (biases, 1 layer, no dropout, eval, time-major).
 
@@ -145,6 +161,7 @@ class Stepper:
             for l in range(self.cfg.layers)
         ]
         self._ifog = {}  # layer -> LSTM weights with the gates reordered (see _lstm_ifog)
+        self._input_table = None  # (V, G*H): layer 0's input projection of every character (see _table)
 
     def check_intervention(self, iv: Hook) -> None:
         if not 0 <= iv.layer < self.cfg.layers:
@@ -166,9 +183,13 @@ class Stepper:
         fused. `fused` defaults to whether `ids` is on a GPU (on the CPU the fused path is
         slower). The paths differ by float rounding (~1e-6), so a comparison
         with and without an intervention passes the intervened layers as `stepped`: both sides
-        then take the same path and the difference is the intervention's alone.
+        then take the same path and the difference is the intervention's alone. (A stepped LSTM
+        layer without hooks that is not in `stepped` may run its elementwise ops as one C pass,
+        `lstm_cell_kernel`, which also rounds differently from torch's ops; a layer with hooks runs
+        the torch ops.)
         """
         stepped = set(range(self.cfg.layers)) if stepped is True else set(stepped or ())
+        exact = set(stepped)  # stepped as asked: the equations as torch ops, as with a hook (see _lstm_layer)
         if fused is None:
             fused = ids.is_cuda
         if not fused:
@@ -190,7 +211,8 @@ class Stepper:
             need = wanted | ({"c", "o"} if any(iv.kind == "c" for iv in readouts) else set())
             layer_state = tuple(s[layer] for s in state) if isinstance(state, tuple) else state[layer]
             if ivs or layer in stepped:
-                out, final = layer_step(layer, x, layer_state, need, ivs)
+                out, final = layer_step(layer, x, layer_state, need, ivs, ids if layer == 0 else None,
+                                        native=not ivs and not readouts and layer not in exact)
             else:
                 out, final = layer_fused(layer, x, layer_state, need)
             finals.append(final)
@@ -301,12 +323,28 @@ class Stepper:
         T, B = x.shape[:2]
         return {k: self._output(layer, k, T, B, self.cfg.hidden, device=x.device) for k in set(kinds) | {"h"}}
 
-    def _lstm_layer(self, layer, x, state, wanted, ivs):
+    def _table(self, w_ih: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """(V, G*H): layer 0's input projection W_ih e + b of every character's embedding e, made
+        once: per character, a row of it replaces a matmul over the embeddings."""
+        if self._input_table is None:
+            self._input_table = torch.addmm(bias, self.model.embedding.weight, w_ih.t())
+        return self._input_table
+
+    def _lstm_layer(self, layer, x, state, wanted, ivs, ids=None, native=False):
+        """ids (B, T), for layer 0: its input projection is a row of `_table` per character,
+        gathered at each step straight into the gate buffer, instead of a (T, B, 4H) matmul over the
+        embeddings written to memory and read back (a tenth of a 2x256 LSTM's stepping time).
+        native: after the matmul, each step's gates, c and h in one C pass (`lstm_cell_kernel`,
+        where built) instead of six torch ops (a sixth of the stepping time); only without hooks,
+        which act between those ops."""
         w_ih, w_hh_t, bias = self._lstm_ifog(layer)
         T, B, H = x.shape[0], x.shape[1], self.cfg.hidden
         h, c = state  # (B, H) each
-        xproj = self._scratch("xproj", T, B, 4 * H, device=x.device)  # (T, B, 4H), gates i f o g
-        torch.addmm(bias, x.flatten(0, 1), w_ih.t(), out=xproj.view(T * B, 4 * H))
+        if ids is not None:
+            table, ids_t = self._table(w_ih, bias), ids.t()  # (V, 4H) gates i f o g, (T, B)
+        else:
+            xproj = self._scratch("xproj", T, B, 4 * H, device=x.device)  # (T, B, 4H), gates i f o g
+            torch.addmm(bias, x.flatten(0, 1), w_ih.t(), out=xproj.view(T * B, 4 * H))
         by_kind = {k: [iv for iv in ivs if iv.kind == k] for k in "ifgoch"}
         # Each state is computed straight into its recording buffer, or a scratch one that
         # alternates between two slots (c and h need t - 1). i, f, o live side by side in one
@@ -320,10 +358,21 @@ class Stepper:
             if k in wanted:
                 out[k] = ifo_buf[:, :, lo : lo + H]  # (T, B, H) view
         gates = self._scratch("gates", B, 4 * H, device=x.device)
+        kernel = lstm_cell_kernel() if native and x.device.type == "cpu" and x.dtype == torch.float32 else None
+        if kernel is not None:
+            c = c.contiguous()
         for t in range(T):
             ifo = ifo_buf[t if keep_ifo else t % 2]  # (B, 3H)
             g, c_new, h_new = (bufs[k][t if k in out else t % 2] for k in "gch")
-            torch.addmm(xproj[t], h, w_hh_t, out=gates)  # (B, 4H)
+            if ids is not None:
+                torch.index_select(table, 0, ids_t[t], out=gates).addmm_(h, w_hh_t)  # (B, 4H)
+            else:
+                torch.addmm(xproj[t], h, w_hh_t, out=gates)  # (B, 4H)
+            if kernel is not None:  # no hooks: the rest of the step in one pass
+                kernel(gates.data_ptr(), c.data_ptr(), c_new.data_ptr(), h_new.data_ptr(),
+                       ifo.data_ptr() if keep_ifo else None, g.data_ptr() if "g" in out else None, B, H)
+                h, c = h_new, c_new
+                continue
             torch.sigmoid(gates[:, : 3 * H], out=ifo)
             torch.tanh(gates[:, 3 * H :], out=g)
             i, f, o = ifo[:, :H], ifo[:, H : 2 * H], ifo[:, 2 * H :]
@@ -341,12 +390,15 @@ class Stepper:
             h, c = h_new, c_new
         return out, (h.clone(), c.clone())
 
-    def _gru_layer(self, layer, x, h, wanted, ivs):
+    def _gru_layer(self, layer, x, h, wanted, ivs, ids=None, native=False):
         w_ih, w_hh, b_ih, b_hh = self.weights[layer]
         H = self.cfg.hidden
         out = self._buffers(x, wanted, layer)
         h = h.clone()  # (B, H)
-        xproj = torch.addmm(b_ih, x.flatten(0, 1), w_ih.t()).view(x.shape[0], x.shape[1], 3 * H)  # (T, B, 3H)
+        if ids is not None:  # layer 0: (T, B, 3H) rows of the input table
+            xproj = self._table(w_ih, b_ih)[ids.t()]
+        else:
+            xproj = torch.addmm(b_ih, x.flatten(0, 1), w_ih.t()).view(x.shape[0], x.shape[1], 3 * H)  # (T, B, 3H)
         w_hh_t = w_hh.t()
         by_kind = {k: [iv for iv in ivs if iv.kind == k] for k in "rznh"}
         for t in range(x.shape[0]):
@@ -367,11 +419,14 @@ class Stepper:
                     out[name][t] = value
         return out, h
 
-    def _rnn_layer(self, layer, x, h, wanted, ivs):
+    def _rnn_layer(self, layer, x, h, wanted, ivs, ids=None, native=False):
         w_ih, w_hh, b_ih, b_hh = self.weights[layer]
         out = self._buffers(x, (), layer)
         h = h.clone()  # (B, H)
-        xproj = torch.addmm(b_ih + b_hh, x.flatten(0, 1), w_ih.t()).view(x.shape[0], x.shape[1], -1)  # (T, B, H)
+        if ids is not None:  # layer 0: (T, B, H) rows of the input table
+            xproj = self._table(w_ih, b_ih + b_hh)[ids.t()]
+        else:
+            xproj = torch.addmm(b_ih + b_hh, x.flatten(0, 1), w_ih.t()).view(x.shape[0], x.shape[1], -1)  # (T, B, H)
         w_hh_t = w_hh.t()
         for t in range(x.shape[0]):
             h = torch.tanh(torch.addmm(xproj[t], h, w_hh_t))  # (B, H)

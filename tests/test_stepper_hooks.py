@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from charnn.model import CharRNN, ModelConfig
-from charnn.stepper import Intervention, StateHook, Stepper
+from charnn.stepper import Intervention, StateHook, Stepper, lstm_cell_kernel
 
 
 def model(cell="lstm", layers=2, hidden=8):
@@ -85,3 +85,30 @@ def test_a_recurrent_hook_feeds_the_changed_state_back():
 def test_readout_hooks_on_gates_are_refused():
     with pytest.raises(ValueError, match="readout hook"):
         Stepper(model()).run(torch.randint(0, 20, (1, 4)), interventions=[StateHook(0, "f", torch.clone, readout=True)])
+
+
+@pytest.mark.parametrize("hidden", [8, 37])  # under one 16-wide vector, and whole vectors plus a tail
+def test_the_c_lstm_cell_gives_the_torch_ops_states(monkeypatch, hidden):
+    if lstm_cell_kernel() is None:
+        pytest.skip("charnn/_lstm_cell.c is not built here, or the CPU has no AVX-512")
+    m, ids = model(hidden=hidden), torch.randint(0, 20, (5, 40))
+    state = tuple(torch.randn(2, 5, hidden) for _ in range(2))
+    native_logits, native_final, native = Stepper(m).run(ids, state, kinds="ifgoch")
+    monkeypatch.setenv("CHARNN_NATIVE", "0")
+    logits, final, ops = Stepper(m).run(ids, state, kinds="ifgoch")
+    assert native.keys() == ops.keys()
+    for key in ops:
+        torch.testing.assert_close(native[key], ops[key], rtol=0, atol=2e-6)
+    torch.testing.assert_close(native_logits, logits, rtol=0, atol=2e-6)
+    torch.testing.assert_close(native_final, final, rtol=0, atol=2e-6)
+
+
+def test_a_layer_asked_stepped_or_hooked_runs_the_torch_ops_so_comparisons_are_exact(monkeypatch):
+    m, ids = model(), torch.randint(0, 20, (3, 12))
+    _, _, asked = Stepper(m).run(ids, kinds="ch", stepped=True)
+    _, _, readout_hooked = Stepper(m).run(ids, kinds="ch", interventions=[
+        StateHook(l, "h", torch.clone, readout=True) for l in range(2)])
+    monkeypatch.setenv("CHARNN_NATIVE", "0")
+    _, _, ops = Stepper(m).run(ids, kinds="ch")
+    for key in ops:
+        assert torch.equal(asked[key], ops[key]) and torch.equal(readout_hooked[key], ops[key])

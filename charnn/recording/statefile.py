@@ -231,18 +231,22 @@ class StateFile:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o666)  # less the umask, as open() gives
         try:
             os.posix_fallocate(fd, 0, layout.size)
-            os.pwrite(fd, MAGIC, 0)
-            for base, first, shape in layout.groups():
-                pos = delta_arange(layout.start + first, shape.rows)
-                os.pwrite(fd, page_header(len(pos), shape.rows, DELTA_BINARY_PACKED) + pos, base)
             f = cls(path, layout, fd, writable=True)
         except BaseException:
             os.close(fd)
             raise
-        try:  # every page now, in one call: a cheaper fault per page than one at a time while writing
+        # Every page now, in one call: a cheaper fault per page than one at a time while writing.
+        # Before anything is written: writes into the reserved space first split its extents, and
+        # then faulting the pages in took 5x as long (0.34 against 0.07 s for 512 MB on ext4 here).
+        try:
             f.map.madvise(MADV_POPULATE_WRITE)
         except OSError:  # an older kernel: the pages fault in as they are written
             pass
+        f.map[:len(MAGIC)] = MAGIC
+        for base, first, shape in layout.groups():
+            pos = delta_arange(layout.start + first, shape.rows)
+            head = page_header(len(pos), shape.rows, DELTA_BINARY_PACKED) + pos
+            f.map[base:base + len(head)] = head
         for groups, start, shape in ((layout.full_groups, HEAD, layout.full),
                                      (1 if layout.last_rows else 0, layout.group_start(layout.full_groups), layout.last)):
             if groups:  # every unit's page header, right before its values: one strided assignment
