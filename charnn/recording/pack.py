@@ -1,9 +1,11 @@
-"""Copying a window of states into a state file, and every unit's running statistics.
+"""Copying a window of states into a state file, and every unit's running statistics; each
+position's likeliest next characters.
 
     stats = UnitStats(H)
     pack(src, file.groups[:, :, a:b], stats)     # src (W, B, H) float32, time-major as the stepper gives it
     pack(src, None, stats)                        # statistics only (a kind that is derived on read)
     stats.to_json()                               # {"min": [...], "max": [...], "sum": [...], "sq": [...], "n": N}
+    top_k(logp, ids, p)                           # logp (B, W, V) -> the k likeliest ids (B, W, k), their p
 
 The copy transposes (time-major rows -> each unit's rows contiguous) and rounds to float16, and
 the statistics are of the values as stored. In the C kernel (`_pack.c`, where it was built) the
@@ -23,7 +25,8 @@ from .. import clib
 
 _P, _I32, _I64 = ctypes.c_void_p, ctypes.c_int32, ctypes.c_int64
 _FUNCTIONS = {"charnn_pack": ([_P, _I64, _I64, _I64, _I64, _I64, _I32, _P, _I32, _I64, _I64, _P, _P, _P, _P, _I32],
-                              None)}
+                              None),
+              "charnn_topk": ([_P, _I64, _I64, _I64, _I32, _P, _P, _I64], None)}
 
 
 def native() -> ctypes.CDLL | None:
@@ -99,3 +102,20 @@ def _pack_torch(src: torch.Tensor, dst: np.ndarray | None, stats: UnitStats, dty
     stats.hi = np.maximum(stats.hi, flat.amax(0).numpy())
     stats.sum += flat.sum(0, dtype=torch.float64).numpy()
     stats.sq += flat.square().sum(0, dtype=torch.float64).numpy()
+
+
+def top_k(logp: torch.Tensor, ids: np.ndarray, p: np.ndarray) -> None:
+    """The k = ids.shape[-1] likeliest next characters of each of logp's (b, W) positions (logp: CPU
+    float32 log-probabilities (b, W, V)), into ids (b, W, k) int32 and their probabilities p (b, W, k)
+    float32 (views that may be strided over b), likeliest first (of equal ones, the lower id)."""
+    b, W, V = logp.shape
+    k = ids.shape[-1]
+    assert logp.dtype == torch.float32 and logp.is_contiguous() and logp.device.type == "cpu", "logp: CPU float32"
+    assert ids.shape == p.shape == (b, W, k) and ids.strides[1:] == (k * 4, 4) and p.strides == ids.strides
+    lib = native()
+    if lib is None:
+        top, top_ids = logp.sort(dim=-1, descending=True, stable=True)  # (b, W, V): ties as the C loop breaks them
+        ids[:] = top_ids[..., :k].numpy()
+        p[:] = top[..., :k].exp().numpy()
+        return
+    lib.charnn_topk(logp.data_ptr(), b, W, V, k, ids.ctypes.data, p.ctypes.data, ids.strides[0] // 4)

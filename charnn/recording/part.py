@@ -37,7 +37,7 @@ from ..run import RunFolder
 from ..stepper import Stepper
 from ..vocab import DOC_ID, UNK_ID, Vocab
 from . import layout, manifest
-from .pack import UnitStats, pack
+from .pack import UnitStats, pack, top_k
 from .sources import TextSource
 from .statefile import StateFile, StateLayout
 from .streams import PartPlan
@@ -112,11 +112,11 @@ class _PartWriter:
                 path = layout.states_file(folder, l, k, part.index)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self.files[(l, k)] = StateFile.create(path, shape)
-        top_k = min(plan["top_k"], len(vocab))
+        k = min(plan["top_k"], len(vocab))
         B, L = part.streams, part.segment
         self.loss = np.full((B, L + 1), np.nan, np.float32)  # loss[b, j]: bits of row j of stream b
-        self.top_ids = np.zeros((B, L, top_k), np.int32)  # the top-k after reading row j
-        self.top_p = np.zeros((B, L, top_k), np.float32)
+        self.top_ids = np.zeros((B, L, k), np.int32)  # the top-k after reading row j
+        self.top_p = np.zeros((B, L, k), np.float32)
         self.stopped = False  # set when one thread failed: the others end at their next window
 
     def workers(self, device: torch.device) -> int:
@@ -221,15 +221,12 @@ class _PartWriter:
         """logits (b, W, V) of streams b0.. after reading rows off .. off + W - 1: the loss of rows
         off + 1 ..., and each row's top-k guesses for the next character (off = -1: the burn-in's
         last step)."""
-        logits = logits.float()
-        lse = torch.logsumexp(logits, dim=-1)  # (b, W): log p(c) = logit(c) - lse
-        nll = (lse - logits.gather(-1, next_ids.unsqueeze(-1)).squeeze(-1)) / LN2  # (b, W) bits of the next row
-        b, W = logits.shape[:2]
-        self.loss[b0:b0 + b, off + 1:off + 1 + W] = nll.cpu().numpy()
+        logp = torch.log_softmax(logits.float(), dim=-1).cpu()  # (b, W, V)
+        nll = logp.gather(-1, next_ids.cpu().unsqueeze(-1)).squeeze(-1).div_(-LN2)  # (b, W) bits of the next row
+        b, W = logp.shape[:2]
+        self.loss[b0:b0 + b, off + 1:off + 1 + W] = nll.numpy()
         if off >= 0:
-            top, top_ids = logits.topk(self.top_ids.shape[-1], dim=-1)  # (b, W, k)
-            self.top_ids[b0:b0 + b, off:off + W] = top_ids.cpu().numpy()
-            self.top_p[b0:b0 + b, off:off + W] = (top - lse[..., None]).exp_().cpu().numpy()
+            top_k(logp, self.top_ids[b0:b0 + b, off:off + W], self.top_p[b0:b0 + b, off:off + W])
 
     def _boundary(self, h: torch.Tensor) -> Path:
         path = layout.boundary_file(self.folder, self.part.index)
