@@ -151,7 +151,7 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=10_000_000, help="the bigger memory test and window reads")
     parser.add_argument("--quick", action="store_true", help="200k chars for speed, 10^6 for the big recording")
     parser.add_argument("--work", type=Path, default=None, help="folder for runs and recordings (default: a temporary one)")
-    parser.add_argument("--keep", action="store_true", help="keep --work's recordings")
+    parser.add_argument("--keep", action="store_true", help="keep the recordings made (and a temporary --work)")
     parser.add_argument("--skip-speed", action="store_true", help="only the memory test and window reads")
     parser.add_argument("--skip-scale", action="store_true", help="only the speed test and disk use")
     args = parser.parse_args()
@@ -209,8 +209,11 @@ def main() -> None:
                        gate_window_ms=gate * 1000, big_recording=str(big_path))
         print(json.dumps(results))
     finally:
-        if not args.keep:
+        if args.work is None and not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+        elif not args.keep:  # a folder of the user's: only the recordings made here go
+            for made in [*work.glob("rec-*"), *work.glob("rss-*")]:
+                shutil.rmtree(made, ignore_errors=True)
 
 
 if __name__ == "__main__":

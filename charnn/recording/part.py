@@ -239,25 +239,26 @@ class _PartWriter:
     def _text_table(self) -> Path:
         """text/part-N.parquet: one row per position of the part."""
         part, source = self.part, self.source
-        rows = np.arange(part.rows)
-        b, j = rows // part.segment, rows % part.segment  # the stream and step of each row
-        loss = self.loss[b, j]
+        n, k = part.rows, self.top_ids.shape[-1]  # row b * segment + j is stream b's step j
+        loss = self.loss[:, :part.segment].reshape(-1)[:n]
         doc, line, col = source.positions(part.start, part.stop)
         shown = {UNK_ID: "\ufffd", DOC_ID: "\u241e"}  # one display char per reserved id
         id_chars = "".join(shown.get(i) or self.vocab.id_to_char(i) for i in range(len(self.vocab)))
-        k = self.top_ids.shape[-1]
         table = pa.table({
             "pos": np.arange(part.start, part.stop, dtype=np.int64),
             "char": _one_char_strings(source.string[part.start:part.stop]),
             "id": source.ids[part.start:part.stop].astype(np.int32),
             "doc": doc, "line": line, "col": col,
             "loss_bits": loss, "p": np.exp2(-loss).astype(np.float32),
-            "next_top": _one_char_strings(id_chars, self.top_ids[b, j]),
-            "next_top_p": pa.FixedSizeListArray.from_arrays(pa.array(self.top_p[b, j].reshape(-1)), k),
+            "next_top": _one_char_strings(id_chars, self.top_ids.reshape(-1, k)[:n]),
+            "next_top_p": pa.FixedSizeListArray.from_arrays(pa.array(self.top_p.reshape(-1)[:n * k]), k),
         })
         path = layout.text_file(self.folder, part.index)
         path.parent.mkdir(exist_ok=True)
-        pq.write_table(table, path, compression="zstd", row_group_size=TEXT_ROW_GROUP)
+        # Dictionaries only where values repeat: tried on the floats and the top-k strings, they are
+        # dropped again and cost 60% of the writing time.
+        pq.write_table(table, path, compression="zstd", row_group_size=TEXT_ROW_GROUP,
+                       use_dictionary=["char", "id", "doc"])
         manifest.durable(path)
         return path
 
@@ -269,17 +270,19 @@ class _PartWriter:
 def _one_char_strings(chars: str, index: np.ndarray | None = None) -> pa.Array:
     """A string array built from UTF-8 bytes without a Python string per row: one character of
     `chars` per row, or (index (n, k)) the k characters chars[index[i]] joined per row."""
-    cp = np.frombuffer(chars.encode("utf-32-le", "surrogatepass"), np.uint32)
-    width = 1 + (cp >= 0x80) + (cp >= 0x800) + (cp >= 0x10000)  # UTF-8 bytes per character
-    data = np.frombuffer(chars.encode("utf-8", "surrogatepass"), np.uint8)
     if index is None:
+        cp = np.frombuffer(chars.encode("utf-32-le", "surrogatepass"), np.uint32)
+        width = 1 + (cp >= 0x80) + (cp >= 0x800) + (cp >= 0x10000)  # UTF-8 bytes per character
+        data = np.frombuffer(chars.encode("utf-8", "surrogatepass"), np.uint8)
         return _strings(np.concatenate([[0], np.cumsum(width)]), data)
-    ids = index.ravel()
-    w = width[ids]  # bytes of each picked character
-    ends = np.cumsum(w)
-    starts = np.concatenate([[0], np.cumsum(width)[:-1]])  # of each character in `data`
-    picked = data[np.repeat(starts[ids] - (ends - w), w) + np.arange(ends[-1] if len(ends) else 0)]
-    return _strings(np.concatenate([[0], ends[index.shape[1] - 1::index.shape[1]]]), picked)
+    encoded = [c.encode("utf-8", "surrogatepass") for c in chars]
+    width = np.array([len(e) for e in encoded], np.int64)
+    table = np.zeros((len(chars), 4), np.uint8)  # each character's UTF-8 bytes, left-aligned
+    for i, e in enumerate(encoded):
+        table[i, :len(e)] = np.frombuffer(e, np.uint8)
+    w = width[index]  # (n, k) bytes of each picked character
+    data = table[index.reshape(-1)][np.arange(4) < w.reshape(-1, 1)]  # their bytes, in order
+    return _strings(np.concatenate([[0], np.cumsum(w.sum(1))]), data)
 
 
 def _strings(offsets: np.ndarray, data: np.ndarray) -> pa.Array:
