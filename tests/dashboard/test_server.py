@@ -84,15 +84,21 @@ def test_waitress_serves_the_app_and_stops(dash_runs):
 
 @pytest.mark.slow
 def test_ctrl_c_stops_the_dashboard_cleanly(dash_runs):
-    proc = subprocess.Popen([sys.executable, "-m", "charnn", "dashboard", str(dash_runs), "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # -X faulthandler: if it does not stop, SIGABRT makes it print where each thread is
+    proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "charnn", "dashboard", str(dash_runs),
+                             "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first = proc.stdout.readline()
         url = re.search(r"http://\S+", first).group(0)
         with urllib.request.urlopen(url, timeout=30) as page:
             assert page.status == 200
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            pytest.fail("the dashboard did not stop within 60 s of Ctrl-C; its threads:\n"
+                        + proc.communicate(timeout=30)[1][-6000:])
     finally:
         proc.kill()
     assert proc.returncode == 0 and "stopped" in out
