@@ -115,8 +115,8 @@ class _PartWriter:
 
     def _create_files(self, shape: StateLayout) -> dict[tuple[int, str], StateFile]:
         """The part's state files, two at a time: creating one is mostly the kernel faulting its pages
-        in, and on this project's VM memory the host has not lent it recently cost 4.6 s for 2 GB on
-        one core, 2.4 s on two."""
+        in, and on this project's VM, memory that the host had taken back cost 4.6 s for 2 GB on one
+        core, 2.4 s on two."""
         paths = {(l, k): layout.states_file(self.folder, l, k, self.part.index)
                  for l in range(self.layers) for k in self.plan["stored"][str(l)]}
         for path in paths.values():

@@ -26,6 +26,7 @@ beyond the values are under 1.5% of a file (64 per unit and group, and the foote
 from __future__ import annotations
 
 import ctypes
+import functools
 import math
 import mmap
 import os
@@ -51,16 +52,24 @@ DTYPES = {"float16": np.float16, "float32": np.float32}
 MADV_POPULATE_WRITE = 23  # Linux 5.14+: fault every page of a range in writable, in one call
 
 
+@functools.cache
+def _madvise():
+    """libc's madvise (called through ctypes, which lets go of the GIL), or None without libc."""
+    try:
+        madvise = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return None
+    madvise.argtypes, madvise.restype = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int], ctypes.c_int
+    return madvise
+
+
 def _populate(m: mmap.mmap) -> None:
     """Fault every page of a writable map in (MADV_POPULATE_WRITE) through libc, letting go of the GIL
     (mmap.madvise holds it), so that files are made in parallel; on an older kernel (or without
     libc) the pages fault in as they are written instead."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        madvise = libc.madvise
-    except (OSError, AttributeError):
+    madvise = _madvise()
+    if madvise is None:
         return
-    madvise.argtypes, madvise.restype = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int], ctypes.c_int
     view = (ctypes.c_char * len(m)).from_buffer(m)
     try:
         madvise(ctypes.addressof(view), len(m), MADV_POPULATE_WRITE)

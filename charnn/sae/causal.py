@@ -26,7 +26,8 @@ from tqdm.auto import tqdm
 from ..causal import AblationResult, Mode, StreamScorer, summarize
 from ..recording.sources import corpus_string, text_corpus
 from ..stepper import StateHook
-from ..units import LATENT_PREFIX, Unit
+from ..units import Unit
+from .kind import latent_name
 from .model import SparseAutoencoder
 from .store import SAEError, load_folder
 
@@ -38,7 +39,7 @@ def find_autoencoder(run, kind: str, sae: str | Path | SparseAutoencoder | None 
         return sae
     if sae is not None:
         return load_folder(Path(sae))
-    name = kind[len(LATENT_PREFIX):]
+    name = latent_name(kind)
     found = sorted(Path(run.path).glob(f"recordings/*/sae/{name}/config.json"))
     if len(found) != 1:
         where = "none" if not found else ", ".join(str(p.parent) for p in found)
@@ -116,4 +117,3 @@ def clamp_hooks(run, clamps: list[tuple[Unit, float]], sae=None) -> list[StateHo
         check_latent(unit, run, found)
         hooks.append(latent_hook(found, unit.index, value))
     return hooks
-

@@ -7,7 +7,8 @@
 The kind of the autoencoder `REC/sae/NAME/` is `sae-NAME`, in the layer it reads, with one unit
 per latent: latent 1214 is the unit `0:sae-c0-2048-k32:1214`. Several autoencoders of one
 recording (over c and h, other sizes or k) are then kinds side by side, and a latent unit names
-its autoencoder, which `autoencoder_for` finds again (ablation and clamping need its decoder).
+its autoencoder (`latent_name`), which charnn.sae.causal finds again: ablation and clamping
+need its decoder.
 A kind name is lowercase letters, digits, `-` and `_`, at most 32 characters, so an
 autoencoder's name is at most 28 of those (charnn.sae.store checks it when it saves or loads).
 
@@ -24,9 +25,7 @@ from tqdm.auto import tqdm
 
 from ..units import LATENT_PREFIX, is_latent
 from .data import check_states
-from .model import SparseAutoencoder
 from .store import SAEError, check_name, load
-
 
 
 def latent_kind(name: str) -> str:
@@ -34,11 +33,11 @@ def latent_kind(name: str) -> str:
     return LATENT_PREFIX + check_name(name)
 
 
-def autoencoder_for(rec, kind: str) -> SparseAutoencoder:
-    """The autoencoder whose latents kind `kind` (sae-NAME) of `rec` holds."""
+def latent_name(kind: str) -> str:
+    """The autoencoder whose latents kind `kind` (sae-NAME) holds: NAME."""
     if not is_latent(kind):
         raise ValueError(f"kind {kind!r} is not an autoencoder's latents (those are {LATENT_PREFIX}NAME)")
-    return load(rec, kind[len(LATENT_PREFIX):])
+    return kind[len(LATENT_PREFIX):]
 
 
 @torch.no_grad()

@@ -14,9 +14,8 @@ from dash import Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 
 import charnn.sae
-from charnn.units import is_latent
 from charnn.search import atlas
-from charnn.units import Unit
+from charnn.units import Unit, is_latent
 
 from .. import versus
 from ..state import opening, served
