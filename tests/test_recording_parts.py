@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from charnn.corpus import corpora_dir
+from charnn.corpus_store import corpora_dir
 from charnn.model import CharRNN, ModelConfig
 from charnn.recording import RecordingError, open_recording, record
 from charnn.recording import writer as writer_module

@@ -18,8 +18,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..causal import AblationResult, StreamScorer, summarize
+from ..scoring import AblationResult, StreamScorer, summarize
 from ..recording import Recording, open_recording
+from ..text.targets import regex_target
 from ..units import Unit
 from . import hooks
 from .data import chunks
@@ -47,7 +48,6 @@ def ablate_latents(rec, sae: str | SparseAutoencoder, latents, where: str | None
     """Remove `latents` of `sae` (a name under REC/sae/, or an autoencoder) in the model reading
     the recording's text; `where` selects the characters to report on, `apply_inside` the ones
     to ablate at (default: everywhere)."""
-    from ..search.targets import regex_target  # the search package's time-limited matching
     rec = rec if isinstance(rec, Recording) else open_recording(rec)
     sae = load(rec, sae) if isinstance(sae, str) else sae
     cfg, latents = sae.config, [int(j) for j in latents]

@@ -23,9 +23,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..causal import AblationResult, Mode, StreamScorer, summarize
+from ..scoring import AblationResult, Mode, StreamScorer, summarize
 from ..recording.sources import corpus_string, text_corpus
 from ..stepper import StateHook
+from ..text.targets import regex_target
 from ..units import Unit
 from .kind import latent_name
 from .model import SparseAutoencoder
@@ -72,7 +73,6 @@ def ablate_latent(run, text, unit: Unit, mode: Mode, where: str | None, apply_in
                   random_units: int, seed: int, max_chars: int | None, streams: int, burn_in: int,
                   progress: bool, device: str, sae=None) -> AblationResult:
     """charnn.causal.ablate for a latent unit (see the module docstring)."""
-    from ..search.targets import regex_target  # the search package's time-limited matching
     sae = find_autoencoder(run, unit.kind, sae)
     check_latent(unit, run, sae)
     sae = sae.to(device)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..causal import StreamScorer
+from ..scoring import StreamScorer
 from . import hooks
 from .data import chunks
 from .model import SparseAutoencoder
