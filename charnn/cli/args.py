@@ -50,6 +50,11 @@ def unit(text: str) -> Unit:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def units(text: str) -> list[Unit]:
+    """'0:c:37' or '0:c:37,0:c:40' -> [Unit, ...]."""
+    return [unit(part) for part in text.split(",")]
+
+
 def kinds(text: str) -> list[str]:
     """'c,h' -> ['c', 'h']."""
     names = [k.strip() for k in text.split(",") if k.strip()]

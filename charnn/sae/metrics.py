@@ -35,7 +35,7 @@ from ..scoring import StreamScorer
 from . import hooks
 from .data import chunks
 from .model import SparseAutoencoder
-from .source import recording_ids, recording_run
+from ..recording.replay import recording_ids, recording_run
 
 ROWS = 8192  # characters encoded at once: a dense (ROWS, latents) float32 block
 

@@ -1,5 +1,6 @@
 """What an intervention does to a unit or a latent: `zero`, `mean` (its mean over the text) or
-`clamp=V`.
+`clamp=V`; `remove` is zero's other name (zeroing an autoencoder's latent takes its direction out
+of the state).
 
     Mode.parse("clamp=1.5").held_value(unit_mean=0.2)    # 1.5
     Mode.of("mean").held_value(0.2)                      # 0.2
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Mode:
-    """What an intervention does to a unit: `zero`, `mean` (its mean over the text) or `clamp=V`."""
+    """What an intervention does to a unit: `zero`, `mean` (its mean over the text) or `clamp=V`; `remove` is zero's other name (zeroing an autoencoder's latent takes its direction out
+of the state)."""
 
     name: str  # zero | mean | clamp
     value: float | None = None  # the clamp value
@@ -24,19 +26,19 @@ class Mode:
         if isinstance(spec, Mode):
             return spec
         spec = str(spec).strip()
-        if spec in ("zero", "mean"):
-            return cls(spec)
+        if spec in ("zero", "mean", "remove"):
+            return cls.of(spec)
         if spec.startswith("clamp="):
             return cls.of("clamp", spec.split("=", 1)[1])
-        raise ValueError(f"mode {spec!r} must be zero, mean or clamp=V")
+        raise ValueError(f"mode {spec!r} must be zero, mean, remove or clamp=V")
 
     @classmethod
     def of(cls, name: str, value=None) -> "Mode":
         """From a form's two fields: a mode name and, for clamp, the value as typed."""
-        if name in ("zero", "mean"):
-            return cls(name)
+        if name in ("zero", "mean", "remove"):
+            return cls("zero" if name == "remove" else name)
         if name != "clamp":
-            raise ValueError(f"mode {name!r} must be zero, mean or clamp")
+            raise ValueError(f"mode {name!r} must be zero, mean, remove or clamp")
         return cls("clamp", finite_value(value, "clamp value"))
 
     def __str__(self) -> str:
