@@ -19,6 +19,7 @@ from pathlib import Path
 from safetensors.torch import load_file, save_file
 
 from ..fsio import atomic_dir, write_json
+from ..names import check_name as check_plain_name
 from ..units import LATENT_PREFIX, check_kind
 from .model import SAEConfig, SparseAutoencoder
 
@@ -32,6 +33,7 @@ class SAEError(FileNotFoundError):
 def check_name(name: str) -> str:
     """`name` if it names an autoencoder: its latents' kind, sae-NAME, is a kind name (charnn.units.check_kind),
     and as a folder name it starts with a letter or a digit."""
+    check_plain_name(name, "autoencoder name")
     try:
         check_kind(LATENT_PREFIX + name)
         if not name[:1].isalnum():
@@ -46,6 +48,11 @@ def sae_folder(rec, name: str) -> Path:
     return Path(rec.path) / "sae" / check_name(name)
 
 
+def is_autoencoder(folder: Path) -> bool:
+    """Whether `folder` holds an autoencoder charnn saved (what `save` may replace)."""
+    return (Path(folder) / "config.json").is_file() and (Path(folder) / "sae.safetensors").is_file()
+
+
 def names(rec) -> list[str]:
     """The autoencoders trained on `rec`."""
     root = Path(rec.path) / "sae"
@@ -54,7 +61,7 @@ def names(rec) -> list[str]:
 
 def save(rec, name: str, sae: SparseAutoencoder, options: dict, log: dict, metrics: dict) -> Path:
     folder = sae_folder(rec, name)
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, is_autoencoder, "autoencoder") as tmp:
         save_file({k: v.detach().cpu().contiguous() for k, v in sae.state_dict().items()}, str(tmp / "sae.safetensors"))
         write_json(tmp / "config.json", {
             "format": FORMAT, "sae": sae.config.to_dict(), "train": options,
