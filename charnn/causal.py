@@ -122,7 +122,7 @@ def _base_pass(scorer: StreamScorer, run: Run, layer: int, kind: str, mode: Mode
         z = sae.encode(state)  # (..., L)
         return torch.cat([z, (z != 0).to(z.dtype)], -1)  # the mean: each latent's mean value, then its firing rate
 
-    base, stats = scorer.loss(mean_of=(layer, kind), transform=latent_stats)
+    base, stats = scorer.loss(mean_of=(sae.config.layer, sae.config.kind), transform=latent_stats)  # the state it reads
     L = sae.config.latents
     return base, stats[:L].numpy(), np.flatnonzero(stats[L:].numpy() > 0)
 
