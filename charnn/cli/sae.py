@@ -50,7 +50,8 @@ def add_parser(sub) -> None:
     t.add_argument("--lr", type=finite(0, low_open=True), default=1e-3)
     t.add_argument("--normalize", default="unit", choices=["unit", "global"],
                    help="scale each unit by its std (default) or all units by one number")
-    t.add_argument("--eval-fraction", type=finite(0, low_open=True), default=0.2, help="last part of the recording held out for the metrics")
+    t.add_argument("--eval-fraction", type=finite(0, low_open=True), default=0.2,
+                   help="last part of the recording held out for the metrics")
     t.add_argument("--seed", type=at_least(0), default=0)
     t.add_argument("--name", default=None, help="folder under REC/sae/ (default e.g. c0-2048-k32)")
     t.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -66,7 +67,8 @@ def add_parser(sub) -> None:
     a = commands.add_parser("ablate", help="remove latents from the state at every step; loss change vs random latents")
     a.add_argument("rec", help="recording folder the autoencoder was trained on")
     a.add_argument("name", help="autoencoder name (a folder under REC/sae/)")
-    a.add_argument("--latent", required=True, type=latent_list, help="latent index, or several separated by commas (removed together)")
+    a.add_argument("--latent", required=True, type=latent_list,
+                   help="latent index, or several separated by commas (removed together)")
     a.add_argument("--where", default=None, help="regex: report the loss change on its matches vs all other characters")
     a.add_argument("--apply-inside", default=None, help="regex: ablate only on the characters of its matches")
     a.add_argument("--random", type=at_least(0), default=20, help="random sets of active latents as a baseline")
@@ -93,7 +95,8 @@ def train_main(args) -> int:
     start, stop = metrics["eval_chars"]
     print(f"saved {folder}" + ("" if args.no_add else f"; its latents are kind {latent_kind(folder.name)} of the recording"))
     print(f"held-out characters {start:,}..{stop:,} ({stop - start:,}):")
-    print(f"  explained_variance       {metrics['explained_variance']:.4f}   (scaled units: {metrics['explained_variance_scaled']:.4f})")
+    print(f"  explained_variance       {metrics['explained_variance']:.4f}   "
+          f"(scaled units: {metrics['explained_variance_scaled']:.4f})")
     print(f"  l0                       {metrics['l0']:.1f}")
     print(f"  dead_features            {metrics['dead_features']:.4f}")
     print(f"  ce_loss_score_readout    {metrics['ce_loss_score_readout']:.4f}")

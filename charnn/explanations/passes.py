@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..scan import baseline_offset
 from .. import threads
+from ..scan import baseline_offset
 from . import featcache
 from .moments import Moments, feature_moments, unit_moments
 from .score import Scorer

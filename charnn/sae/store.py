@@ -94,7 +94,3 @@ def load_folder(folder: Path) -> SparseAutoencoder:
     sae.load_state_dict(load_file(str(folder / "sae.safetensors")))
     sae.name = check_name(folder.name)
     return sae.eval()
-
-
-def load_metrics(rec, name: str) -> dict:
-    return json.loads((sae_folder(rec, name) / "metrics.json").read_text())

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Mode:
-    """What an intervention does to a unit: `zero`, `mean` (its mean over the text) or `clamp=V`; `remove` is zero's other name (zeroing an autoencoder's latent takes its direction out
+    """What an intervention does to a unit: `zero`, `mean` (its mean over the text) or `clamp=V`;
+    `remove` is zero's other name (zeroing an autoencoder's latent takes its direction out
 of the state)."""
 
     name: str  # zero | mean | clamp

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 
-from .concepts import CONCEPTS
 from .atoms import CLASSES, Atom, CapitalisedWord, CharAtom, CharPred, Concept, Depth, Distance, Event, Inside, Recent
+from .concepts import CONCEPTS
 from .grammar import BoolOp, ExplanationError, Linear, Not, Program, is_binary
 
 

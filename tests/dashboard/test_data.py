@@ -251,6 +251,7 @@ def test_closing_the_store_stops_a_running_preparation(dash_runs, monkeypatch):
 def test_a_search_cancels_a_queued_preparation_and_waits_for_a_running_one(data):
     import threading
     from concurrent.futures import Future
+
     from dashboards.jobs import Job
     from dashboards.views.search import run_search
     rec = data.recording("tiny", "pride")

@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_search_cache import random_data
 
 from charnn.search import native
 from charnn.search.stats import ChunkTargets, StreamStats
-
-from test_search_cache import random_data
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="the C kernel was not built (no compiler?)")
 

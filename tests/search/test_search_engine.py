@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import charnn
-from charnn.search import SearchCancelled, atlas, concept_target, probe, search
 from charnn.cli.search import add_parser
+from charnn.search import SearchCancelled, atlas, concept_target, probe, search
 from charnn.search.snippet import snippet
 
 QUOTE = r'"[^"]*"'
@@ -166,6 +166,7 @@ def test_cli_refuses_bad_numbers(planted_rec, monkeypatch, capsys, argv):
 
 def test_chance_baseline_is_the_first_units_against_the_shifted_target(planted_rec, monkeypatch):
     from sklearn.metrics import roc_auc_score
+
     from charnn.search import engine
     rec, y = planted_rec
     monkeypatch.setattr(engine, "BASELINE_UNITS", 4)
