@@ -20,7 +20,6 @@ import torch
 from tqdm.auto import tqdm
 
 from .corpus import Corpus
-from .model import STATE_KINDS
 from .recording.sources import corpus_string, text_corpus
 from .recording.streams import StreamPlan
 from .run import Run, load_run, model_on
@@ -37,7 +36,7 @@ def check_unit(spec, run: Run, latents: bool = False) -> Unit:
     unit = Unit.parse(spec)
     if latents and is_latent(unit.kind):
         return unit
-    return unit.check(cfg.layers, STATE_KINDS[cfg.cell], cfg.hidden)
+    return unit.check(cfg.layers, run.model.cell.kinds, cfg.hidden)
 
 
 @dataclass(frozen=True)
