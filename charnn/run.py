@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -140,12 +141,35 @@ class RunFolder:
             raise RunError(f"{path} is damaged: {err}") from None
 
     def truncate_metrics(self, step: int) -> None:
-        """Drop the metric rows written after `step` (those of steps a resume will redo)."""
+        """Drop the metric rows written after `step` (those of steps a resume will redo), and any
+        row that is not whole (a kill mid-write) or repeats a step."""
         path = self.path / METRICS
-        rows = list(csv.reader(open(path, newline=""))) if path.is_file() else [METRIC_FIELDS]
-        keep = [METRIC_FIELDS] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= step]
+        with open(path, newline="") if path.is_file() else open(os.devnull) as f:
+            rows = list(csv.reader(f))
+        keep, last = [METRIC_FIELDS], 0
+        for r in rows[1:]:
+            if len(r) == len(METRIC_FIELDS) and r[0].isdigit() and last < int(r[0]) <= step:
+                keep.append(r)
+                last = int(r[0])
         with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
             csv.writer(f).writerows(keep)
+
+    def metrics_log(self) -> "MetricsLog":
+        """The metrics table, open for appending one row per step."""
+        return MetricsLog(self.path / METRICS)
+
+    def trained_steps(self) -> int:
+        """Steps this folder's run has trained (0: none, or no run here)."""
+        if not (self.has_checkpoint() or (self.path / WEIGHTS).is_file()):
+            return 0
+        path = self.path / METRICS
+        with open(path, newline="") if path.is_file() else open(os.devnull) as f:
+            return max(1, sum(1 for _ in f) - 1)
+
+    def lock_file(self) -> Path:
+        """The lock a trainer holds on this folder (beside it, so the folder itself stays a run's)."""
+        resolved = self.path.resolve()
+        return resolved.with_name(f".{resolved.name}.train.lock")
 
     def summary(self) -> dict | None:
         return self._json(SUMMARY) if (self.path / SUMMARY).is_file() else None
@@ -181,6 +205,25 @@ class RunFolder:
         if not root.is_dir():
             return []
         return sorted(p.name for p in root.iterdir() if not p.name.startswith(".") and RunFolder(p).is_run())
+
+
+class MetricsLog:
+    """metrics.csv opened for appending: each row reaches the OS as it is written (a kill loses
+    none), and `sync` makes them durable on disk before a checkpoint that counts them."""
+
+    def __init__(self, path: Path):
+        self.file = open(path, "a", newline="")
+        self.writer = csv.writer(self.file)
+
+    def write(self, row: list) -> None:
+        self.writer.writerow(row)
+        self.file.flush()
+
+    def sync(self) -> None:
+        os.fsync(self.file.fileno())
+
+    def close(self) -> None:
+        self.file.close()
 
 
 @dataclass

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from charnn.names import BadName
+from charnn.names import check_name as check_plain_name
 from charnn.run import RunFolder
 
 
@@ -19,10 +21,11 @@ class PathError(ValueError):
 
 
 def check_name(name) -> str:
-    """A single path component: not empty, not . or .., no separators or NUL."""
-    if not isinstance(name, str) or name in ("", ".", "..") or any(c in name for c in "/\\\0"):
-        raise PathError(f"{name!r} is not a run or recording name")
-    return name
+    """A plain name (charnn.names: one path component, no leading dot), else PathError."""
+    try:
+        return check_plain_name(name, "run or recording name")
+    except BadName as err:
+        raise PathError(str(err)) from None
 
 
 def safe_join(root: str | Path, *names: str) -> Path:

@@ -43,3 +43,11 @@ def tiny_run(tmp_path_factory, small_corpus) -> Path:
                       eval_every=40, warmup_steps=5, eval_chars=5000, lr=1e-2)
     Trainer(cfg, dict(cell="lstm", layers=2, hidden=32, embed=16)).fit()
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_gru_run(tmp_path_factory, small_corpus) -> Path:
+    """A 2x32 GRU trained for 40 steps."""
+    out = tmp_path_factory.mktemp("runs") / "gru"
+    train_tiny(small_corpus, out, steps=40, cell="gru", layers=2, lr=1e-2)
+    return out

@@ -166,7 +166,8 @@ def build_cached(name: str, out: Path | None = None, source: Path | None = None,
                 f"not {name!r} with {opts}: pass --force to rebuild it, or choose another --out")
         return out, existing, False
 
-    with atomic_dir(out) as tmp:
+    # Replacing a folder without the manifest is refused below when it holds a file the build would not rewrite.
+    with atomic_dir(out, lambda folder: True, "corpus") as tmp:
         t0 = time.time()
         build_kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in opts.items()}
         module.build(tmp, Path(source).expanduser() if source is not None else None, **build_kwargs)

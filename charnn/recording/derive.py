@@ -23,16 +23,17 @@ from ..model import CharRNN
 class Gates:
     def __init__(self, model: CharRNN):
         self.cell, self.hidden = model.cell, model.config.hidden
-        self.layers = [model.layer(l) for l in range(model.config.layers)]
-        self.embedding = model.input_table().detach()  # (V, in)
+        self.layers = [self.cell(tuple(w.detach().float().cpu() for w in self.cell.weights_of(model.rnn, l)), self.hidden)
+                       for l in range(model.config.layers)]  # the weights as constants
+        self.embedding = model.input_table().detach().float().cpu()  # (V, in)
 
     def embed(self, ids: np.ndarray) -> torch.Tensor:
         """(n,) ids -> (n, in): layer 0's input."""
         return self.embedding[torch.from_numpy(np.asarray(ids, np.int64))]
 
-    @torch.no_grad()
     def __call__(self, layer: int, kind: str, x: torch.Tensor, h_prev: torch.Tensor, units=None) -> torch.Tensor:
-        """(n, len(units)) float32 values of derived kind `kind` of `layer` (units None: all)."""
+        """(n, len(units)) float32 values of derived kind `kind` of `layer` (units None: all); differentiable in
+        x and h_prev (the weights are constants), for gradient attributions of a gate."""
         if kind not in self.cell.derived:
             raise ValueError(f"a {self.cell.name}'s kind {kind!r} is not derived from stored states")
         return self.layers[layer].derive(kind, x, h_prev, None if units is None else np.asarray(units, np.int64))

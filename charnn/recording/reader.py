@@ -143,6 +143,30 @@ class Recording:
         if bad:
             raise RecordingError(f"units {bad} do not exist: units are 0..{width - 1}")
 
+    def streams(self) -> np.ndarray:
+        """(n_streams, 2) [start, stop) of every stream, in text order. A stream's first row follows
+        from its burn-in (from the characters before it, read from a zero state), not from the row
+        stored before it: a recurrence read from the recording stops at a stream's start."""
+        bounds = [(p.start + b * p.segment, min(p.stop, p.start + (b + 1) * p.segment))
+                  for p in self.parts for b in range(p.streams)]
+        return np.array(bounds, np.int64).reshape(-1, 2)
+
+    def stream_start(self, pos: int) -> int:
+        """The first position of the stream that recorded `pos` (0 <= pos < n_chars)."""
+        p = self.parts[int(np.searchsorted(self._starts, pos, side="right")) - 1]
+        return p.start + (pos - p.start) // p.segment * p.segment
+
+    def stream_origin(self, pos: int) -> int:
+        """Where the stream that recorded `pos` began reading, from a zero state: its start less its
+        burn-in (0 for the text's first stream, which reads from position 0)."""
+        p = self.parts[int(np.searchsorted(self._starts, pos, side="right")) - 1]
+        return max(0, self.stream_start(pos) - p.burn_in)
+
+    def ids(self, start: int, stop: int) -> np.ndarray:
+        """The model's input ids of positions [start, stop)."""
+        return np.concatenate([self._part("ids", p)[max(start, p.start) - p.start:min(stop, p.stop) - p.start]
+                               for p in self._parts_between(start, stop)] or [np.zeros(0, np.int64)])
+
     # ------------------------------------------------------------ text
     @cached_property
     def text(self) -> pd.DataFrame:
@@ -334,9 +358,7 @@ class Recording:
         if stop <= start:
             return np.zeros((0, self.hidden if units is None else len(units)), np.float32)
         if layer == 0:
-            ids = np.concatenate([self._part("ids", p)[max(start, p.start) - p.start:min(stop, p.stop) - p.start]
-                                  for p in self._parts_between(start, stop)])
-            x = self._gates.embed(ids)  # (n, E)
+            x = self._gates.embed(self.ids(start, stop))  # (n, E)
         else:
             x = torch.from_numpy(self._read(layer - 1, "h", None, start, stop))  # (n, H)
         h_prev = np.zeros((stop - start, self.hidden), np.float32)  # (n, H): h at t - 1

@@ -20,6 +20,7 @@ from pathlib import Path
 from safetensors.torch import load_file, save_file
 
 from ..fsio import atomic_dir, write_json
+from ..names import check_name as check_plain_name
 from .model import SAEConfig, SparseAutoencoder
 
 FORMAT = 1
@@ -31,7 +32,9 @@ class SAEError(FileNotFoundError):
 
 
 def check_name(name: str) -> str:
-    if not NAME.match(name or ""):
+    """A plain name (charnn.names) that also suits a kind's name: lowercase, short."""
+    check_plain_name(name, "autoencoder name")
+    if not NAME.match(name):
         raise ValueError(f"autoencoder name {name!r} must be lowercase letters, digits, '-' or '_', at most 28 "
                          f"(a folder name, and its latents' kind is sae-NAME), e.g. c0-2048-k32")
     return name
@@ -39,6 +42,11 @@ def check_name(name: str) -> str:
 
 def sae_folder(rec, name: str) -> Path:
     return Path(rec.path) / "sae" / check_name(name)
+
+
+def is_autoencoder(folder: Path) -> bool:
+    """Whether `folder` holds an autoencoder charnn saved (what `save` may replace)."""
+    return (Path(folder) / "config.json").is_file() and (Path(folder) / "sae.safetensors").is_file()
 
 
 def names(rec) -> list[str]:
@@ -49,7 +57,7 @@ def names(rec) -> list[str]:
 
 def save(rec, name: str, sae: SparseAutoencoder, options: dict, log: dict, metrics: dict) -> Path:
     folder = sae_folder(rec, name)
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, is_autoencoder, "autoencoder") as tmp:
         save_file({k: v.detach().cpu().contiguous() for k, v in sae.state_dict().items()}, str(tmp / "sae.safetensors"))
         write_json(tmp / "config.json", {
             "format": FORMAT, "sae": sae.config.to_dict(), "train": options,
