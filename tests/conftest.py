@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from charnn.corpus import corpora_dir
+from charnn.corpus_store import corpora_dir
 from charnn.train import Trainer, TrainConfig
 
 torch.set_num_threads(1)  # tests run beside other work; one thread keeps them predictable

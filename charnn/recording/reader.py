@@ -35,12 +35,6 @@ from .streams import PartPlan
 CHUNK_ROWS = 65536  # rows per chunk of a scan
 
 
-def is_recording(path: str | Path) -> bool:
-    """Whether a folder holds a complete recording: its manifest, meta.json, is written last, in a
-    hidden folder (.NAME.partial) that is then renamed into place."""
-    return not Path(path).name.startswith(".") and (Path(path) / manifest.META).is_file()
-
-
 def open_recording(path: str | Path) -> "Recording":
     return Recording(path)
 
