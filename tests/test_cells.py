@@ -10,14 +10,17 @@ import pytest
 import torch
 
 from charnn import cells
+from charnn.attribution.writes import write_attribution
 from charnn.causal import ablate
 from charnn.cells import Cell
+from charnn.cli import main
 from charnn.explanations import explain
 from charnn.model import CharRNN, ModelConfig
 from charnn.recording import open_recording, record
 from charnn.run import create_run, load_run
 from charnn.search import search
 from charnn.stepper import Intervention, Stepper
+from charnn.units import Unit
 from charnn.vocab import Vocab
 
 TEXT = ('"Yes," said she, "it is." He was silent. "No!" ' * 60)
@@ -169,3 +172,22 @@ def test_minimal_cells_train_with_gradients_through_the_scan(cell):
     assert all(g is not None and torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads)
     logits2, _ = model(ids[:, :10], state)  # a carried, positive state scans on
     assert torch.isfinite(logits2).all()
+
+
+@pytest.mark.parametrize("cell", ["mingru", "minlstm"])
+def test_charnn_train_cell_minimal_trains_records_searches_and_splits_exactly(tmp_path, small_corpus, cell):
+    out = tmp_path / cell
+    code = main(["train", str(small_corpus), "--cell", cell, "--out", str(out), "--max-steps", "40", "--layers", "2",
+                 "--hidden", "16", "--embed", "8", "--seq-len", "32", "--batch-size", "8", "--eval-every", "20",
+                 "--warmup-steps", "5"])
+    assert code == 0
+    run = load_run(out)
+    assert run.model_config.cell == cell and run.folder.summary()["best_val_bpc"] < 6
+    rec = open_recording(record(run, "val", max_chars=3000, streams=4, burn_in=32, progress=False))
+    assert rec.stored_kinds == ["h"] and rec.kinds == list(cells.get(cell).kinds)
+    found = search(rec, concept="inside_quotes", kinds=rec.kinds, progress=False)
+    assert len(found) == 2 * len(rec.kinds) * 16
+    # h is linear given gates that read only the input: the write split sums to the stored value
+    split = write_attribution(rec, Unit(1, "h", 3), at=1500, start=1400)
+    total = split.contributions["contribution"].sum() + split.remainder
+    assert abs(total - split.value) < 2e-3  # float16 storage of h and its derived gates

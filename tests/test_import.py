@@ -6,14 +6,13 @@ refused in one line, with nothing written.
 """
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 
+from charnn.cli import main
 from charnn.importers import import_min_char_rnn, import_torch
 from charnn.recording import open_recording, record
 from charnn.run import RunFolder, load_run
@@ -163,16 +162,16 @@ def test_min_char_rnn_imports_and_records_as_it_runs(tmp_path):
     np.testing.assert_allclose(rec.activations(0, "h"), np.array(hs), atol=TOL)
 
 
-def charnn_cli(*argv):
-    return subprocess.run([sys.executable, "-m", "charnn", *map(str, argv)], capture_output=True, text=True, timeout=120)
+def test_the_cli_imports_and_refuses_bad_input_in_one_line(tmp_path, capsys):
+    def charnn_cli(*argv):
+        code = main([str(a) for a in argv])
+        return code, capsys.readouterr().err
 
-
-def test_the_cli_imports_and_refuses_bad_input_in_one_line(tmp_path):
     model = train_user_model(nn.LSTM, 1, 8, steps=2)
     torch.save(model.state_dict(), tmp_path / "model.pt")
     (tmp_path / "vocab.json").write_text(json.dumps(CHARS))
     ok = charnn_cli("import", "torch", tmp_path / "model.pt", "--vocab", tmp_path / "vocab.json", "--out", tmp_path / "run")
-    assert ok.returncode == 0 and load_run(tmp_path / "run").model_config.cell == "lstm"
+    assert ok[0] == 0 and load_run(tmp_path / "run").model_config.cell == "lstm"
 
     (tmp_path / "dup.json").write_text(json.dumps(CHARS + ["a"]))
     (tmp_path / "short.txt").write_text("".join(CHARS[:-3]))
@@ -186,9 +185,9 @@ def test_the_cli_imports_and_refuses_bad_input_in_one_line(tmp_path):
         ("min-char-rnn", "model.pt", "vocab.json"): "model.pt",
     }
     for (source, model_file, vocab), message in cases.items():
-        result = charnn_cli("import", source, tmp_path / model_file, "--vocab", tmp_path / vocab, "--out", tmp_path / "bad")
-        lines = result.stderr.strip().splitlines()
-        assert result.returncode == 2 and len(lines) == 1 and message in lines[0], (source, model_file, vocab, result.stderr)
+        code, err = charnn_cli("import", source, tmp_path / model_file, "--vocab", tmp_path / vocab, "--out", tmp_path / "bad")
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and message in lines[0], (source, model_file, vocab, err)
         assert not (tmp_path / "bad").exists() and not list(tmp_path.glob(".bad*"))
     again = charnn_cli("import", "torch", tmp_path / "model.pt", "--vocab", tmp_path / "vocab.json", "--out", tmp_path / "run")
-    assert again.returncode == 2 and "exists" in again.stderr  # an existing folder is left as it is
+    assert again[0] == 2 and "exists" in again[1]  # an existing folder is left as it is

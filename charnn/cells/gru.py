@@ -19,6 +19,7 @@ class GRU(TorchRNN):
     name = "gru"
     kinds = ("r", "z", "n", "h")
     derived = ("r", "z", "n")
+    linear = {"h": ("z", "1-z", "n")}
     module = nn.GRU
 
     def project(self, x):

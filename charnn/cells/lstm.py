@@ -61,6 +61,7 @@ class LSTM(TorchRNN):
     derived = ("i", "f", "g", "o")
     passes_on = ("c", "h")
     output_reads = ("c", "o")
+    linear = {"c": ("f", "i", "g")}
     module = nn.LSTM
 
     def __init__(self, weights, hidden):

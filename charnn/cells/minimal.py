@@ -51,6 +51,7 @@ class MinGRU(Cell):
     name = "mingru"
     kinds = ("z", "n", "h")
     derived = ("z", "n")
+    linear = {"h": ("1-z", "z", "n")}
     blocks = 2
 
     @classmethod
@@ -114,6 +115,7 @@ class MinLSTM(MinGRU):
     name = "minlstm"
     kinds = ("f", "i", "g", "h")
     derived = ("f", "i", "g")
+    linear = {"h": ("f", "i", "g")}
     blocks = 3
 
     @staticmethod

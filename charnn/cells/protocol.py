@@ -49,6 +49,10 @@ class Cell:
     derived: ClassVar[tuple[str, ...]] = ()  # follow from (x_t, h_{t-1}): recordings need not store them
     passes_on: ClassVar[tuple[str, ...]] = ("h",)
     output_reads: ClassVar[tuple[str, ...]] = ("h",)  # the kinds `output` reads
+    # The carried kinds whose step is linear given the gates, {kind: (decay, write gate, write value)}:
+    # kind_t = decay * kind_{t-1} + gate * value, each a kind or "1-k" (one minus kind k). Attribution
+    # splits such a state exactly into what each earlier step wrote, and reads memory spans off the decay.
+    linear: ClassVar[dict[str, tuple[str, str, str]]] = {}
 
     def __init__(self, weights: tuple[torch.Tensor, ...], hidden: int):
         self.weights, self.hidden = weights, hidden
@@ -151,6 +155,11 @@ class SteppedStack(nn.Module):
             if l < len(self.layers) - 1:
                 x = self.drop(x)
         return x, join_states(finals, self.cell)
+
+
+def term(name: str, read: Callable):
+    """The value of one factor of `Cell.linear`: read(kind), or 1 - read(k) for "1-k"."""
+    return 1 - read(name[2:]) if name.startswith("1-") else read(name)
 
 
 def stack_state(state, cell: type[Cell], layer: int) -> tuple:
