@@ -9,6 +9,10 @@ Kinds are the model's states (LSTM `i f g o c h`, GRU `r z n h`, RNN `h`) or a k
 recording later, such as a sparse autoencoder's latents (`sae-NAME`, `is_latent`): lowercase
 letters, digits and `_ . -`, never `:`. Every command, search result, dashboard view and causal test names units
 this way, and parses them here.
+
+A unit's value is its stored value (`unit_value`): a cell state c as stored, not tanh(c). explain,
+search, the atlas, probes and the dashboard's scores all correlate this value, so that one unit and
+one explanation have one r; tanh(c) is only the dashboard's colour scale for c.
 """
 
 from __future__ import annotations
@@ -18,6 +22,12 @@ from dataclasses import dataclass
 
 KIND_NAME = re.compile(r"^[a-z][a-z0-9_.\-]*$")
 LATENT_PREFIX = "sae-"  # the kinds that hold a sparse autoencoder's latents (charnn.sae.kind)
+
+
+def unit_value(kind: str, stored):
+    """The value of units of `kind` that every score correlates, from the stored array: the stored
+    value itself, for every kind (see the module docstring)."""
+    return stored
 
 
 def is_latent(kind: str) -> bool:

@@ -31,8 +31,8 @@ def add_parser(sub) -> None:
     p.add_argument("--kinds", type=kinds, default=None, help="comma-separated kinds to explain, e.g. c,h (default: all)")
     p.add_argument("--max-terms", type=at_least(1), default=3, help="terms per explanation, 1..10 (default: 3)")
     p.add_argument("--top", type=at_least(1), default=3, help="explanations kept per unit (default: 3)")
-    p.add_argument("--max-set", type=at_least(0), default=6,
-                   help="characters a character set such as [aeiou] lists at most; 0: no sets (default: 6)")
+    p.add_argument("--max-set", type=at_least(0), default=3,
+                   help="characters a character set such as [aeiou] lists at most; 0: no sets (default: 3)")
     p.add_argument("--heldout", default=None,
                    help="another recording of the same run to score on (default: fit the first half, score the second)")
     p.add_argument("--units", type=at_least(0), default=20, help="best-explained units to print (default: 20)")

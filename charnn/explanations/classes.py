@@ -1,0 +1,30 @@
+"""A unit's class from its two-part explanation: local, memory, mixed, integrator or constant.
+
+    classify(r2_local, r2_memory, constant, integrator)    # (U,) object array of class names
+
+- `constant`: the unit does not vary on the fitting or the held-out part (nothing to explain);
+- `integrator`: an LSTM cell that sums over hundreds of characters (`charnn.attribution`'s memory
+  spans, from its forget gate, where the recording holds it);
+- `memory`: the readable terms add at least MEMORY_GAIN of held-out R^2 to the lookup, and at
+  least as much as the lookup explains: what the unit holds is not in the last few characters;
+- `mixed`: the readable terms add at least MEMORY_GAIN, less than the lookup explains;
+- `local`: the rest: what the unit says follows from the last few characters (however well).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CLASSES = ("local", "memory", "mixed", "integrator", "constant")
+MEMORY_GAIN = 0.05  # held-out R^2 the memory part must add for a unit to be memory or mixed
+
+
+def classify(r2_local: np.ndarray, r2_memory: np.ndarray, constant: np.ndarray,
+             integrator: np.ndarray | None = None) -> np.ndarray:
+    """(U,) the class of each unit (see the module docstring); integrator (U,) bool or None."""
+    out = np.where(r2_memory >= MEMORY_GAIN, np.where(r2_memory >= r2_local, "memory", "mixed"), "local")
+    out = out.astype(object)
+    if integrator is not None:
+        out[np.asarray(integrator, bool)] = "integrator"
+    out[np.asarray(constant, bool)] = "constant"
+    return out
