@@ -22,6 +22,7 @@ _EXPORTS = {
     "Stepper": "stepper", "Intervention": "stepper", "StateHook": "stepper",
     "record": "recording", "open_recording": "recording", "Recording": "recording", "RecordingError": "recording",
     "explain": "explanations", "load_explanations": "explanations",
+    "memory_spans": "attribution",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -143,6 +143,19 @@ class Recording:
         if bad:
             raise RecordingError(f"units {bad} do not exist: units are 0..{width - 1}")
 
+    def streams(self) -> np.ndarray:
+        """(n_streams, 2) [start, stop) of every stream, in text order. A stream's first row follows
+        from its burn-in (from the characters before it, read from a zero state), not from the row
+        stored before it: a recurrence read from the recording stops at a stream's start."""
+        bounds = [(p.start + b * p.segment, min(p.stop, p.start + (b + 1) * p.segment))
+                  for p in self.parts for b in range(p.streams)]
+        return np.array(bounds, np.int64).reshape(-1, 2)
+
+    def stream_start(self, pos: int) -> int:
+        """The first position of the stream that recorded `pos` (0 <= pos < n_chars)."""
+        p = self.parts[int(np.searchsorted(self._starts, pos, side="right")) - 1]
+        return p.start + (pos - p.start) // p.segment * p.segment
+
     # ------------------------------------------------------------ text
     @cached_property
     def text(self) -> pd.DataFrame:

@@ -1,0 +1,96 @@
+"""Memory spans against a direct loop over the forget/update gates.
+
+    .venv/bin/python -m pytest tests/attribution/test_memory.py -q
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from charnn.attribution import memory as mem
+from charnn.attribution import memory_spans, unit_half_lives
+
+
+def reference_half_lives(f: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per position of one unit: walk back multiplying gates until the product falls below 1/2."""
+    k, cens = np.zeros(len(f), np.int64), np.zeros(len(f), bool)
+    for a, b in bounds:
+        for t in range(a, b):
+            prod, s = 1.0, t
+            while s >= a:
+                prod *= float(f[s])
+                if prod < 0.5:
+                    break
+                s -= 1
+            k[t] = t - s + 1 if s >= a else t - a + 1
+            cens[t] = s < a
+    return k, cens
+
+
+def test_half_lives_equal_the_direct_loop(lstm_rec):
+    for spec in ("0:c:3", "1:c:17"):
+        layer, _, u = spec.split(":")
+        f = lstm_rec.activations(int(layer), "f", [int(u)])[:, 0]
+        k, cens = unit_half_lives(lstm_rec, spec)
+        want_k, want_cens = reference_half_lives(f.astype(np.float64), lstm_rec.streams())
+        assert (cens == want_cens).all()
+        assert np.mean(k == want_k) > 0.999  # a product within float rounding of 1/2 may tip either way
+
+
+def test_long_streams_are_read_in_slices_with_context():
+    """A stream longer than a slice: the context carries the earlier sums into the next slice."""
+    g = torch.Generator().manual_seed(0)
+    f = torch.rand(1, 300, 2, generator=g) * 0.1 + 0.9  # (1, n, U): gates near 1, half-lives ~10
+    whole, _ = mem.spans(f, torch.zeros(1, 1, 2, dtype=torch.float64))
+    a = torch.cumsum(-torch.log(f[:, :200].double()), dim=1)
+    ctx = torch.cat([torch.zeros(1, 1, 2, dtype=torch.float64), a], dim=1)
+    second, _ = mem.spans(f[:, 200:], ctx)
+    assert torch.equal(whole[:, :, 200:], second)
+
+
+def test_memory_spans_table(lstm_rec):
+    df = memory_spans(lstm_rec)
+    assert list(df.columns[:6]) == ["layer", "kind", "unit", "half_life", "half_life_p90", "class"]
+    assert len(df) == 2 * 32 and set(df["kind"]) == {"c"}
+    assert (df["half_life"] >= 1).all() and (df["half_life_p90"] >= df["half_life"]).all()
+    k, _ = unit_half_lives(lstm_rec, "1:c:17")
+    row = df[(df.layer == 1) & (df.unit == 17)].iloc[0]
+    assert row.half_life == int(np.quantile(k, 0.5, method="inverted_cdf"))
+    assert row.half_life_p90 == int(np.quantile(k, 0.9, method="inverted_cdf"))
+    f = lstm_rec.activations(1, "f", [17])[:, 0]
+    assert row.mean_gate == pytest.approx(f.mean(), rel=1e-4)
+
+
+def test_integrators_are_named_not_constant():
+    half = np.array([2, 30, 500, 8])
+    gate = np.array([0.3, 0.99, 0.999, 0.6])
+    c_max = np.array([0.9, 1.5, 400.0, 2.0])
+    assert list(mem.classify("c", half, gate, c_max)) == ["short", "long", "integrator", "medium"]
+    assert "integrator" not in mem.classify("h", half, gate, c_max)
+
+
+def test_gru_spans_come_from_the_update_gate(gru_rec):
+    df = memory_spans(gru_rec)
+    assert set(df["kind"]) == {"h"} and len(df) == 64 and df["drift_r"].isna().all()
+    k, _ = unit_half_lives(gru_rec, "0:h:5")
+    z = gru_rec.activations(0, "z", [5])[:, 0]
+    want, _ = reference_half_lives(z.astype(np.float64), gru_rec.streams())
+    assert np.mean(k == want) > 0.999
+
+
+def test_a_kind_without_a_decay_gate_is_refused(lstm_rec):
+    with pytest.raises(ValueError, match="kind 'h' of a lstm has no gate that decays it"):
+        memory_spans(lstm_rec, kinds=["h"])
+
+
+def test_cli_memory_json_and_errors(lstm_rec, capsys):
+    from charnn.cli import main
+    import json
+    assert main(["memory", str(lstm_rec.path), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 64 and {"layer", "kind", "unit", "half_life", "half_life_p90", "class"} <= set(rows[0])
+    assert main(["memory", str(lstm_rec.path), "--kinds", "o"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "kind 'o' of a lstm has no gate that decays it" in err[0]
