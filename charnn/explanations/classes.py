@@ -3,10 +3,12 @@
     classify(r2_local, r2_memory, constant, integrator)    # (U,) object array of class names
 
 - `constant`: the unit does not vary on the fitting or the held-out part (nothing to explain);
-- `integrator`: an LSTM cell that sums over hundreds of characters (`charnn.attribution`'s memory
-  spans, from its forget gate, where the recording holds it);
 - `memory`: the readable terms add at least MEMORY_GAIN of held-out R^2 to the lookup, and at
-  least as much as the lookup explains: what the unit holds is not in the last few characters;
+  least as much as the lookup explains: what the unit holds is not in the last few characters,
+  and the readable terms say what it is;
+- `integrator`: any other unit that `charnn.attribution.memory_spans` classes an integrator (an
+  LSTM cell whose forget gate keeps what it sums over hundreds of characters): its memory is
+  there, and the readable terms do not say what it holds;
 - `mixed`: the readable terms add at least MEMORY_GAIN, less than the lookup explains;
 - `local`: the rest: what the unit says follows from the last few characters (however well).
 """
@@ -14,6 +16,8 @@
 from __future__ import annotations
 
 import numpy as np
+
+from ..attribution import memory_spans
 
 CLASSES = ("local", "memory", "mixed", "integrator", "constant")
 MEMORY_GAIN = 0.05  # held-out R^2 the memory part must add for a unit to be memory or mixed
@@ -25,6 +29,22 @@ def classify(r2_local: np.ndarray, r2_memory: np.ndarray, constant: np.ndarray,
     out = np.where(r2_memory >= MEMORY_GAIN, np.where(r2_memory >= r2_local, "memory", "mixed"), "local")
     out = out.astype(object)
     if integrator is not None:
-        out[np.asarray(integrator, bool)] = "integrator"
+        out[np.asarray(integrator, bool) & (out != "memory")] = "integrator"
     out[np.asarray(constant, bool)] = "constant"
     return out
+
+
+def integrators(rec, blocks: list[tuple[int, str]]) -> np.ndarray | None:
+    """(U,) bool over the units of `blocks` (concatenated): the integrators of the memory spans; None
+    for a recording that does not say its cell (no gates to read)."""
+    if (getattr(rec, "meta", None) or {}).get("cell") != "lstm" or not any(k == "c" for _, k in blocks):
+        return None
+    spans = memory_spans(rec, kinds=["c"], layers=sorted({layer for layer, k in blocks if k == "c"}))
+    out = []
+    for layer, kind in blocks:
+        width = rec.width(layer, kind)
+        mine = spans[(spans.layer == layer) & (spans.kind == kind)] if kind == "c" else spans.iloc[:0]
+        mask = np.zeros(width, bool)
+        mask[mine.unit.to_numpy()[mine["class"].to_numpy() == "integrator"]] = True
+        out.append(mask)
+    return np.concatenate(out)

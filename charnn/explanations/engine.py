@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from ..search.engine import SearchCancelled
 from ..recording.reader import scan_blocks
 from ..threads import per_tile
-from . import beam, memory, passes, select, table, twopart
+from . import beam, classes, memory, passes, select, table, twopart
 from .candidates import candidates, choose, linear_scores
 from .moments import fit_r
 
@@ -147,7 +147,8 @@ def _explain(parts, blocks, s: Settings, prog: _Progress, chars: int, workers: i
     constant = (vx <= 0) | (held[2] <= 0)  # nothing to explain, or nothing to score it on (a saturated tanh(c))
     vx = np.where(constant, 0.0, vx)
     fit = (C, b, vx)
-    two = twopart.two_part(parts, mom, passes.middle(ranges, blocks, False).astype(np.float64), constant)
+    two = twopart.two_part(parts, mom, passes.middle(ranges, blocks, False).astype(np.float64), constant,
+                           classes.integrators(parts[0].rec, blocks))
     mom.pop("cells")
     path = select.greedy(C, b, vx, fm.lib, fm.centre, max(table.CURVE), max_set=s.max_set)
     curve = _curve(path, fit, held)

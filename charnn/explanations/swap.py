@@ -97,7 +97,7 @@ def choose(best: pd.DataFrame, min_r: float | None, top: int | None) -> pd.DataF
     return ok[ok["whole_r"] >= min_r]
 
 
-def swap(rec, min_r=THRESHOLDS, top: int | None = None, kinds=None, max_chars: int | None = 50_000,
+def swap(rec, min_r=THRESHOLDS, top: int | None = None, kinds=None, max_chars: int | None = 20_000,
          context: int = 256, streams: int = 128, device: str = "cpu", progress=None) -> pd.DataFrame:
     """Rows (FIELDS) per layer, kind and threshold (or `top`): the loss with the chosen units clean,
     mean-ablated and swapped for their explanations (see the module docstring). max_chars: the
@@ -151,7 +151,7 @@ def _score(rec, attrs: dict, plans: list, top, max_chars, context, streams, devi
         units = chosen["unit"].to_numpy(np.int64)
         pred = predictions(rec, chosen, attrs["contexts"])  # (n, k)
         mean = rec.activations(layer, kind, units, start, stop).mean(0)  # (k,)
-        idx = torch.from_numpy(units)
+        idx = torch.from_numpy(units.copy())
         values = torch.from_numpy(pred[steps_pos]).to(scorer.device)  # (steps, B, k)
         flat = torch.from_numpy(np.broadcast_to(mean, values.shape).copy()).to(scorer.device)
         ablated = bits([Replace(layer, kind, idx, flat, where)])
