@@ -64,7 +64,7 @@ PLANTED = {  # unit of (0, "h") -> the explanation it is an exact function of (n
 
 def planted(n: int = 24_000, seed: int = 0, path=None) -> SyntheticRecording:
     """h: unit 0 inside parens, 1 distance since newline, 2 noise, 3 constant, 4 a chain, 5 char [aeiou] in
-    a scaled copy; c: unit 0 = 2.5 * inside parens - 1 (explained through tanh), unit 1 noise."""
+    a scaled copy; c: unit 0 = 2.5 * inside parens - 1 (explained on its stored value), unit 1 noise."""
     text = synthetic_text(n, seed)
     rng = np.random.default_rng(seed + 1)
     h = rng.standard_normal((n, 6)).astype(np.float32)
