@@ -13,8 +13,7 @@ back without unpickling code.
 
     folder = RunFolder("runs/austen")
     folder.train_config()          # the saved TrainConfig fields (what --resume continues with)
-    folder.recordings()            # ["step-0000500", "val"]
-    folder.probe_steps()           # {500: Path(".../recordings/step-0000500")}
+    folder.corpus_split("val")     # the validation split of the corpus it was trained on
     run = load_run("runs/austen")  # Run: config, vocabulary and the best weights, ready to use
 """
 
@@ -23,6 +22,7 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,6 +31,7 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
+from .corpus import Corpus, CorpusError, load_corpus
 from .fsio import atomic_path, write_json
 from .model import CharRNN, ModelConfig
 from .vocab import Vocab
@@ -140,12 +141,35 @@ class RunFolder:
             raise RunError(f"{path} is damaged: {err}") from None
 
     def truncate_metrics(self, step: int) -> None:
-        """Drop the metric rows written after `step` (those of steps a resume will redo)."""
+        """Drop the metric rows written after `step` (those of steps a resume will redo), and any
+        row that is not whole (a kill mid-write) or repeats a step."""
         path = self.path / METRICS
-        rows = list(csv.reader(open(path, newline=""))) if path.is_file() else [METRIC_FIELDS]
-        keep = [METRIC_FIELDS] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= step]
+        with open(path, newline="") if path.is_file() else open(os.devnull) as f:
+            rows = list(csv.reader(f))
+        keep, last = [METRIC_FIELDS], 0
+        for r in rows[1:]:
+            if len(r) == len(METRIC_FIELDS) and r[0].isdigit() and last < int(r[0]) <= step:
+                keep.append(r)
+                last = int(r[0])
         with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
             csv.writer(f).writerows(keep)
+
+    def metrics_log(self) -> "MetricsLog":
+        """The metrics table, open for appending one row per step."""
+        return MetricsLog(self.path / METRICS)
+
+    def trained_steps(self) -> int:
+        """Steps this folder's run has trained (0: none, or no run here)."""
+        if not (self.has_checkpoint() or (self.path / WEIGHTS).is_file()):
+            return 0
+        path = self.path / METRICS
+        with open(path, newline="") if path.is_file() else open(os.devnull) as f:
+            return max(1, sum(1 for _ in f) - 1)
+
+    def lock_file(self) -> Path:
+        """The lock a trainer holds on this folder (beside it, so the folder itself stays a run's)."""
+        resolved = self.path.resolve()
+        return resolved.with_name(f".{resolved.name}.train.lock")
 
     def summary(self) -> dict | None:
         return self._json(SUMMARY) if (self.path / SUMMARY).is_file() else None
@@ -161,18 +185,23 @@ class RunFolder:
     def recording_path(self, name: str) -> Path:
         return self.recordings_dir / name
 
-    def recordings(self) -> list[str]:
-        """Names of the complete recordings of this run, sorted."""
-        from .recording import is_recording
-        folder = self.recordings_dir
-        if not folder.is_dir():
-            return []
-        return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".") and is_recording(p))
+    def probe_step(self, name: str) -> int | None:
+        """The training step of a probe recording's name (step-XXXXXXX), None for any other name."""
+        m = PROBE_NAME.match(name)
+        return int(m.group(1)) if m else None
 
-    def probe_steps(self) -> dict[int, Path]:
-        """{training step: recording folder} of the probe recordings made during training, in step order."""
-        found = ((int(m.group(1)), name) for name in self.recordings() if (m := PROBE_NAME.match(name)))
-        return {step: self.recording_path(name) for step, name in sorted(found)}
+    # ------------------------------------------------------------ corpus
+    def corpus_split(self, split: str) -> Corpus:
+        """One split (train, val or test) of the corpus this run was trained on, read again from its
+        source; a CorpusError when the source changed since (its split offsets would be wrong)."""
+        config = self.config()
+        info = config["corpus"]
+        corpus = load_corpus(info["source"], errors=config["train"].get("encoding_errors", "strict"))
+        start, stop = info["splits"][split]
+        if corpus.n_positions != info["n_chars"]:
+            raise CorpusError(f"the corpus {info['source']} changed since {self.path} was trained: "
+                              "record a file instead of a split")
+        return Corpus(corpus.slice_documents(start, stop), source=f"{info['source']}:{split}")
 
     @staticmethod
     def list(root: str | Path) -> list[str]:
@@ -181,6 +210,25 @@ class RunFolder:
         if not root.is_dir():
             return []
         return sorted(p.name for p in root.iterdir() if not p.name.startswith(".") and RunFolder(p).is_run())
+
+
+class MetricsLog:
+    """metrics.csv opened for appending: each row reaches the OS as it is written (a kill loses
+    none), and `sync` makes them durable on disk before a checkpoint that counts them."""
+
+    def __init__(self, path: Path):
+        self.file = open(path, "a", newline="")
+        self.writer = csv.writer(self.file)
+
+    def write(self, row: list) -> None:
+        self.writer.writerow(row)
+        self.file.flush()
+
+    def sync(self) -> None:
+        os.fsync(self.file.fileno())
+
+    def close(self) -> None:
+        self.file.close()
 
 
 @dataclass

@@ -19,7 +19,7 @@ of every stream, gathered, so it is the same file a single process writes.
 
 from __future__ import annotations
 
-import csv
+import contextlib
 import hashlib
 import math
 import signal
@@ -35,6 +35,7 @@ from . import run as runio
 from .batches import StreamBatches
 from .corpus import load_corpus
 from .distributed import Dist
+from .fsio import LockBusy, exclusive_lock
 from .model import CharRNN, ModelConfig, detach_state
 from .train_config import TrainConfig, resumed_config
 
@@ -87,6 +88,13 @@ def evaluate_bpc(model: CharRNN, ids, batch: int = 64, seq_len: int = 256, devic
     return total / count / LN2
 
 
+class RunBusy(OSError):
+    """Another trainer holds the run folder."""
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
 class Trainer:
     """One training run in one folder; `fit()` trains until the step or time budget is spent."""
 
@@ -100,10 +108,36 @@ class Trainer:
         self.dist = Dist.from_env(cfg.device)
         cfg.device = self.dist.device
         self.cfg, self.out = cfg, Path(cfg.out)
+        self._lock = contextlib.ExitStack()
+        try:
+            self._claim_folder(resume)
+            self._setup(cfg, model_cfg, resume)
+        except BaseException:
+            self.close()
+            raise
+
+    def _claim_folder(self, resume: bool) -> None:
+        """Hold the run folder's lock (rank 0) and refuse to start a fresh run over one that has
+        trained: a second trainer of the same --out, or a forgotten --resume, loses nothing."""
+        if self.dist.main:
+            try:
+                self._lock.enter_context(exclusive_lock(self.folder.lock_file(), f"another trainer is writing {self.out}"))
+            except LockBusy as err:
+                raise RunBusy(str(err)) from None
+        steps = self.folder.trained_steps()
+        if not resume and steps:
+            raise ValueError(f"{self.out} already holds a run ({steps} steps trained): continue it with --resume, "
+                             "or train into another --out (or delete the folder to start over)")
+
+    def _setup(self, cfg: TrainConfig, model_cfg: dict | None, resume: bool) -> None:
         self.corpus = load_corpus(cfg.corpus, errors=cfg.encoding_errors)
         fingerprint = corpus_fingerprint(self.corpus)
         if resume:
             saved = self.folder.checkpoint()
+            done = saved.get("step", 0) if isinstance(saved, dict) else 0
+            if isinstance(done, int) and done >= cfg.max_steps and not cfg.max_minutes:
+                raise ValueError(f"{self.out} has trained {done} steps already, so --max-steps {cfg.max_steps} "
+                                 f"leaves nothing to do: give --max-steps above {done} to train on")
             config = self.folder.config()
             if config["corpus"]["sha256"] != fingerprint:
                 raise ValueError(f"the corpus {cfg.corpus} differs from the one {self.out} was trained on: "
@@ -138,6 +172,11 @@ class Trainer:
             self.dist.barrier()
         else:
             self._restore(saved)
+
+    def close(self) -> None:
+        """Release the run folder and the process group (fit() releases the folder when it ends)."""
+        self._lock.close()
+        self.dist.close()
 
     @classmethod
     def resume(cls, out: str | Path, corpus: str | None = None, model_changes: dict | None = None,
@@ -197,17 +236,23 @@ class Trainer:
         self.state = None if wrapped else detach_state(state)
         return loss.item() / LN2
 
-    def evaluate(self) -> float:
+    def validate(self) -> float:
+        """Validation bits per character; the best weights so far are saved."""
         val = self.splits["val"][: self.cfg.eval_chars]
         val_bpc = evaluate_bpc(self.model, val, device=self.cfg.device, dist=self.dist)
         if val_bpc < self.best_val:
             self.best_val = val_bpc
             if self.dist.main:
                 self.folder.save_weights(self.model)
+        return val_bpc
+
+    def after_validation(self, metrics: runio.MetricsLog | None) -> None:
+        """The metric rows up to this step made durable, then the checkpoint that counts them, then callbacks."""
+        if metrics is not None:
+            metrics.sync()
         self.checkpoint()
         for callback in self.on_eval:
             callback(self, self.step)
-        return val_bpc
 
     def record_probe(self) -> Path:
         """Record the probe text with the current weights into recordings/step-XXXXXXX/."""
@@ -235,7 +280,7 @@ class Trainer:
         previous = self._handle_signals()
         chars_per_step = self.cfg.batch_size * self.cfg.seq_len
         bar, counts_seconds = self._progress_bar(disable=not (progress and self.dist.main))
-        metrics = open(self.folder.file(runio.METRICS), "a", newline="") if self.dist.main else None
+        metrics = self.folder.metrics_log() if self.dist.main else None
         val_bpc = None
         try:
             self.model.train()
@@ -246,26 +291,32 @@ class Trainer:
                 train_bpc, dt = (v / self.dist.world for v in self.dist.sum([train_bpc, time.perf_counter() - t0]))
                 self.seconds += dt  # the mean over processes, so every process sees one clock
                 self.step += 1
-                val_bpc = self.evaluate() if self.step % self.cfg.eval_every == 0 else None
+                val_bpc = self.validate() if self.step % self.cfg.eval_every == 0 else None
+                if metrics is not None:
+                    metrics.write([self.step, f"{self.seconds:.3f}", f"{lr:.3e}", f"{train_bpc:.4f}",
+                                   f"{chars_per_step / dt:.0f}", "" if val_bpc is None else f"{val_bpc:.4f}"])
+                if val_bpc is not None:
+                    self.after_validation(metrics)
                 if self.cfg.record_every and self.step % self.cfg.record_every == 0:
                     if self.dist.main:
                         self.record_probe()
                     self.dist.barrier()
-                if metrics is not None:
-                    csv.writer(metrics).writerow([self.step, f"{self.seconds:.3f}", f"{lr:.3e}", f"{train_bpc:.4f}",
-                                                  f"{chars_per_step / dt:.0f}", "" if val_bpc is None else f"{val_bpc:.4f}"])
                 bar.update(min(dt, bar.total - bar.n) if counts_seconds else 1)
                 bar.set_postfix(step=self.step, bpc=f"{train_bpc:.3f}", val=f"{self.best_val:.3f}",
                                 cps=f"{chars_per_step / dt / 1000:.1f}k", refresh=False)
             if val_bpc is None:  # the last step was not an evaluation step
-                val_bpc = self.evaluate()
+                self.validate()
+                self.after_validation(metrics)
         finally:
             if metrics is not None:
                 metrics.close()
             bar.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        return self.finish()
+        try:
+            return self.finish()
+        finally:
+            self._lock.close()
 
     def _agree_to_stop(self) -> bool:
         """Whether any process was asked to stop (Ctrl-C or SIGTERM may reach one process first)."""

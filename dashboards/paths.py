@@ -1,6 +1,6 @@
 """Which runs and recordings exist under RUNS_DIR, and the only way a name from the browser
 becomes a path: `safe_join` refuses anything that would leave RUNS_DIR. Where a run keeps its
-recordings is charnn.run.RunFolder's to say.
+recordings is charnn.run.RunFolder's to say, which of them are complete charnn.recording's.
 
     run_path(Path("runs"), "austen")                 # -> /abs/runs/austen
     recording_path(Path("runs"), "austen", "val")    # -> /abs/runs/austen/recordings/val
@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from charnn.names import BadName
+from charnn.names import check_name as check_plain_name
+from charnn.recording import recordings
 from charnn.run import RunFolder
 
 
@@ -19,10 +22,11 @@ class PathError(ValueError):
 
 
 def check_name(name) -> str:
-    """A single path component: not empty, not . or .., no separators or NUL."""
-    if not isinstance(name, str) or name in ("", ".", "..") or any(c in name for c in "/\\\0"):
-        raise PathError(f"{name!r} is not a run or recording name")
-    return name
+    """A plain name (charnn.names: one path component, no leading dot), else PathError."""
+    try:
+        return check_plain_name(name, "run or recording name")
+    except BadName as err:
+        raise PathError(str(err)) from None
 
 
 def safe_join(root: str | Path, *names: str) -> Path:
@@ -54,7 +58,7 @@ def list_runs(root: str | Path) -> list[str]:
 def list_recordings(root: str | Path, run: str) -> list[str]:
     """Names of the complete recordings of one run that stay inside root, sorted."""
     folder = RunFolder(safe_join(root, run))
-    return [name for name in folder.recordings() if _inside(root, folder.recording_path(name))]
+    return [name for name in recordings(folder.path) if _inside(root, folder.recording_path(name))]
 
 
 def _inside(root: Path, path: Path) -> bool:

@@ -22,7 +22,7 @@ def test_atomic_dir_removes_what_a_killed_writer_left(tmp_path):
     for folder in (stale, stale_old, live, other):
         folder.mkdir()
         (folder / "half.bin").write_bytes(b"x")
-    with atomic_dir(target) as tmp:
+    with atomic_dir(target, lambda folder: True) as tmp:
         (tmp / "done").write_text("yes")
     assert (target / "done").read_text() == "yes"
     assert not stale.exists() and not stale_old.exists() and live.exists() and other.exists()

@@ -13,6 +13,7 @@ import math
 
 import torch
 
+from ..names import BadName, check_name
 from ..train import Trainer, TrainConfig
 from .args import at_least, finite
 
@@ -78,7 +79,7 @@ def main(args) -> int:
     if "split" in given:
         given["split"] = parse_split(given["split"])
     model_flags = {k: given.pop(k) for k in MODEL_FLAGS if k in given}
-    out = args.out or f"runs/{str(args.corpus).rstrip('/').split('/')[-1].split('.')[0]}"
+    out = args.out or default_out(args.corpus)
     if args.resume:
         trainer = Trainer.resume(out, corpus=args.corpus, model_changes=model_flags, **given)
     else:
@@ -87,7 +88,16 @@ def main(args) -> int:
     try:
         return report(args, out, trainer)
     finally:
-        trainer.dist.close()
+        trainer.close()
+
+
+def default_out(corpus: str) -> str:
+    """runs/<corpus name>, when the corpus's name is a plain name (charnn.names); else --out is needed."""
+    name = str(corpus).rstrip("/").split("/")[-1].split(".")[0]
+    try:
+        return f"runs/{check_name(name, 'run name')}"
+    except BadName as err:
+        raise ValueError(f"cannot name the run after the corpus {corpus!r} ({err}): give --out") from None
 
 
 def report(args, out: str, trainer: Trainer) -> int:

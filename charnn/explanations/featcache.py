@@ -24,8 +24,8 @@ import numpy as np
 
 from ..fsio import atomic_dir
 from . import library as libmod
-from .atoms import TextIndex
-from .parser import parse
+from ..text.atoms import TextIndex
+from ..text.parser import parse
 
 CACHE_DIR = "explain-features"
 
@@ -124,7 +124,7 @@ def features(rec, text: str | None = None, lib: libmod.Library | None = None) ->
     if folder is None:
         return fm
     try:
-        with atomic_dir(folder) as tmp:
+        with atomic_dir(folder, lambda f: (f / "features.json").is_file(), "feature cache") as tmp:
             np.save(tmp / "binary.npy", np.ascontiguousarray(fm.B))
             np.save(tmp / "continuous.npy", np.ascontiguousarray(fm.C))
             (tmp / "features.json").write_text(json.dumps(_manifest(fm, sha)))

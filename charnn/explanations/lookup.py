@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .atoms import TextIndex, escape
+from ..text.atoms import TextIndex, escape
 from .library import MIN_SHARE, frequent_codes
 
 MIN_CELL = 20  # a triple is its own cell from this many characters of the fitting part

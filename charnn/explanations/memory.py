@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from . import select
-from .grammar import Linear
+from ..text.grammar import Linear
 from .moments import Moments, fit_r
 
 READABLE_SET = 3  # characters a set term lists at most

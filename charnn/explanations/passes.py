@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..search.engine import baseline_offset
+from ..scan import baseline_offset
 from .. import threads
 from ..units import unit_value
 from . import featcache

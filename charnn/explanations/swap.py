@@ -27,12 +27,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..causal import StreamScorer
-from ..sae.source import recording_ids, recording_run
+from ..scoring.scorer import StreamScorer
+from ..recording.replay import recording_ids, recording_run
 from ..stepper import Hook
-from .atoms import TextIndex
+from ..text.atoms import TextIndex
 from .lookup import Contexts
-from .parser import parse
+from ..text.parser import parse
 from .table import current_explanations, explanations_path
 
 THRESHOLDS = (0.5, 0.7, 0.8)

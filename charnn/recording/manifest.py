@@ -30,7 +30,8 @@ from ..vocab import Vocab
 from . import layout
 from .pack import UnitStats
 
-MODEL, VOCAB, PLAN, META = "model.safetensors", "vocab.json", "plan.json", "meta.json"
+MODEL, VOCAB, PLAN = "model.safetensors", "vocab.json", "plan.json"
+META = layout.META
 
 
 class RecordingError(ValueError):
@@ -50,6 +51,16 @@ def read_json(path: Path, what: str) -> dict:
     if not isinstance(value, dict):
         raise RecordingError(f"{path} ({what}) is not a JSON object: it is damaged")
     return value
+
+
+def written_by_charnn(folder: Path) -> bool:
+    """Whether `folder` holds a complete recording's manifest (the only kind of folder a recorder
+    may replace): meta.json, a JSON object with the schema version and the list of files."""
+    try:
+        meta = read_json(Path(folder) / META, "the recording's manifest")
+    except RecordingError:
+        return False
+    return "schema_version" in meta and isinstance(meta.get("files"), dict)
 
 
 def read_plan(folder: Path) -> dict:
@@ -125,9 +136,10 @@ def write_manifest(folder: Path, plan: dict, markers: list[dict], extra: dict) -
 
 
 def check_files(folder: Path, meta: dict) -> None:
-    """Every file the manifest lists is there with its size, else RecordingError naming it."""
+    """Every file the manifest lists is there with its size, else RecordingError naming it. A
+    listed name must stay inside the folder (a damaged or hostile manifest is not followed out)."""
     for name, size in meta["files"].items():
-        path = Path(folder) / name
+        path = inside(folder, name)
         try:
             actual = path.stat().st_size
         except OSError:
@@ -136,6 +148,17 @@ def check_files(folder: Path, meta: dict) -> None:
         if actual != size:
             raise RecordingError(f"{path} has {actual:,} bytes where the recording's meta.json says {size:,}: "
                                  "it is truncated or damaged; record it again")
+
+
+def inside(folder: Path, name: str) -> Path:
+    """folder / name for a file a manifest lists, refused unless it is a relative path that stays
+    inside the folder (no absolute path, no `..`, no symbolic link leading out)."""
+    root = Path(folder).resolve()
+    path = (root / str(name)).resolve()
+    if Path(str(name)).is_absolute() or ".." in Path(str(name)).parts or not path.is_relative_to(root) or path == root:
+        raise RecordingError(f"{Path(folder) / META} lists the file {str(name)[:80]!r}, which is not inside the "
+                             "recording: the manifest is damaged; record it again")
+    return Path(folder) / name
 
 
 def load_model(folder: Path, meta: dict) -> tuple[CharRNN, Vocab]:

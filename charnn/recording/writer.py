@@ -15,8 +15,6 @@ parts, streams) starts over.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import shutil
 import time
 import uuid
@@ -25,8 +23,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..fsio import install_dir, write_json
+from ..fsio import LockBusy, check_replaceable, exclusive_lock, install_dir, write_json
 from ..model import STATE_KINDS
+from ..names import check_name
 from ..run import Run, load_run, model_on, save_weights
 from . import layout, manifest
 from .derive import GATES
@@ -55,6 +54,14 @@ def default_name(spec: str) -> str:
     return Path(str(spec).rstrip("/")).name.split(".")[0] or "text"
 
 
+def target_folder(run: Run, text, name: str | None, out: Path | None) -> Path:
+    """Where the recording goes: `out`, or RUN/recordings/NAME with NAME a plain name (charnn.names);
+    refused (before any work) when something other than a recording is already there."""
+    target = Path(out) if out else run.path / "recordings" / check_name(name or default_name(text), "recording name")
+    check_replaceable(target, manifest.written_by_charnn, "recording")
+    return target
+
+
 def record(run: str | Path | Run, text: str, name: str | None = None, kinds=None,
            max_chars: int | None = None, dtype: str = "float16", streams: int = 256,
            burn_in: int = 256, top_k: int = 5, out: Path | None = None, progress: bool = True,
@@ -74,9 +81,9 @@ def record(run: str | Path | Run, text: str, name: str | None = None, kinds=None
     if top_k < 1:
         raise ValueError(f"top-k must be >= 1, not {top_k}")
     stored = parse_kinds(kinds, run.model_config.cell)
+    target = target_folder(run, text, name, out)
     source = TextSource.from_corpus(text_corpus(run, text, max_chars), run.vocab)
     plan = make_plan(run, source, text, max_chars, stored, dtype, top_k, streams, burn_in, part_chars)
-    target = Path(out) if out else run.path / "recordings" / (name or default_name(text))
     started = time.time()
     with recording_lock(target):
         for stale in target.parent.glob(f".{target.name}.partial-*"):  # left by a killed older charnn
@@ -96,7 +103,7 @@ def record(run: str | Path | Run, text: str, name: str | None = None, kinds=None
         manifest.write_manifest(partial, plan, markers, {"recording_id": uuid.uuid4().hex,
                                                          "seconds": round(time.time() - started, 2)})
         (partial / manifest.PLAN).unlink()
-        install_dir(partial, target)
+        install_dir(partial, target, manifest.written_by_charnn, "recording")
     return target
 
 
@@ -153,24 +160,8 @@ def prepare(partial: Path, plan: dict, run: Run) -> None:
 @contextlib.contextmanager
 def recording_lock(target: Path):
     """Hold `.NAME.lock` beside the target (flock: released if the process dies) while recording."""
-    path = layout.lock_file(target)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise RecordingError(f"another recorder is writing {target} (it holds {path}): wait for it to "
-                                 "finish, or stop it, then run this again") from None
-        try:
-            if os.stat(path).st_ino == os.fstat(fd).st_ino:
-                break  # the file we locked is still the lock file (a finishing recorder removes it)
-        except FileNotFoundError:
-            pass
-        os.close(fd)
     try:
-        yield
-    finally:
-        path.unlink(missing_ok=True)
-        os.close(fd)
+        with exclusive_lock(layout.lock_file(target), f"another recorder is writing {target}"):
+            yield
+    except LockBusy as err:
+        raise RecordingError(str(err)) from None
