@@ -90,6 +90,28 @@ def text_of():
     return synthetic_text
 
 
+def real_recording(tmp, text: str, seed: int = 0):
+    """A recording (kinds c, h) of `text` by a 1x16 LSTM with random weights (torch seed `seed`) under tmp."""
+    import torch
+
+    from charnn.model import CharRNN, ModelConfig
+    from charnn.recording import open_recording, record
+    from charnn.run import create_run
+    from charnn.vocab import Vocab
+    vocab = Vocab.from_texts([text])
+    torch.manual_seed(seed)
+    run = create_run(tmp / "run", CharRNN(ModelConfig(vocab_size=len(vocab), layers=1, hidden=16)).eval(), vocab)
+    (tmp / "text.txt").write_text(text)
+    return open_recording(record(run, str(tmp / "text.txt"), kinds="c,h", streams=4, burn_in=32, out=tmp / "rec",
+                                 progress=False))
+
+
+@pytest.fixture(scope="session")
+def make_real_recording():
+    """real_recording(tmp, text, seed): a small random-weight LSTM's recording of the text."""
+    return real_recording
+
+
 @pytest.fixture(scope="session")
 def planted_units():
     return dict(PLANTED)

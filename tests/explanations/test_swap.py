@@ -8,28 +8,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from charnn.cli import main as cli
 from charnn.explanations import explain, swap as swapmod
-from charnn.model import CharRNN, ModelConfig
-from charnn.recording import open_recording, record
-from charnn.run import create_run
-from charnn.vocab import Vocab
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def rec(tmp_path_factory, text_of):
-    tmp = tmp_path_factory.mktemp("swap-rec")
-    text = text_of(6000, seed=4)
-    vocab = Vocab.from_texts([text])
-    torch.manual_seed(1)
-    run = create_run(tmp / "run", CharRNN(ModelConfig(vocab_size=len(vocab), layers=1, hidden=16)).eval(), vocab)
-    (tmp / "text.txt").write_text(text)
-    return open_recording(record(run, str(tmp / "text.txt"), kinds="c,h", streams=4, burn_in=32, out=tmp / "rec",
-                                 progress=False))
+def rec(tmp_path_factory, text_of, make_real_recording):
+    return make_real_recording(tmp_path_factory.mktemp("swap-rec"), text_of(6000, seed=4), seed=1)
 
 
 def test_bad_input_is_one_line_and_writes_nothing(rec, capsys):
