@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..recording.reader import scan_blocks
+from ..recording.reader import CHUNK_ROWS, scan_blocks
 from ..scan import Cancelled, Progress
 from ..threads import per_tile
 from . import beam, classes, memory, passes, select, table, twopart
@@ -53,7 +53,7 @@ class Settings:
     width: int = 5
     hist_sample: int = 65536
     seed: int = 0
-    chunk_chars: int = 65536
+    chunk_chars: int = CHUNK_ROWS
     heldout: str = "second half"
 
 
@@ -89,7 +89,7 @@ class _Progress:
 
 def explain(rec, kinds=None, max_terms: int = 3, top: int = 3, heldout=None, progress: Progress = True,
             cancel: Callable[[], bool] | None = None, *, max_set: int = 3, sample: int = 16384, width: int = 5,
-            hist_sample: int = 65536, seed: int = 0, chunk_chars: int = 65536, save: bool = True,
+            hist_sample: int = 65536, seed: int = 0, chunk_chars: int = CHUNK_ROWS, save: bool = True,
             client=None) -> pd.DataFrame:
     """Explain every unit of `rec` (of the given kinds, default all); returns the rows of
     explanations.parquet (`charnn.explanations.table`), one per (unit, rank), rank 1 first.
