@@ -13,8 +13,8 @@ import importlib
 import sys
 
 # module names under charnn.cli, in help order
-COMMANDS = ["corpus", "train", "sample", "record", "search", "explain", "attribute", "memory", "circuit", "ablate", "sae",
-            "history", "export", "dashboard"]
+COMMANDS = ["corpus", "train", "import_", "sample", "record", "search", "explain", "attribute", "memory", "circuit",
+            "ablate", "sae", "history", "export", "dashboard"]
 
 
 class CLIError(Exception):
