@@ -50,10 +50,15 @@ def mode(text: str) -> Mode:
 def main(args) -> int:
     result = ablate(args.run, args.text, args.unit, args.mode, args.where, args.apply_inside, args.random,
                     args.seed, args.max_chars, progress=args.format == "table", device=args.device, sae=args.sae)
-    if args.format == "json":
+    return show(result, args.unit, args.where, args.format)
+
+
+def show(result, units, where: str | None, format: str) -> int:
+    """Print an ablation's result as `charnn ablate` and `charnn sae ablate` do: json, or the table."""
+    if format == "json":
         print(json.dumps(result.to_dict(), allow_nan=True))
-        return 0
-    print_result(result, args.where, baseline(args.unit))
+    else:
+        print_result(result, where, baseline(units))
     return 0
 
 

@@ -17,8 +17,12 @@ import json
 
 import torch
 
-from ..units import Unit
-from .ablate import baseline, print_result
+from ..causal import ablate
+from ..recording import open_recording
+from ..recording.replay import recording_run
+from ..sae.kind import add_latents, latent_kind, latent_units
+from ..sae.training import TrainOptions, train
+from .ablate import show
 from .args import at_least, finite
 
 
@@ -80,8 +84,6 @@ def add_parser(sub) -> None:
 
 
 def train_main(args) -> int:
-    from ..sae.kind import latent_kind
-    from ..sae.training import TrainOptions, train
     steps = None if args.minutes else (args.steps or 5000)
     relu = args.l1 is not None
     opts = TrainOptions(layer=args.layer, kind=args.kind, latents=args.latents, k=args.k,
@@ -107,8 +109,6 @@ def train_main(args) -> int:
 
 
 def add_main(args) -> int:
-    from ..recording import open_recording
-    from ..sae.kind import add_latents
     rec = open_recording(args.rec)
     kind = add_latents(rec, args.name)
     layer = next(layer for layer in range(rec.layers) if rec.stored(layer, kind))
@@ -118,18 +118,8 @@ def add_main(args) -> int:
 
 
 def ablate_main(args) -> int:
-    from ..causal import ablate
-    from ..recording import open_recording
-    from ..recording.replay import recording_run
-    from ..sae.kind import latent_kind
-    from ..sae.store import load
     rec = open_recording(args.rec)
-    sae = load(rec, args.name)
-    units = [Unit(sae.config.layer, latent_kind(args.name), j) for j in args.latent]
+    sae, units = latent_units(rec, args.name, args.latent)
     result = ablate(recording_run(rec), rec, units, "remove", args.where, args.apply_inside, args.random, args.seed,
                     args.max_chars, progress=args.format == "table", device=args.device, sae=sae)
-    if args.format == "json":
-        print(json.dumps(result.to_dict(), allow_nan=True))
-        return 0
-    print_result(result, args.where, baseline(units))
-    return 0
+    return show(result, units, args.where, args.format)
