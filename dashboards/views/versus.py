@@ -39,8 +39,15 @@ COLUMNS = [grid.column("concept", width=110), grid.column("metric", TIPS["metric
            {**grid.column("latent", TIPS["latent"], unit=True, width=230), "cellClass": "open-unit", "flex": 2},
            grid.column("latent_score", TIPS["latent_score"], FORMATS["latent_score"]),
            grid.column("difference", TIPS["difference"], FORMATS["difference"]),
-           grid.column("wins", TIPS["wins"])]
-OPENS = ("unit", "latent")  # the columns whose cells open their unit
+           grid.column("wins", TIPS["wins"]),
+           {**grid.column("unit_heldout", "the best unit picked before, scored on the characters no autoencoder "
+                          "trained on", unit=True, width=80), "cellClass": "open-unit"},
+           grid.column("unit_heldout_score", "its score on those characters", ".3f"),
+           {**grid.column("latent_heldout", "the best latent picked before, scored on the characters no autoencoder "
+                          "trained on", unit=True, width=200), "cellClass": "open-unit"},
+           grid.column("latent_heldout_score", "its score on those characters", ".3f"),
+           grid.column("difference_heldout", "latent − unit, held out", "+.3f")]
+OPENS = ("unit", "latent", "unit_heldout", "latent_heldout")  # the columns whose cells open their unit
 
 
 def layout() -> html.Div:
@@ -113,7 +120,7 @@ def register(app, data, jobs) -> None:
         if not isinstance(result, dict) or result.get("rec") != f"{run}/{name}":
             return note, {}, "", []
         table = versus.table(result["rows"])
-        rows = grid.rows(table, versus.COLUMNS, row_id=lambda r: r["concept"])
+        rows = grid.rows(table, versus.COLUMNS + versus.HELDOUT, row_id=lambda r: r["concept"])
         return note, {}, versus.summary(result["rows"], result.get("skipped") or {}, result["n_chars"]), rows
 
     @app.callback(Output("open", "data", allow_duplicate=True), Input("versus-table", "cellClicked"),
