@@ -25,6 +25,7 @@ from .recording.sources import corpus_string, text_corpus
 from .recording.streams import StreamPlan
 from .run import Run, load_run, model_on
 from .stepper import Intervention, Stepper
+from .limits import check_magnitude
 from .units import Unit, is_latent
 
 LN2 = math.log(2)
@@ -77,7 +78,7 @@ class Mode:
 
 
 def finite_value(text, what: str) -> float:
-    """A finite float from user input, or a ValueError saying what is wrong."""
+    """A finite float within +-MAX_MAGNITUDE from user input, or a ValueError saying what is wrong."""
     shown = "" if text is None else str(text).strip()
     if not shown:
         raise ValueError(f"{what} is missing: type a number, e.g. 1.5")
@@ -87,7 +88,7 @@ def finite_value(text, what: str) -> float:
         raise ValueError(f"{what} {shown!r} is not a number: type one, e.g. 1.5 or -2") from None
     if not math.isfinite(number):
         raise ValueError(f"{what} {shown!r} must be a finite number")
-    return number
+    return check_magnitude(number, what, shown)
 
 
 class StreamScorer:
