@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from charnn.explanations import explain, passes, select, shares
-from charnn.explanations.atoms import CharAtom, CharPred, Concept, Distance, Event, TextIndex
+from charnn.text.atoms import CharAtom, CharPred, Concept, Distance, Event, TextIndex
 from charnn.explanations.library import Library
 from charnn.explanations.moments import Moments, chunk_moments, fit_r
 from charnn.recording import open_recording, record

@@ -22,7 +22,7 @@ _EXPORTS = {
     "Stepper": "stepper", "Intervention": "stepper", "StateHook": "stepper",
     "record": "recording", "open_recording": "recording", "Recording": "recording", "RecordingError": "recording",
     "explain": "explanations", "load_explanations": "explanations",
-    "memory_spans": "attribution",
+    "memory_spans": "attribution", "attribute": "attribution", "circuit": "attribution",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -26,24 +26,12 @@ from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
-from .cli.args import at_least
-
 RETRIES = 2  # reruns of a task whose worker died or that raised
 THREADS_ENV = "CHARNN_TORCH_THREADS"  # torch's threads in a worker's task (set by connect for a LocalCluster)
 
 
 class ClusterError(RuntimeError):
     """A task failed on the cluster (its message names which and why)."""
-
-
-def add_arguments(parser) -> None:
-    """--cluster ADDRESS | --workers N on a subcommand (read by `connect(args.cluster, args.workers)`)."""
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--cluster", metavar="ADDRESS", default=None,
-                       help="a Dask scheduler (tcp://host:8786) whose workers do the work, one task per part; "
-                            "the recording's folder must be on a filesystem every worker sees")
-    group.add_argument("--workers", type=at_least(1), default=None, metavar="N",
-                       help="start a local Dask cluster of N worker processes for this command")
 
 
 @contextmanager

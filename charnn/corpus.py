@@ -10,12 +10,12 @@ separator counts as one position). Errors name the file and what to do.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from .corpus_store import bundled_corpora, corpus_root
 from .vocab import DOC_ID, Vocab
 
 # A file whose path inside a corpus folder has a part starting with one of these is a note kept
@@ -25,18 +25,6 @@ NOTE_PREFIXES = ("readme", "license", "notice", "copying", ".")
 
 class CorpusError(ValueError):
     """A corpus that cannot be used, with a message saying why and what to do."""
-
-
-def corpora_dir() -> Path:
-    """Where bundled corpora live: $CHARNN_CORPORA, else the repository's `corpora/`."""
-    return Path(os.environ.get("CHARNN_CORPORA", Path(__file__).resolve().parents[1] / "corpora"))
-
-
-def bundled_corpora() -> list[str]:
-    root = corpora_dir()
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 
 
 def is_document(relpath: str) -> bool:
@@ -53,18 +41,6 @@ def document_paths(folder: Path) -> list[Path]:
 def looks_binary(data: bytes) -> bool:
     """True for bytes that are not text (a NUL anywhere): loaders refuse them, recipes skip them."""
     return b"\x00" in data
-
-
-def corpus_root(spec: str | Path) -> Path:
-    """A corpus spec as a path: itself if it exists, else a bundled corpus, else one built by
-    `charnn corpus build NAME`."""
-    from .recipes.cache import MARKER, cache_root
-    path, name = Path(spec), str(spec)
-    if not path.exists() and (corpora_dir() / name).is_dir():
-        return corpora_dir() / name
-    if not path.exists() and (cache_root() / name / MARKER).is_file():
-        return cache_root() / name
-    return path
 
 
 def resolve_corpus(spec: str | Path) -> list[Path]:

@@ -18,14 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .recording import Recording, RecordingError, open_recording
-from .run import RunFolder
+from .recording import Recording, RecordingError, open_recording, probe_steps
 from .units import Unit
 
 
 def probe_recordings(run: str | Path) -> list[tuple[int, Recording]]:
     """(step, recording) of every probe recording of a run, in step order."""
-    found = RunFolder(run).probe_steps()
+    found = probe_steps(run)
     if not found:
         raise RecordingError(f"{run} has no probe recordings: train with --record-every N --probe-text FILE")
     return [(step, open_recording(path)) for step, path in found.items()]

@@ -13,8 +13,7 @@ back without unpickling code.
 
     folder = RunFolder("runs/austen")
     folder.train_config()          # the saved TrainConfig fields (what --resume continues with)
-    folder.recordings()            # ["step-0000500", "val"]
-    folder.probe_steps()           # {500: Path(".../recordings/step-0000500")}
+    folder.corpus_split("val")     # the validation split of the corpus it was trained on
     run = load_run("runs/austen")  # Run: config, vocabulary and the best weights, ready to use
 """
 
@@ -33,6 +32,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from .corpus import Corpus, CorpusError, load_corpus
 from .fsio import atomic_path, write_json
 from .model import CharRNN, ModelConfig
 from .vocab import Vocab
@@ -186,18 +186,23 @@ class RunFolder:
     def recording_path(self, name: str) -> Path:
         return self.recordings_dir / name
 
-    def recordings(self) -> list[str]:
-        """Names of the complete recordings of this run, sorted."""
-        from .recording import is_recording
-        folder = self.recordings_dir
-        if not folder.is_dir():
-            return []
-        return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".") and is_recording(p))
+    def probe_step(self, name: str) -> int | None:
+        """The training step of a probe recording's name (step-XXXXXXX), None for any other name."""
+        m = PROBE_NAME.match(name)
+        return int(m.group(1)) if m else None
 
-    def probe_steps(self) -> dict[int, Path]:
-        """{training step: recording folder} of the probe recordings made during training, in step order."""
-        found = ((int(m.group(1)), name) for name in self.recordings() if (m := PROBE_NAME.match(name)))
-        return {step: self.recording_path(name) for step, name in sorted(found)}
+    # ------------------------------------------------------------ corpus
+    def corpus_split(self, split: str) -> Corpus:
+        """One split (train, val or test) of the corpus this run was trained on, read again from its
+        source; a CorpusError when the source changed since (its split offsets would be wrong)."""
+        config = self.config()
+        info = config["corpus"]
+        corpus = load_corpus(info["source"], errors=config["train"].get("encoding_errors", "strict"))
+        start, stop = info["splits"][split]
+        if corpus.n_positions != info["n_chars"]:
+            raise CorpusError(f"the corpus {info['source']} changed since {self.path} was trained: "
+                              "record a file instead of a split")
+        return Corpus(corpus.slice_documents(start, stop), source=f"{info['source']}:{split}")
 
     @staticmethod
     def list(root: str | Path) -> list[str]:

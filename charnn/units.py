@@ -6,9 +6,10 @@
     u.check(layers=2, kinds=("c", "h"), width=256)   # ValueError saying what exists
 
 Kinds are the model's states (LSTM `i f g o c h`, GRU `r z n h`, RNN `h`) or a kind added to a
-recording later, such as a sparse autoencoder's latents (`sae-NAME`, `is_latent`): lowercase
-letters, digits and `_ . -`, never `:`. Every command, search result, dashboard view and causal test names units
-this way, and parses them here.
+recording later, such as a sparse autoencoder's latents (`sae-NAME`, `is_latent`). A kind name is
+`check_kind`'s: a lowercase letter, then lowercase letters, digits, `_` and `-`, 32 characters at most
+(it is a folder name, kind=K, in the recording, and the middle of LAYER:KIND:UNIT). Every command,
+search result, dashboard view and causal test names units this way, and parses them here.
 """
 
 from __future__ import annotations
@@ -16,8 +17,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-KIND_NAME = re.compile(r"^[a-z][a-z0-9_.\-]*$")
+KIND_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 LATENT_PREFIX = "sae-"  # the kinds that hold a sparse autoencoder's latents (charnn.sae.kind)
+
+
+def check_kind(kind) -> str:
+    """`kind` if it is a kind name, else a ValueError that says what one is."""
+    if not isinstance(kind, str) or not KIND_NAME.fullmatch(kind):
+        raise ValueError(f"kind name {kind!r}: use a lowercase letter, then lowercase letters, digits, _ and - "
+                         "(32 characters at most), such as c, f or sae-c0-2048-k32")
+    return kind
 
 
 def is_latent(kind: str) -> bool:
@@ -34,8 +43,7 @@ class Unit:
     def __post_init__(self):
         if not isinstance(self.layer, int) or self.layer < 0:
             raise ValueError(f"layer must be a non-negative integer, not {self.layer!r}")
-        if not isinstance(self.kind, str) or not KIND_NAME.match(self.kind):
-            raise ValueError(f"kind {self.kind!r} is not a kind name (such as c, h, f or sae-c0-2048-k32)")
+        check_kind(self.kind)
         if not isinstance(self.index, int) or self.index < 0:
             raise ValueError(f"unit index must be a non-negative integer, not {self.index!r}")
 
@@ -48,7 +56,7 @@ class Unit:
             layer, kind, index = spec
             return cls(int(layer), str(kind), int(index))
         parts = str(spec).strip().split(":")
-        if len(parts) != 3 or not parts[0].isdigit() or not parts[2].isdigit() or not KIND_NAME.match(parts[1]):
+        if len(parts) != 3 or not parts[0].isdigit() or not parts[2].isdigit() or not KIND_NAME.fullmatch(parts[1]):
             raise ValueError(f"unit {spec!r} is not LAYER:KIND:UNIT, e.g. 0:c:37")
         return cls(int(parts[0]), parts[1], int(parts[2]))
 

@@ -36,10 +36,12 @@ import numpy as np
 import pandas as pd
 
 import charnn
-from charnn.explanations import current_explanations, explanations_path, parse
+from charnn.explanations import current_explanations, explanations_path
 from charnn.gates import saturation
+from charnn.recording import probe_steps
 from charnn.run import RunFolder
-from charnn.search import concept_target, prepare, regex_target
+from charnn.search import prepare
+from charnn.text import make_target, query_fields
 from charnn.units import Unit
 
 from . import paths
@@ -67,17 +69,9 @@ class LRU:
 
 
 def query_key(query: dict | None) -> tuple | None:
-    """A hashable ("regex", regex, target), ("concept", name) or ("explanation", text) of a query
-    dict, None when it asks for nothing."""
-    if not query:
-        return None
-    if query.get("concept"):
-        return ("concept", query["concept"])
-    if query.get("explanation"):
-        return ("explanation", query["explanation"])
-    if query.get("regex"):
-        return ("regex", query["regex"], query.get("target") or "inside")
-    return None
+    """A hashable form of a query dict (its make_target keywords), None when it asks for nothing."""
+    fields = query_fields(query)
+    return None if fields is None else tuple(sorted(fields.items()))
 
 
 class DataStore:
@@ -156,7 +150,7 @@ class DataStore:
 
     def probe_steps(self, run: str) -> dict[int, str]:
         """{training step: recording name} of the run's probe recordings (step-XXXXXXX), in step order."""
-        return {step: path.name for step, path in RunFolder(self.run_path(run)).probe_steps().items()}
+        return {step: path.name for step, path in probe_steps(self.run_path(run)).items()}
 
     def metrics(self, run: str) -> pd.DataFrame | None:
         return RunFolder(self.run_path(run)).metrics()
@@ -206,7 +200,7 @@ class DataStore:
 
         def make():
             try:
-                return make_target(r.string, key)
+                return make_target(r.string, **dict(key))[0]
             except ValueError as err:  # remembered too: a catastrophic regex should time out once, not per repaint
                 return err
 
@@ -258,12 +252,3 @@ def _prepare_quietly(r, cancel) -> None:
         prepare(r, progress=False, cancel=cancel)
     except Exception:  # noqa: BLE001 - the first search then builds the summary itself, and reports what fails
         pass
-
-
-def make_target(text: str, key: tuple) -> np.ndarray:
-    """The (n,) target of a query_key."""
-    if key[0] == "concept":
-        return concept_target(text, key[1])
-    if key[0] == "explanation":
-        return parse(key[1]).evaluate(text)
-    return regex_target(text, key[1], key[2])

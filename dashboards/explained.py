@@ -26,7 +26,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from charnn.explanations import CURVE, THRESHOLDS, shares
-from charnn.search.engine import separation
+from charnn.scan import direction, separation
 from charnn.units import Unit
 
 MAX_ROWS = 2000  # rows of the explain page's table sent to the browser
@@ -53,8 +53,8 @@ def scores(row) -> str:
 
 def separated(auroc: float, chance: float) -> str:
     """'separation 0.995, high where it holds (chance 0.503)' of a held-out AUROC and its chance level."""
-    sep, direction = separation(auroc)
-    return f"separation {sep:.3f}, {direction.replace('inside', 'where it holds')} (chance {separation(chance)[0]:.3f})"
+    return (f"separation {separation(auroc):.3f}, {direction(auroc).replace('inside', 'where it holds')} "
+            f"(chance {separation(chance):.3f})")
 
 
 def missing(df: pd.DataFrame | None, unit: Unit, rec: str) -> str:
@@ -141,7 +141,7 @@ def best(df: pd.DataFrame, filters: Filters = Filters()) -> tuple[pd.DataFrame, 
     text = np.where(top["status"] == "ok", top["explanation"], "— " + top["status"].astype(str))
     table = pd.DataFrame({"unit": names, "score": top["score"].to_numpy(), "r": top["r_heldout"].to_numpy(),
                           "chance": top["r_chance"].abs().to_numpy(),
-                          "separation": np.maximum(top["auroc"], 1 - top["auroc"]).to_numpy(),
+                          "separation": separation(top["auroc"]).to_numpy(),
                           "terms": top["terms"].to_numpy(), "explanation": text})
     return table, len(shown), len(first)
 

@@ -1,6 +1,6 @@
 """Which runs and recordings exist under RUNS_DIR, and the only way a name from the browser
 becomes a path: `safe_join` refuses anything that would leave RUNS_DIR. Where a run keeps its
-recordings is charnn.run.RunFolder's to say.
+recordings is charnn.run.RunFolder's to say, which of them are complete charnn.recording's.
 
     run_path(Path("runs"), "austen")                 # -> /abs/runs/austen
     recording_path(Path("runs"), "austen", "val")    # -> /abs/runs/austen/recordings/val
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from charnn.names import BadName
 from charnn.names import check_name as check_plain_name
+from charnn.recording import recordings
 from charnn.run import RunFolder
 
 
@@ -57,7 +58,7 @@ def list_runs(root: str | Path) -> list[str]:
 def list_recordings(root: str | Path, run: str) -> list[str]:
     """Names of the complete recordings of one run that stay inside root, sorted."""
     folder = RunFolder(safe_join(root, run))
-    return [name for name in folder.recordings() if _inside(root, folder.recording_path(name))]
+    return [name for name in recordings(folder.path) if _inside(root, folder.recording_path(name))]
 
 
 def _inside(root: Path, path: Path) -> bool:

@@ -19,6 +19,7 @@ from dash.exceptions import PreventUpdate
 
 from charnn.colors import SCALES
 from charnn.search import CONCEPTS
+from charnn.text import query_fields
 from charnn.units import Unit
 
 from .urlstate import MAX_LEN
@@ -108,14 +109,8 @@ def window_bounds(view: dict, n_chars: int) -> tuple[int, int]:
 
 
 def query(view: dict) -> dict | None:
-    """The view's concept, explanation or regex query, or None."""
-    if view.get("concept"):
-        return {"concept": view["concept"]}
-    if view.get("explanation"):
-        return {"explanation": view["explanation"]}
-    if view.get("regex"):
-        return {"regex": view["regex"], "target": view.get("target") or "inside"}
-    return None
+    """The view's concept, explanation or regex query (charnn.text.make_target's keywords), or None."""
+    return query_fields(view)
 
 
 def query_label(q: dict) -> str:

@@ -62,8 +62,8 @@ import torch
 import charnn
 from charnn.causal import ablate
 from charnn.search import atlas
-from charnn.search.concepts import code_language
-from charnn.search.targets import RegexError
+from charnn.text.concepts import code_language
+from charnn.text.targets import RegexError
 
 EXPERIMENTS = Path(__file__).resolve().parent
 LN2 = math.log(2)

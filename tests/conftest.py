@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from charnn.corpus import corpora_dir
+from charnn.corpus_store import corpora_dir
 from charnn.train import Trainer, TrainConfig
 
 torch.set_num_threads(1)  # tests run beside other work; one thread keeps them predictable
@@ -42,4 +42,12 @@ def tiny_run(tmp_path_factory, small_corpus) -> Path:
     cfg = TrainConfig(corpus=str(small_corpus), out=str(out), seq_len=32, batch_size=16, max_steps=80,
                       eval_every=40, warmup_steps=5, eval_chars=5000, lr=1e-2)
     Trainer(cfg, dict(cell="lstm", layers=2, hidden=32, embed=16)).fit()
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_gru_run(tmp_path_factory, small_corpus) -> Path:
+    """A 2x32 GRU trained for 40 steps."""
+    out = tmp_path_factory.mktemp("runs") / "gru"
+    train_tiny(small_corpus, out, steps=40, cell="gru", layers=2, lr=1e-2)
     return out

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from charnn.batches import StreamBatches
-from charnn.corpus import CorpusError, bundled_corpora, load_corpus
+from charnn.corpus import CorpusError, load_corpus
+from charnn.corpus_store import bundled_corpora
 from charnn.vocab import DOC_ID, UNK_ID, Vocab
 
 

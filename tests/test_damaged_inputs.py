@@ -11,8 +11,8 @@ import pytest
 from safetensors.torch import load_file, save_file
 
 from charnn.cli import main
-from charnn.explanations.grammar import ExplanationError
-from charnn.explanations.parser import parse
+from charnn.text.grammar import ExplanationError
+from charnn.text.parser import parse
 from charnn.recording import RecordingError, open_recording, record
 from charnn.run import RunError, load_run
 from charnn.sample import generate

@@ -13,7 +13,7 @@ import pytest
 
 from charnn import colors
 from charnn.cli import main
-from charnn.corpus import corpora_dir
+from charnn.corpus_store import corpora_dir
 from charnn.export import ExportError, export
 from charnn.recording import open_recording, record
 from charnn.train import Trainer, TrainConfig

@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 import torch
 
-from charnn.corpus import corpora_dir
+from charnn.corpus_store import corpora_dir
 from charnn.model import CharRNN, ModelConfig
 from charnn.recording import RecordingError, open_recording, record
 from charnn.recording import writer as writer_module
 from charnn.recording.layout import lock_file, partial_folder, states_file
 from charnn.run import create_run
+from charnn.units import Unit
 from charnn.vocab import Vocab
 
 F16_TOLERANCE = 2 * 2.0 ** -10  # two float16 steps at 1.0: a gate from float16-rounded h, itself rounded
@@ -214,6 +215,11 @@ def test_add_kind_materialises_a_gate_and_stores_a_wider_kind(tmp_path, text_fil
     with pytest.raises(ValueError, match="gave"):
         again.add_kind(0, "bad", 4, lambda a, b: np.zeros((b - a, 3), np.float32))
     assert not open_recording(tmp_path / "rec").has(0, "bad")
+    for bad in ("F", "sae:c", "x" * 33):  # the one kind-name rule (charnn.units.check_kind): every unit of it parses
+        with pytest.raises(ValueError, match="lowercase letter, then lowercase letters"):
+            again.add_kind(0, bad, 4, lambda a, b: np.zeros((b - a, 4), np.float32))
+    again.add_kind(0, "x" * 32, 4, lambda a, b: np.zeros((b - a, 4), np.float32))
+    assert Unit.parse(f"0:{'x' * 32}:3").check(again.layers, again.kinds, again.width(0, "x" * 32))
 
 
 @pytest.fixture

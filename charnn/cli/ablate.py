@@ -1,6 +1,11 @@
-"""`charnn ablate RUN TEXT --unit L:K:U`: the loss change when one unit is ablated or clamped,
+"""`charnn ablate RUN TEXT --unit L:K:U[,L:K:U...]`: the loss change when units are ablated or clamped,
 against random units of the same layer and kind (see charnn.causal). A unit of kind sae-NAME is
-an autoencoder's latent, set through its decoder direction (charnn.sae.causal)."""
+an autoencoder's latent, set through its decoder direction (charnn.sae.causal); several units of
+one layer and kind are changed together, and the baseline draws as many.
+
+    charnn ablate runs/austen val --unit 0:c:37 --where '"' --random 20
+    charnn ablate runs/austen val --unit 0:sae-c0-2048-k32:3,0:sae-c0-2048-k32:40 --mode remove
+"""
 
 from __future__ import annotations
 
@@ -11,16 +16,19 @@ import math
 import torch
 
 from ..causal import Mode, ablate
-from .args import at_least, unit
+from ..units import is_latent
+from .args import at_least, units
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("ablate", help="ablate or clamp a unit and measure the per-character loss change")
     p.add_argument("run", help="run folder")
     p.add_argument("text", help="a file, a folder, a bundled corpus name, or val/test for the run's own split")
-    p.add_argument("--unit", required=True, type=unit, help="LAYER:KIND:UNIT, e.g. 0:c:37, or a latent 0:sae-NAME:17")
+    p.add_argument("--unit", required=True, type=units,
+                   help="LAYER:KIND:UNIT, e.g. 0:c:37, or a latent 0:sae-NAME:17; several of one layer and kind, "
+                        "separated by commas, are changed together")
     p.add_argument("--sae", default=None, help="a latent's autoencoder folder REC/sae/NAME (default: found under RUN/recordings)")
-    p.add_argument("--mode", default="zero", type=mode, help="zero | mean | clamp=V (default zero)")
+    p.add_argument("--mode", default="zero", type=mode, help="zero | mean | clamp=V; remove is zero (default zero)")
     p.add_argument("--where", default=None, help="regex: report the loss change on the characters of its matches vs all others")
     p.add_argument("--apply-inside", default=None, help="regex: intervene only on the characters of its matches (default: everywhere)")
     p.add_argument("--random", type=at_least(0), default=20, help="random units of the same layer and kind as a baseline")
@@ -44,8 +52,14 @@ def main(args) -> int:
     if args.format == "json":
         print(json.dumps(result.to_dict(), allow_nan=True))
         return 0
-    print_result(result, args.where, baseline="random units")
+    print_result(result, args.where, baseline(args.unit))
     return 0
+
+
+def baseline(units) -> str:
+    """What the random baseline is made of: 'random units', or 'random sets of 2 latents'."""
+    noun = "latents" if is_latent(units[0].kind) else "units"
+    return f"random {noun}" if len(units) == 1 else f"random sets of {len(units)} {noun}"
 
 
 def print_result(result, where: str | None, baseline: str) -> None:

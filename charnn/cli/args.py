@@ -54,9 +54,24 @@ def unit(text: str) -> Unit:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def units(text: str) -> list[Unit]:
+    """'0:c:37' or '0:c:37,0:c:40' -> [Unit, ...]."""
+    return [unit(part) for part in text.split(",")]
+
+
 def kinds(text: str) -> list[str]:
     """'c,h' -> ['c', 'h']."""
     names = [k.strip() for k in text.split(",") if k.strip()]
     if not names:
         raise argparse.ArgumentTypeError(f"no kinds in {text!r}: give e.g. c,h")
     return names
+
+
+def cluster_arguments(parser) -> None:
+    """--cluster ADDRESS | --workers N on a subcommand (read by `charnn.cluster.connect(args.cluster, args.workers)`)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--cluster", metavar="ADDRESS", default=None,
+                       help="a Dask scheduler (tcp://host:8786) whose workers do the work, one task per part; "
+                            "the recording's folder must be on a filesystem every worker sees")
+    group.add_argument("--workers", type=at_least(1), default=None, metavar="N",
+                       help="start a local Dask cluster of N worker processes for this command")

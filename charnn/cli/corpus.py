@@ -17,7 +17,8 @@ import os
 from pathlib import Path
 
 from . import CLIError
-from ..corpus import bundled_corpora, corpora_dir, document_paths
+from ..corpus import document_paths
+from ..corpus_store import bundled_corpora, cache_root, corpora_dir
 from ..recipes import RECIPES, RecipeError
 from ..recipes.documents import corpus_digest
 
@@ -91,7 +92,7 @@ def main_build(args) -> int:
 
 
 def main_list(args) -> int:
-    from ..recipes.cache import built_corpora, cache_root, normalized_options, recipe_module
+    from ..recipes.cache import built_corpora, normalized_options, recipe_module
 
     root = corpora_dir()
     print(f"Bundled corpora ({root}):")

@@ -8,7 +8,7 @@ import torch
 from .. import cluster
 from ..recording import open_recording, record
 from ..recording.streams import PART_CHARS
-from .args import at_least
+from .args import at_least, cluster_arguments
 
 
 def add_parser(sub) -> None:
@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
                    help=f"characters per part, each written on its own (default {PART_CHARS:,})")
     p.add_argument("--threads", type=at_least(1), default=None)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="where the model runs")
-    cluster.add_arguments(p)
+    cluster_arguments(p)
     p.set_defaults(func=main)
 
 

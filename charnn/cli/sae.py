@@ -5,9 +5,9 @@ sparse autoencoders over a layer's c or h states (see charnn.sae).
     charnn sae add runs/austen/recordings/val c0-2048-k32                      # that step alone (after --no-add)
     charnn sae ablate runs/austen/recordings/val c0-2048-k32 --latent 17 --where '"' --random 20
 
-`charnn sae ablate` removes several latents together and draws its random baseline from the
-latents active on the recording's text; `charnn ablate RUN TEXT --unit 0:sae-c0-2048-k32:17`
-ablates or clamps one latent on any text, like a unit.
+`charnn sae ablate REC NAME --latent 3,40` is `charnn ablate` (charnn.causal.ablate) with mode
+remove on the recording's own text and model: `charnn ablate RUN TEXT --unit 0:sae-NAME:3,0:sae-NAME:40`
+does the same on any text, and also holds latents at their mean or a value.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import json
 
 import torch
 
-from .ablate import print_result
+from ..units import Unit
+from .ablate import baseline, print_result
 from .args import at_least, finite
 
 
@@ -114,11 +115,18 @@ def add_main(args) -> int:
 
 
 def ablate_main(args) -> int:
-    from ..sae.ablate import ablate_latents
-    result = ablate_latents(args.rec, args.name, args.latent, args.where, args.apply_inside, args.random, args.seed,
-                            args.max_chars, progress=args.format == "table", device=args.device)
+    from ..causal import ablate
+    from ..recording import open_recording
+    from ..recording.replay import recording_run
+    from ..sae.kind import latent_kind
+    from ..sae.store import load
+    rec = open_recording(args.rec)
+    sae = load(rec, args.name)
+    units = [Unit(sae.config.layer, latent_kind(args.name), j) for j in args.latent]
+    result = ablate(recording_run(rec), rec, units, "remove", args.where, args.apply_inside, args.random, args.seed,
+                    args.max_chars, progress=args.format == "table", device=args.device, sae=sae)
     if args.format == "json":
         print(json.dumps(result.to_dict(), allow_nan=True))
         return 0
-    print_result(result, args.where, baseline="random latents" if len(args.latent) == 1 else f"random sets of {len(args.latent)} latents")
+    print_result(result, args.where, baseline(units))
     return 0

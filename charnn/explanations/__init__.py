@@ -16,8 +16,8 @@ table (explanations.parquet), engine (explain), cli (`charnn explain`).
 """
 
 from .engine import ExplainCancelled, explain
-from .grammar import ExplanationError, Program
-from .parser import parse
+from ..text.grammar import ExplanationError, Program
+from ..text.parser import parse
 from .table import COLUMNS, CURVE, THRESHOLDS, current_explanations, explanations_path, load_explanations, shares
 
 __all__ = ["COLUMNS", "CURVE", "THRESHOLDS", "ExplainCancelled", "ExplanationError", "Program", "current_explanations",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .grammar import OPS  # the order of the three scores _extend stacks
+from ..text.grammar import OPS  # the order of the three scores _extend stacks
 
 UNITS_PER_BLOCK = 256  # units whose chains are scored in one product (memory: n x units x width floats)
 MIN_SUPPORT = 16  # a chain must mark at least this many sample characters (fewer fit a spike, not a rule)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import select
-from .grammar import BoolOp, Linear
+from ..text.grammar import BoolOp, Linear
 from .moments import fit_r
 
 PARSIMONY = 0.01  # r an explanation must gain per extra term to rank above a shorter one

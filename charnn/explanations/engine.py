@@ -26,23 +26,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Union
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..search.engine import SearchCancelled
 from ..recording.reader import scan_blocks
+from ..scan import Cancelled, Progress
 from ..threads import per_tile
 from . import beam, passes, select, table
 from .candidates import candidates, choose, linear_scores
 from .moments import fit_r
 
-Progress = Union[bool, Callable[[int, int], None]]  # a tqdm bar on stderr, or report(done, total)
-
-
-class ExplainCancelled(SearchCancelled):
+class ExplainCancelled(Cancelled):
     """The caller's cancel() returned True; nothing was written."""
 
 

@@ -24,8 +24,8 @@ import numpy as np
 
 from ..fsio import atomic_dir
 from . import library as libmod
-from .atoms import TextIndex
-from .parser import parse
+from ..text.atoms import TextIndex
+from ..text.parser import parse
 
 CACHE_DIR = "explain-features"
 

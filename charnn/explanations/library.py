@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..search.concepts import CONCEPTS
-from .atoms import (CapitalisedWord, CharAtom, CharPred, Concept, Depth, Distance, Event, Inside, Recent,
+from ..text.concepts import CONCEPTS
+from ..text.atoms import (CapitalisedWord, CharAtom, CharPred, Concept, Depth, Distance, Event, Inside, Recent,
                     TextIndex)
 
 VERSION = 1  # bump when an atom's values or the library's choice of atoms change (the cache is keyed by it)

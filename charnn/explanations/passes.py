@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..search.engine import baseline_offset
+from ..scan import baseline_offset
 from .. import threads
 from . import featcache
 from .moments import Moments, feature_moments, unit_moments

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .atoms import CharAtom, CharPred
-from .grammar import round_weight
+from ..text.atoms import CharAtom, CharPred
+from ..text.grammar import round_weight
 
 TOL = 1e-6  # a candidate whose residual variance is below TOL x its variance is (nearly) a chosen term
 ALTERNATIVES = 3  # single terms kept per unit besides the greedy path's first

@@ -21,25 +21,16 @@ import datetime
 import importlib
 import inspect
 import json
-import os
 import time
 from pathlib import Path
 
-from ..corpus import corpora_dir, document_paths
+from ..corpus import document_paths
+from ..corpus_store import MARKER, cache_root, corpora_dir
 from ..fsio import atomic_dir, write_json
 from . import RECIPES, RecipeError
 from .documents import corpus_digest, read_build_info
 
-MARKER = ".complete"
 FORMAT = 1
-
-
-def cache_root() -> Path:
-    """Where built corpora live: ``$CHARNN_CACHE/corpora``, ``$XDG_CACHE_HOME/charnn/corpora`` or ``~/.cache/charnn/corpora``."""
-    if os.environ.get("CHARNN_CACHE"):
-        return Path(os.environ["CHARNN_CACHE"]).expanduser() / "corpora"
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "charnn" / "corpora"
 
 
 def recipe_module(name: str):

@@ -7,7 +7,9 @@ predictions, for a text, stored as Parquet (see `layout` for the folder contract
 """
 
 from .manifest import RecordingError
-from .reader import Recording, is_recording, open_recording, scan_blocks
+from .layout import is_recording, probe_steps, recordings
+from .reader import Recording, open_recording, scan_blocks
 from .writer import record
 
-__all__ = ["Recording", "RecordingError", "is_recording", "open_recording", "record", "scan_blocks"]
+__all__ = ["Recording", "RecordingError", "is_recording", "open_recording", "probe_steps", "record", "recordings",
+           "scan_blocks"]

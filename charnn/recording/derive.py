@@ -35,9 +35,9 @@ class Gates:
         """(n,) ids -> (n, E): layer 0's input."""
         return self.embedding[torch.from_numpy(np.asarray(ids, np.int64))]
 
-    @torch.no_grad()
     def __call__(self, layer: int, kind: str, x: torch.Tensor, h_prev: torch.Tensor, units=None) -> torch.Tensor:
-        """(n, len(units)) float32 values of gate `kind` of `layer` (units None: all)."""
+        """(n, len(units)) float32 values of gate `kind` of `layer` (units None: all); differentiable in
+        x and h_prev (the weights are constants), for gradient attributions of a gate."""
         w_ih, w_hh, b_ih, b_hh = self.weights[layer]
         H = self.hidden
         units = torch.arange(H) if units is None else torch.as_tensor(np.asarray(units, np.int64))

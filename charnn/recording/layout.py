@@ -1,6 +1,6 @@
 """Where a recording keeps what (schema version 2).
 
-    runs/<run>/recordings/<name>/
+    runs/<run>/recordings/<name>/                    (the run's part of the path: charnn.run.RunFolder)
       meta.json                                      the manifest, written last: sizes, settings, parts
       model.safetensors, vocab.json                  the weights and vocabulary it was recorded with
       parts/part-<n>.json                            part n's marker: its files, their sizes, unit statistics
@@ -18,7 +18,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..run import RunFolder
+
 SCHEMA_VERSION = 2
+META = "meta.json"  # the manifest: its presence is what makes a folder a complete recording
+
+
+def is_recording(path: str | Path) -> bool:
+    """Whether a folder holds a complete recording: its manifest, meta.json, is written last, in a
+    hidden folder (.NAME.partial) that is then renamed into place."""
+    return not Path(path).name.startswith(".") and (Path(path) / META).is_file()
+
+
+def recordings(run: str | Path) -> list[str]:
+    """Names of the complete recordings of a run, sorted."""
+    folder = RunFolder(run).recordings_dir
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if is_recording(p))
+
+
+def probe_steps(run: str | Path) -> dict[int, Path]:
+    """{training step: recording folder} of the probe recordings made during training, in step order."""
+    folder = RunFolder(run)
+    found = ((folder.probe_step(name), name) for name in recordings(run))
+    return {step: folder.recording_path(name) for step, name in sorted(found) if step is not None}
 
 
 def part_name(part: int) -> str:

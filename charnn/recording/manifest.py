@@ -29,7 +29,8 @@ from ..vocab import Vocab
 from . import layout
 from .pack import UnitStats
 
-MODEL, VOCAB, PLAN, META = "model.safetensors", "vocab.json", "plan.json", "meta.json"
+MODEL, VOCAB, PLAN = "model.safetensors", "vocab.json", "plan.json"
+META = layout.META
 
 
 class RecordingError(ValueError):

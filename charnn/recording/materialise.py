@@ -16,20 +16,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..fsio import write_json
+from ..units import check_kind
 from . import layout, manifest
 from .manifest import RecordingError
 from .pack import UnitStats, pack
 from .statefile import StateFile, StateLayout
-
-KIND_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
-
 
 MAX_ROWS = 8192
 
@@ -38,8 +35,7 @@ def add_kind(rec, layer: int, kind: str, width: int, fn, max_rows: int = MAX_ROW
     from .writer import recording_lock
     if not 0 <= layer < rec.layers:
         raise RecordingError(f"layer {layer} is not recorded: layers are 0..{rec.layers - 1}")
-    if not KIND_NAME.fullmatch(kind) or ":" in kind:
-        raise ValueError(f"kind name {kind!r}: use letters, digits, - and _ (at most 32, starting with a letter)")
+    check_kind(kind)
     if rec.stored(layer, kind):
         raise RecordingError(f"kind {kind!r} is already stored in layer {layer} of {rec.path}")
     if width < 1:

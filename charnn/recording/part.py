@@ -33,7 +33,6 @@ import torch
 
 from .. import threads
 from ..model import CharRNN
-from ..run import RunFolder
 from ..stepper import Stepper
 from ..vocab import DOC_ID, UNK_ID, Vocab
 from . import layout, manifest
@@ -96,7 +95,7 @@ def plan_source(folder: str, fingerprint: str) -> TextSource:
     cluster worker writes several parts of one text (reading a 10^7-character text costs a second)."""
     plan = manifest.read_plan(Path(folder))
     vocab = Vocab.load(Path(folder) / manifest.VOCAB)
-    return TextSource.load(plan["run"], RunFolder(plan["run"]).config(), plan["text"], vocab, plan["max_chars"])
+    return TextSource.load(plan["run"], plan["text"], vocab, plan["max_chars"])
 
 
 class _PartWriter:

@@ -35,12 +35,6 @@ from .streams import PartPlan
 CHUNK_ROWS = 65536  # rows per chunk of a scan
 
 
-def is_recording(path: str | Path) -> bool:
-    """Whether a folder holds a complete recording: its manifest, meta.json, is written last, in a
-    hidden folder (.NAME.partial) that is then renamed into place."""
-    return not Path(path).name.startswith(".") and (Path(path) / manifest.META).is_file()
-
-
 def open_recording(path: str | Path) -> "Recording":
     return Recording(path)
 
@@ -156,6 +150,17 @@ class Recording:
         """The first position of the stream that recorded `pos` (0 <= pos < n_chars)."""
         p = self.parts[int(np.searchsorted(self._starts, pos, side="right")) - 1]
         return p.start + (pos - p.start) // p.segment * p.segment
+
+    def stream_origin(self, pos: int) -> int:
+        """Where the stream that recorded `pos` began reading, from a zero state: its start less its
+        burn-in (0 for the text's first stream, which reads from position 0)."""
+        p = self.parts[int(np.searchsorted(self._starts, pos, side="right")) - 1]
+        return max(0, self.stream_start(pos) - p.burn_in)
+
+    def ids(self, start: int, stop: int) -> np.ndarray:
+        """The model's input ids of positions [start, stop)."""
+        return np.concatenate([self._part("ids", p)[max(start, p.start) - p.start:min(stop, p.stop) - p.start]
+                               for p in self._parts_between(start, stop)] or [np.zeros(0, np.int64)])
 
     # ------------------------------------------------------------ text
     @cached_property
@@ -348,9 +353,7 @@ class Recording:
         if stop <= start:
             return np.zeros((0, self.hidden if units is None else len(units)), np.float32)
         if layer == 0:
-            ids = np.concatenate([self._part("ids", p)[max(start, p.start) - p.start:min(stop, p.stop) - p.start]
-                                  for p in self._parts_between(start, stop)])
-            x = self._gates.embed(ids)  # (n, E)
+            x = self._gates.embed(self.ids(start, stop))  # (n, E)
         else:
             x = torch.from_numpy(self._read(layer - 1, "h", None, start, stop))  # (n, H)
         h_prev = np.zeros((stop - start, self.hidden), np.float32)  # (n, H): h at t - 1

@@ -3,7 +3,7 @@ that split of the run's own corpus, or a Corpus already in memory; returned as a
 (documents + id-stream layout), and as the TextSource that part writers read (the string, its
 ids, and each position's line and column).
 
-    source = TextSource.load(run.path, run.config, "val", vocab)   # what any process can rebuild
+    source = TextSource.load(run.path, "val", vocab)   # what any process can rebuild
 """
 
 from __future__ import annotations
@@ -14,29 +14,23 @@ from pathlib import Path
 
 import numpy as np
 
-from ..corpus import Corpus, CorpusError, Document, load_corpus
-from ..run import Run
+from ..corpus import Corpus, Document, load_corpus
+from ..run import Run, RunFolder
 from ..vocab import UNK_ID, Vocab
 
 SPLITS = ("train", "val", "test")
 
 
 def text_corpus(run: Run, spec: str | Corpus, max_chars: int | None = None) -> Corpus:
-    return corpus_of(run.path, run.config, spec, max_chars)
+    return corpus_of(run.path, spec, max_chars)
 
 
-def corpus_of(run_path: Path, config: dict, spec: str | Corpus, max_chars: int | None = None) -> Corpus:
-    """The corpus of a text spec; a split name is that split of the run's corpus (from its config)."""
+def corpus_of(run_path: Path, spec: str | Corpus, max_chars: int | None = None) -> Corpus:
+    """The corpus of a text spec; a split name is that split of the run's corpus (the run folder says which)."""
     if isinstance(spec, Corpus):
         corpus = spec
     elif spec in SPLITS:
-        info = config["corpus"]
-        corpus = load_corpus(info["source"], errors=config["train"].get("encoding_errors", "strict"))
-        start, stop = info["splits"][spec]
-        if corpus.n_positions != info["n_chars"]:
-            raise CorpusError(f"the corpus {info['source']} changed since {run_path} was trained: "
-                              "record a file instead of a split")
-        corpus = Corpus(corpus.slice_documents(start, stop), source=f"{info['source']}:{spec}")
+        corpus = RunFolder(run_path).corpus_split(spec)
     else:
         corpus = load_corpus(spec)
     if max_chars is not None:
@@ -77,8 +71,8 @@ class TextSource:
                    np.concatenate([[0], np.cumsum(per_doc[:-1])]))
 
     @classmethod
-    def load(cls, run_path: Path, config: dict, spec: str, vocab: Vocab, max_chars: int | None = None) -> "TextSource":
-        return cls.from_corpus(corpus_of(Path(run_path), config, spec, max_chars), vocab)
+    def load(cls, run_path: Path, spec: str, vocab: Vocab, max_chars: int | None = None) -> "TextSource":
+        return cls.from_corpus(corpus_of(Path(run_path), spec, max_chars), vocab)
 
     @property
     def sha256(self) -> str:

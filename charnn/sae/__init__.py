@@ -5,16 +5,16 @@ reconstruction back into the model.
     charnn sae train runs/austen/recordings/val --kind c --k 32 --minutes 10
     charnn sae ablate runs/austen/recordings/val c0-2048-k32 --latent 17 --where '"'
 
-    from charnn.sae import TrainOptions, train, load, ablate_latents
+    from charnn.sae import TrainOptions, train, load
     folder, metrics = train(rec, TrainOptions(layer=0, kind="c", k=32))   # REC/sae/c0-2048-k32/
     sae = load(rec, "c0-2048-k32")
     z = sae.encode(states)                     # (n, H) -> (n, latents): the latents as a kind
 
 Modules: `model` (the autoencoder), `sparse` (its k-sparse autograd), `data` (shuffle buffer,
 input scale), `training`, `metrics` (held-out explained variance, L0, dead latents, the loss with
-the reconstruction spliced in), `hooks` (stepper hooks: splice, zero, remove latents), `ablate`
-(latent ablation against random latents), `source` (the run and text behind a recording),
-`store` (REC/sae/NAME/).
+the reconstruction spliced in), `hooks` (stepper hooks: splice, zero, remove latents), `causal`
+(the autoencoder behind a latent kind, a latent's hook: latents are ablated by charnn.causal.ablate
+like units), `kind` (the latents as kind sae-NAME of the recording), `store` (REC/sae/NAME/).
 """
 
 from ..lazy import lazy_exports
@@ -23,7 +23,6 @@ _EXPORTS = {
     "SAEConfig": "model", "SparseAutoencoder": "model",
     "TrainOptions": "training", "train": "training", "fit": "training",
     "evaluate": "metrics",
-    "ablate_latents": "ablate",
     "load": "store", "names": "store",
 }
 

@@ -1,7 +1,8 @@
-"""A latent as a unit in the causal tests: `charnn ablate RUN TEXT --unit 0:sae-NAME:J` and clamping
-a latent while sampling, in the stepped path.
+"""A latent as a unit in the causal tests (charnn.causal): the autoencoder behind a latent kind, and
+the stepper hook that sets a latent, for `charnn ablate RUN TEXT --unit 0:sae-NAME:J` and for
+clamping a latent while sampling, in the stepped path.
 
-    ablate(run, "val", "0:sae-c0-2048-k32:1214", mode="zero", where='"')   # charnn.causal.ablate routes here
+    sae = find_autoencoder(run, "sae-c0-2048-k32")    # RUN/recordings/*/sae/c0-2048-k32
     latent_hook(sae, 1214, value=2.0)        # a StateHook: the state with latent 1214 set to 2.0
 
 Setting latent j to V at a step changes the state x it reads to x + (V - a_j(x)) * d_j, where a_j(x)
@@ -19,12 +20,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from ..causal import AblationResult, Mode, StreamScorer, summarize
-from ..recording.sources import corpus_string, text_corpus
 from ..stepper import StateHook
 from ..units import Unit
 from .kind import latent_name
@@ -66,47 +63,6 @@ def latent_hook(sae: SparseAutoencoder, index: int, value: float | None = None,
         latents = torch.as_tensor([index], device=sae.W_dec.device)
         return StateHook(cfg.layer, cfg.kind, lambda x: sae.remove(x, latents), where=where)
     return StateHook(cfg.layer, cfg.kind, lambda x: sae.set_latent(x, index, value), where=where)
-
-
-def ablate_latent(run, text, unit: Unit, mode: Mode, where: str | None, apply_inside: str | None,
-                  random_units: int, seed: int, max_chars: int | None, streams: int, burn_in: int,
-                  progress: bool, device: str, sae=None) -> AblationResult:
-    """charnn.causal.ablate for a latent unit (see the module docstring)."""
-    from ..search.targets import regex_target  # the search package's time-limited matching
-    sae = find_autoencoder(run, unit.kind, sae)
-    check_latent(unit, run, sae)
-    sae = sae.to(device)
-    cfg = sae.config
-    corpus = text_corpus(run, text, max_chars)
-    string = corpus_string(corpus)
-    scorer = StreamScorer(run, corpus.encode(run.vocab), streams, burn_in, step_layers={cfg.layer}, device=device)
-    selected = regex_target(string, where).astype(bool) if where else np.ones(len(string), bool)
-    apply_where = scorer.where_matrix(regex_target(string, apply_inside).astype(bool)) if apply_inside else None
-    bar = tqdm(total=2 + random_units, desc="ablate", unit="pass", disable=not progress)
-
-    def latent_stats(state: torch.Tensor) -> torch.Tensor:
-        z = sae.encode(state)  # (..., L)
-        return torch.cat([z, (z != 0).to(z.dtype)], -1)  # the mean: each latent's mean value, then its firing rate
-
-    base, means = scorer.loss(mean_of=(cfg.layer, cfg.kind), transform=latent_stats)
-    bar.update(1)
-    mean_value, firing = means[:cfg.latents].numpy(), means[cfg.latents:].numpy()
-    pool = np.setdiff1d(np.flatnonzero(firing > 0), [unit.index])
-    rng = np.random.default_rng(seed)
-    randoms = sorted(rng.choice(pool, size=min(random_units, len(pool)), replace=False).tolist())
-    bar.total = 2 + len(randoms)
-
-    def effect(j: int) -> np.ndarray:
-        value = None if mode.name == "zero" else mode.held_value(mean_value[j])
-        loss, _ = scorer.loss([latent_hook(sae, j, value, apply_where)])
-        bar.update(1)
-        return loss - base  # (n,)
-
-    delta = effect(unit.index)
-    random_deltas = [float(np.nanmean(effect(j)[selected])) for j in randoms]
-    bar.close()
-    sae.cpu()
-    return summarize(str(unit), str(mode), string, selected, base, delta, randoms, random_deltas)
 
 
 def clamp_hooks(run, clamps: list[tuple[Unit, float]], sae=None) -> list[StateHook]:

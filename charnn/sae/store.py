@@ -14,17 +14,16 @@ the previous autoencoder of that name or none, never half of one.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
 from ..fsio import atomic_dir, write_json
 from ..names import check_name as check_plain_name
+from ..units import LATENT_PREFIX, check_kind
 from .model import SAEConfig, SparseAutoencoder
 
 FORMAT = 1
-NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,27}$")  # also names its latents' kind, sae-NAME (charnn.sae.kind)
 
 
 class SAEError(FileNotFoundError):
@@ -32,11 +31,16 @@ class SAEError(FileNotFoundError):
 
 
 def check_name(name: str) -> str:
-    """A plain name (charnn.names) that also suits a kind's name: lowercase, short."""
+    """`name` if it names an autoencoder: its latents' kind, sae-NAME, is a kind name (charnn.units.check_kind),
+    and as a folder name it starts with a letter or a digit."""
     check_plain_name(name, "autoencoder name")
-    if not NAME.match(name):
-        raise ValueError(f"autoencoder name {name!r} must be lowercase letters, digits, '-' or '_', at most 28 "
-                         f"(a folder name, and its latents' kind is sae-NAME), e.g. c0-2048-k32")
+    try:
+        check_kind(LATENT_PREFIX + name)
+        if not name[:1].isalnum():
+            raise ValueError("it starts with neither a letter nor a digit")
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"autoencoder name {name!r} is not a name for a folder REC/sae/NAME whose latents are "
+                         f"kind sae-NAME ({err}), e.g. c0-2048-k32") from None
     return name
 
 

@@ -31,7 +31,7 @@ from .data import ShuffleBuffer, check_states, input_scale
 from .kind import add_latents, latent_kind
 from .metrics import evaluate
 from .model import ACTIVATIONS, NORMALIZE, SAEConfig, SparseAutoencoder
-from .source import recording_run
+from ..recording.replay import recording_run
 from .store import check_name, save
 
 SAE_KINDS = ("c", "h")

@@ -8,15 +8,16 @@
     probe(rec, concept="inside_quotes").path   # sparse probe: accuracy vs number of units
     prepare(rec)                               # build the summary cache a first search would build
 
-Modules: targets (regex -> per-character target, under a time limit), concepts (built-in
-targets), stats (mergeable streaming statistics), engine (search, atlas), probe, snippet, cli.
+Modules: stats (mergeable streaming statistics), engine (search, atlas), probe, snippet, summaries
+(the per-recording cache of query-independent statistics), tiles and native (the per-tile work),
+versus (units against latents). The targets come from `charnn.text` (CONCEPTS, regex_target are
+re-exported here); the commands are `charnn.cli.search`.
 """
 
-from .concepts import CONCEPTS, Concept, concept_target
+from ..text import CONCEPTS, Concept, RegexError, concept_target, regex_target
 from .engine import SearchCancelled, atlas, prepare, search
 from .probe import ProbeResult, probe
 from .stats import StreamStats
-from .targets import RegexError, regex_target
 
 __all__ = ["CONCEPTS", "Concept", "ProbeResult", "RegexError", "SearchCancelled", "StreamStats", "atlas",
            "concept_target", "prepare", "probe", "regex_target", "search"]

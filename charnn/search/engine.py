@@ -34,7 +34,7 @@ iter_chunks (row-major chunks, transposed), and cached when they have a folder a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence, Union
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -42,53 +42,26 @@ from tqdm.auto import tqdm
 
 from ..limits import MAX_BINS
 from ..recording.reader import Recording, scan_blocks
+from ..scan import Cancelled, Progress, baseline_offset, direction, separation
+from ..text import CONCEPTS, RegexError, check_target, concept_target, make_target
 from . import summaries
-from .concepts import CONCEPTS, concept_target
 from .stats import ChunkTargets, StreamStats
-from .targets import RegexError, check_target, regex_target
 from .versus import units_vs_latents
 
 BASELINE_UNITS = 64  # units per (layer, kind) that the chance baseline is scored on
 CHUNK_CHARS = 65536  # characters per chunk (at most: a recording's chunks follow its row groups)
-Progress = Union[bool, Callable[[int, int], None]]  # a tqdm bar on stderr, or report(done_chars, total_chars)
 COLUMNS = ["layer", "kind", "unit", "r", "auroc", "d", "f1", "threshold", "sign", "support"]
 
 
-class SearchCancelled(Exception):
+class SearchCancelled(Cancelled):
     """The caller's cancel() returned True; nothing is returned."""
-
-
-def make_target(text: str, regex: str | None = None, concept: str | None = None, target: str = "inside",
-                timeout: float | None = None, explanation: str | None = None) -> tuple[np.ndarray, bool, str]:
-    """(y (n,) float32, binary, label) for exactly one of a regex, a concept name or an explanation
-    (the text `charnn explain` prints: a 0/1 program is a binary target, a weighted sum a continuous one)."""
-    if sum(q is not None for q in (regex, concept, explanation)) != 1:
-        raise ValueError("give exactly one of regex=, concept= or explanation=")
-    if regex is not None:
-        return regex_target(text, regex, target, timeout), True, f"regex {regex!r} ({target})"
-    if explanation is not None:
-        from ..explanations.parser import parse  # lazily: only explanations need the grammar
-        program = parse(explanation)
-        y = program.evaluate(text)
-        check_target(y, f"explanation {explanation!r}")
-        return y, program.binary, f"explanation {program}"
-    y = concept_target(text, concept)
-    check_target(y, f"concept {concept!r}")
-    return y, CONCEPTS[concept].binary, f"concept {concept}"
-
-
-def baseline_offset(n: int, seed: int = 0) -> int:
-    """The circular shift for the chance baseline: seeded, between n/4 and 3n/4."""
-    if n < 4:
-        return max(n // 2, 1)
-    return int(np.random.default_rng(seed).integers(n // 4, 3 * n // 4 + 1))
 
 
 def rank(df: pd.DataFrame, binary: bool) -> pd.DataFrame:
     """Sort best first: binary by max(auroc, 1 - auroc) then |r|; continuous by |r|."""
     keys = [df["r"].abs()]
     if binary:
-        keys.insert(0, np.maximum(df["auroc"], 1 - df["auroc"]))
+        keys.insert(0, separation(df["auroc"]))
     order = np.lexsort([-k.to_numpy() for k in reversed(keys)])  # stable: ties keep unit order
     return df.iloc[order].reset_index(drop=True)
 
@@ -258,22 +231,15 @@ def _frame(finals: dict, col: int) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[COLUMNS]
 
 
-def separation(auroc: float) -> tuple[float, str]:
-    """(max(AUROC, 1 - AUROC), "high inside" | "low inside"): how well a unit separates a binary
-    target whichever its sign; an AUROC of 0.011 is a unit that is low inside, and separates at 0.989."""
-    return max(auroc, 1 - auroc), "high inside" if auroc >= 0.5 else "low inside"
-
-
 def score_text(binary: bool, auroc: float, r: float, chance_auroc: float | None, chance_r: float) -> str:
     """A unit's score beside its chance level, as the CLI and figures print it."""
     if binary:
-        sep, direction = separation(auroc)
-        return f"separation {sep:.3f}, {direction} (chance {chance_auroc:.3f}), r {r:+.3f}"
+        return f"separation {separation(auroc):.3f}, {direction(auroc)} (chance {chance_auroc:.3f}), r {r:+.3f}"
     return f"r {r:+.3f} (chance |r| {chance_r:.3f})"
 
 
 def _baseline(df: pd.DataFrame, binary: bool, offset: int, seed: int) -> dict:
-    sep = np.maximum(df["auroc"], 1 - df["auroc"]) if binary else None
+    sep = separation(df["auroc"]) if binary else None
     return {"r_p99": float(np.percentile(df["r"].abs(), 99)),
             "auroc_p99": float(np.percentile(sep, 99)) if binary else None,
             "offset": offset, "seed": seed, "units": len(df)}

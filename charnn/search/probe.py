@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..recording.reader import scan_blocks
-from .engine import make_target
+from ..text import make_target
 
 DEFAULT_CS = tuple(np.logspace(-3, 0, 7))  # inverse regularisation strength, sparse to dense
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..scan import separation
 from ..units import Unit, is_latent
 
 COLUMNS = ["concept", "metric", "unit", "unit_score", "latent", "latent_score", "difference"]
@@ -22,7 +23,7 @@ COLUMNS = ["concept", "metric", "unit", "unit_score", "latent", "latent_score", 
 def scores(df: pd.DataFrame, binary: bool) -> np.ndarray:
     """(n,) each row's score: separation for a binary concept, |r| for a continuous one."""
     if binary:
-        return np.maximum(df["auroc"], 1 - df["auroc"]).fillna(0.0).to_numpy()
+        return separation(df["auroc"]).fillna(0.0).to_numpy()
     return df["r"].abs().fillna(0.0).to_numpy()
 
 

@@ -18,6 +18,7 @@ from dash import Input, Output, State, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
 from charnn.history import concept_history, match_units, unit_history
+from charnn.scan import separation
 from charnn.units import Unit
 
 from ..state import opening, served, unit_label, view_unit
@@ -105,7 +106,7 @@ def concept_series(df: pd.DataFrame) -> dict:
     """The best unit's separation max(AUROC, 1 - AUROC) (like the chance level) and |r| per step,
     with labels."""
     auroc = df["auroc"].to_numpy(np.float64)
-    return {"step": df["step"].tolist(), "separation": np.maximum(auroc, 1 - auroc).tolist(),
+    return {"step": df["step"].tolist(), "separation": separation(auroc).tolist(),
             "abs_r": df["r"].abs().tolist(),
             "chance_separation": pd.to_numeric(df["chance_auroc_p99"], errors="coerce").tolist(),
             "chance_r": pd.to_numeric(df["chance_r_p99"], errors="coerce").tolist(),

@@ -23,9 +23,9 @@ import numpy as np
 from dash import Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from charnn.explanations import parse
+from charnn.scan import direction, separation
 from charnn.search import SearchCancelled, search
-from charnn.search.engine import separation
+from charnn.text import parse, query_fields
 from charnn.units import Unit
 
 from ..state import TARGETS, opening, served
@@ -103,8 +103,7 @@ def run_search(rec, query: dict, job, preparing: Future | None = None):
         job.report(done_chars / max(1, total_chars), "scoring every unit")
 
     # The recording itself (not a wrapper), so the engine scans its memory maps and cached summaries.
-    return search(rec, regex=query.get("regex"), concept=query.get("concept"), explanation=query.get("explanation"),
-                  target=query.get("target") or "inside", progress=report, cancel=job.cancel.is_set)
+    return search(rec, **query_fields(query), progress=report, cancel=job.cancel.is_set)
 
 
 def table_rows(df) -> list[dict]:
@@ -112,8 +111,9 @@ def table_rows(df) -> list[dict]:
     top = df.head(MAX_ROWS)
     top = top.assign(unit=[str(Unit(int(r.layer), r.kind, int(r.unit))) for r in top.itertuples()])
     if df.attrs.get("binary", True):
-        scored = [separation(a) if np.isfinite(a) else (np.nan, "") for a in top["auroc"]]
-        top = top.assign(separation=[s for s, _ in scored], inside=[d.removesuffix(" inside") or None for _, d in scored])
+        auroc = top["auroc"].to_numpy()
+        top = top.assign(separation=separation(auroc),
+                         inside=[direction(a).removesuffix(" inside") if np.isfinite(a) else None for a in auroc])
     return grid.rows(top, BINARY if df.attrs.get("binary", True) else CONTINUOUS, row_id=lambda r: r["unit"])
 
 

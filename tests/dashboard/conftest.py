@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import charnn
-from charnn.corpus import corpora_dir
+from charnn.corpus_store import corpora_dir
 from charnn.recording import record
 from charnn.train import Trainer, TrainConfig
 

@@ -33,8 +33,9 @@ def test_modes_parse_once_and_refuse_non_finite_values():
     for spec in ("scale", "clamp=nan", "clamp=", "clamp=x"):
         with pytest.raises(ValueError):
             Mode.parse(spec)
-    with pytest.raises(ValueError, match="zero, mean or clamp"):
+    with pytest.raises(ValueError, match="zero, mean, remove or clamp"):
         Mode.of("scale", None)
+    assert Mode.parse("remove") == Mode.of("remove") == Mode.parse("zero")  # a latent's zero removes its direction
 
 
 def test_held_value_and_scored_span():

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from charnn.explanations.parser import parse
+from charnn.text.parser import parse
 
 
 class SyntheticRecording:

@@ -14,7 +14,7 @@ import pytest
 
 import charnn
 from charnn.explanations import ExplainCancelled, explain, load_explanations, shares
-from charnn.explanations.cli import add_parser
+from charnn.cli.explain import add_parser
 from charnn.search import search
 
 
@@ -143,11 +143,11 @@ def test_cli_json_rows_and_table(explained, monkeypatch, capsys):
 
 
 def test_cli_search_takes_an_explanation(explained, monkeypatch, capsys, planted_units):
-    from charnn.search.cli import add_parsers
+    from charnn.cli.search import add_parser
     rec, df = explained
     monkeypatch.setattr(charnn, "open_recording", lambda path: rec, raising=False)
     parser = argparse.ArgumentParser()
-    add_parsers(parser.add_subparsers(dest="command"))
+    add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["search", "rec", "--explanation", planted_units[4], "--format", "json", "--quiet"])
     assert args.func(args) == 0
     top = json.loads(capsys.readouterr().out)[0]

@@ -12,7 +12,7 @@ from charnn.explanations import beam as beammod
 from charnn.explanations import select
 from charnn.explanations.library import Library, library
 from charnn.explanations.featcache import compute
-from charnn.explanations.parser import parse
+from charnn.text.parser import parse
 from charnn.explanations.moments import Moments, chunk_moments, fit_r
 
 

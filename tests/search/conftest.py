@@ -64,7 +64,7 @@ def planted(n: int = 20_000, hidden: int = 16, unit: int = 5, seed: int = 0):
 
 @pytest.fixture
 def planted_rec():
-    from charnn.search.targets import regex_target
+    from charnn.text.targets import regex_target
     text, acts = planted()
     y = regex_target(text, r'"[^"]*"')
     acts[(1, "c")][:, 5] = y + 0.2 * np.random.default_rng(1).standard_normal(len(text))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from charnn.search import CONCEPTS, concept_target
-from charnn.search.concepts import code_language
+from charnn.text.concepts import code_language
 
 
 def marked(text, name):

@@ -14,7 +14,7 @@ import pytest
 
 import charnn
 from charnn.search import SearchCancelled, atlas, concept_target, probe, search
-from charnn.search.cli import add_parsers
+from charnn.cli.search import add_parser
 from charnn.search.snippet import snippet
 
 QUOTE = r'"[^"]*"'
@@ -121,7 +121,7 @@ def test_snippet_plain_and_coloured(planted_rec):
 def run_cli(argv, rec, monkeypatch, capsys):
     monkeypatch.setattr(charnn, "open_recording", lambda path: rec, raising=False)
     parser = argparse.ArgumentParser()
-    add_parsers(parser.add_subparsers(dest="command"))
+    add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(argv)
     assert args.func(args) == 0
     return capsys.readouterr().out

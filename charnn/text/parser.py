@@ -1,10 +1,10 @@
-"""Parse an explanation's text into a program (`charnn.explanations.grammar`), with errors that point at the spot.
+"""Parse an explanation's text into a program (`charnn.text.grammar`), with errors that point at the spot.
 
-    from charnn.explanations.parser import parse
+    from charnn.text.parser import parse
     parse("0.8 * log distance since newline - 0.3 * char [aeiou]").evaluate(text)
     parse("char [b-a]")     # ExplanationError: ... range b-a runs backwards at character 9 (...)
 
-A hand-written recursive-descent parser over the grammar in `charnn.explanations.grammar`:
+A hand-written recursive-descent parser over the grammar in `charnn.text.grammar`:
 backtick literals and [sets] hold any character, so the text is scanned character by
 character rather than split into words. Keywords (AND, OR, NOT) may be written in any case.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from ..limits import MAX_MAGNITUDE
-from ..search.concepts import CONCEPTS
+from .concepts import CONCEPTS
 from .atoms import CLASSES, Atom, CapitalisedWord, CharAtom, CharPred, Concept, Depth, Distance, Event, Inside, Recent
 from .grammar import BoolOp, ExplanationError, Linear, Not, Program, is_binary
 

@@ -1,12 +1,12 @@
 """The atoms of an explanation: per-character features computed from the text alone.
 
-    from charnn.explanations.atoms import TextIndex, CharAtom, CharPred
+    from charnn.text.atoms import TextIndex, CharAtom, CharPred
     ix = TextIndex("Hello (world)\\n")
     CharAtom("after", CharPred.named("upper")).values(ix)      # (14,) float32 0/1
     Inside("(", ")").values(ix), Distance(CharPred.named("newline"), log=True).values(ix)
 
 Every atom has a canonical text (`str(atom)`, what an explanation prints and what
-`charnn.explanations.grammar.parse` reads back), a `binary` flag (0/1 values or a number per
+`charnn.text.parser.parse` reads back), a `binary` flag (0/1 values or a number per
 character), and `values(ix)`: a vectorised pass over the whole text, (n,) float32. A value at
 position i says what the network's state after reading character i could know, except `before`,
 which looks one character ahead (what the unit predicts).
@@ -17,7 +17,7 @@ Atoms:
   distance since E, log distance since E  characters since the last E (0 on E itself; log = ln(1 + d))
   E in last K                              E occurred within the last K characters (i-K+1 .. i)
   in capitalised word                      the letters up to i start with an uppercase letter
-  NAME                                     a built-in concept (charnn.search.CONCEPTS)
+  NAME                                     a built-in concept (charnn.text.CONCEPTS)
 P is a character predicate: `x` (one character), [set] (regex-like class), or a class name
 (newline, space, letter, nonletter, upper, lower, digit, punct, vowel, whitespace). E is a
 predicate, a `string` of several characters (E = the text ending at i is that string) or a 0/1
@@ -32,9 +32,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..search.concepts import _PARAGRAPH_BREAK, CONCEPTS, codepoints, concept_target
-from ..search.concepts import _depth as depth_of_steps
-from ..search.targets import spans_to_mask
+from .concepts import CONCEPTS, codepoints, concept_target, depth, paired, paragraph_breaks
 
 CLASSES: dict[str, Callable[[str], bool]] = {
     "newline": lambda c: c == "\n",
@@ -87,10 +85,7 @@ class TextIndex:
 
     def paragraph_breaks(self) -> tuple[np.ndarray, np.ndarray]:
         """(starts, ends) of each blank line (a paragraph break, as the built-in concepts find it)."""
-        def compute():
-            spans = np.array([m.span() for m in _PARAGRAPH_BREAK.finditer(self.text)], np.int64).reshape(-1, 2)
-            return spans[:, 0], spans[:, 1]
-        return self.memo("paragraphs", compute)
+        return self.memo("paragraphs", lambda: paragraph_breaks(self.text))
 
 
 @dataclass(frozen=True)
@@ -225,7 +220,7 @@ class Inside(Atom):
 
     def values(self, ix: TextIndex) -> np.ndarray:
         if self.open == self.close:
-            return _toggle(ix, ord(self.open)).astype(np.float32)
+            return paired(ix.text, self.open, self.close, ix.cps, ix.paragraph_breaks()).astype(np.float32)
         return (_depth(ix, self.open, self.close) > 0).astype(np.float32)
 
 
@@ -242,33 +237,13 @@ class Depth(Atom):
         return _depth(ix, self.open, self.close).astype(np.float32)
 
 
-def _toggle(ix: TextIndex, code: int) -> np.ndarray:
-    """Inside a same-character pair, paired within each paragraph (a loop over the delimiters only)."""
-    hits = np.flatnonzero(ix.cps == code)
-    breaks, ends = ix.paragraph_breaks()
-    para = np.searchsorted(ends, hits, side="right")  # (h,) paragraph of each delimiter
-    starts, stops, opened, opened_para = [], [], -1, -1
-    for i, p in zip(hits.tolist(), para.tolist()):
-        if opened >= 0 and p != opened_para:  # the open pair ended at its paragraph's break
-            starts.append(opened), stops.append(int(breaks[opened_para]))
-            opened = -1
-        if opened < 0:
-            opened, opened_para = i, p
-        else:
-            starts.append(opened), stops.append(i)
-            opened = -1
-    if opened >= 0:
-        starts.append(opened), stops.append(int(breaks[opened_para]) if opened_para < breaks.size else ix.n)
-    return spans_to_mask(np.array(starts, np.int64), np.array(stops, np.int64), ix.n)
-
-
 def _depth(ix: TextIndex, open_: str, close: str) -> np.ndarray:
     """Nesting depth, never below 0, restarting at blank lines unless the pair is braces."""
     steps = np.zeros(ix.n, np.int8)
     steps[ix.cps == ord(open_)] = 1
     steps[ix.cps == ord(close)] = -1
     resets = None if (open_, close) == ("{", "}") else ix.paragraph_breaks()[0]
-    return depth_of_steps(steps, resets)
+    return depth(steps, resets)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Built-in concepts: named per-character targets computed from the text alone.
 
-    from charnn.search import CONCEPTS
+    from charnn.text import CONCEPTS
     y = CONCEPTS["inside_quotes"].fn(text)      # (len(text),) float32, 0/1
     print(CONCEPTS["indent_depth"].description)
 
@@ -54,31 +54,54 @@ def _regex_mask(text: str, pattern: re.Pattern, trim_close: bool = False) -> np.
     return spans_to_mask(spans[:, 0], stops, len(text)).astype(np.float32)
 
 
-_PARAGRAPH_BREAK = re.compile(r"\n[ \t\r]*\n")
-_QUOTE_EVENT = re.compile(r'["\u201c\u201d]|\n[ \t\r]*\n')
+PARAGRAPH_BREAK = re.compile(r"\n[ \t\r]*\n")
 
 
-def inside_quotes(text: str) -> np.ndarray:
-    """Dialogue inside double quotes, straight or curly, across hard-wrapped lines.
+def paragraph_breaks(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) int64 of each blank line: the paragraph breaks that pairing and depth restart at."""
+    spans = np.array([m.span() for m in PARAGRAPH_BREAK.finditer(text)], np.int64).reshape(-1, 2)  # (m, 2)
+    return spans[:, 0], spans[:, 1]
 
-    Quotes pair within a paragraph and an open quote ends at a paragraph break (blank line):
-    a speech over several paragraphs reopens its quote at each paragraph without closing it,
-    so pairing straight quotes across the whole text would invert every quote that follows.
+
+def paired(text: str, opens: str, closes: str, cps: np.ndarray | None = None,
+           breaks: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """(n,) bool: inside a delimiter pair, paired within each paragraph (a loop over the delimiters only).
+
+    A character of `opens` opens a pair when none is open (one that is also in `closes`, such as a
+    straight quote, closes an open pair instead); a character of `closes` ends the open pair; a
+    paragraph break ends it too, so a speech over several paragraphs that reopens its quote at each
+    one does not invert every quote after it. The opener is inside, the closer is not. cps and
+    breaks: the text's code points and paragraph_breaks, when the caller has them already.
     """
-    starts, stops, opened = [], [], -1
-    for m in _QUOTE_EVENT.finditer(text):
-        i, s = m.start(), m.group()
-        if s == "\u201c" or (s == '"' and opened < 0):
-            opened = i if opened < 0 else opened
-        elif opened >= 0:  # a closing quote or a paragraph break ends the open quote
+    cps = codepoints(text) if cps is None else cps  # (n,)
+    starts_b, ends_b = paragraph_breaks(text) if breaks is None else breaks
+    opening = np.array([ord(c) for c in opens], np.int64)
+    closing = np.array([ord(c) for c in closes], np.int64)
+    hits = np.flatnonzero(np.isin(cps, np.concatenate([opening, closing])))  # (h,) delimiter positions
+    para = np.searchsorted(ends_b, hits, side="right")  # (h,) paragraph of each delimiter
+    is_open, is_close = np.isin(cps[hits], opening), np.isin(cps[hits], closing)
+    starts, stops, opened, opened_para = [], [], -1, -1
+    for i, p, o, c in zip(hits.tolist(), para.tolist(), is_open.tolist(), is_close.tolist()):
+        if opened >= 0 and p != opened_para:  # the open pair ended at its paragraph's break
+            starts.append(opened), stops.append(int(starts_b[opened_para]))
+            opened = -1
+        if o and (not c or opened < 0):
+            if opened < 0:
+                opened, opened_para = i, p
+        elif opened >= 0:
             starts.append(opened), stops.append(i)
             opened = -1
     if opened >= 0:
-        starts.append(opened), stops.append(len(text))
-    return spans_to_mask(np.array(starts, np.int64), np.array(stops, np.int64), len(text)).astype(np.float32)
+        starts.append(opened), stops.append(int(starts_b[opened_para]) if opened_para < starts_b.size else len(cps))
+    return spans_to_mask(np.array(starts, np.int64), np.array(stops, np.int64), len(cps))
 
 
-def _depth(steps: np.ndarray, resets: np.ndarray | None = None) -> np.ndarray:
+def inside_quotes(text: str) -> np.ndarray:
+    """Dialogue inside double quotes, straight or curly, across hard-wrapped lines, paired per paragraph."""
+    return paired(text, '"\u201c', '"\u201d').astype(np.float32)
+
+
+def depth(steps: np.ndarray, resets: np.ndarray | None = None) -> np.ndarray:
     """Nesting depth from +1/-1 steps, never below 0 (a stray closer is ignored), optionally
     restarting at 0 at each index in resets. Vectorised: depth = c - min(0, running min of c)."""
     c = np.cumsum(steps, dtype=np.int64)  # (n,)
@@ -105,13 +128,12 @@ def _bracket_steps(text: str, opens: str, closes: str) -> np.ndarray:
 
 def inside_parens(text: str) -> np.ndarray:
     """Inside round or square brackets; depth restarts at each paragraph break (unbalanced prose)."""
-    resets = np.array([m.start() for m in _PARAGRAPH_BREAK.finditer(text)], np.int64)
-    return (_depth(_bracket_steps(text, "([", ")]"), resets) > 0).astype(np.float32)
+    return (depth(_bracket_steps(text, "([", ")]"), paragraph_breaks(text)[0]) > 0).astype(np.float32)
 
 
 def bracket_depth(text: str) -> np.ndarray:
     """Nesting depth of (), [] and {} together (code: brace depth is block nesting)."""
-    return _depth(_bracket_steps(text, "([{", ")]}")).astype(np.float32)
+    return depth(_bracket_steps(text, "([{", ")]}")).astype(np.float32)
 
 
 _URL = re.compile(r"(?:\b[A-Za-z][A-Za-z0-9+.-]*://|\bwww\.)[^\s<>\"'`{}|\\^]*[^\s<>\"'`{}|\\^.,;:!?)\]]")

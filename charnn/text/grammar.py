@@ -1,11 +1,11 @@
 """Explanations as small programs: their nodes, how they print, and their values on a text.
 
-    from charnn.explanations.parser import parse
+    from charnn.text.parser import parse
     prog = parse('inside `"`...`"` AND NOT after newline')   # Program(BoolOp("AND NOT", Inside, CharAtom))
     y = prog.evaluate(text)          # (len(text),) float32, 0/1 here
     str(prog), prog.binary, prog.terms
 
-Grammar (atoms in charnn.explanations.atoms; AND binds like OR, left to right, and the printer adds
+Grammar (atoms in charnn.text.atoms; AND binds like OR, left to right, and the printer adds
 parentheses whenever two different operators meet):
 
     program := linear | boolean

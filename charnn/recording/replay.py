@@ -1,5 +1,8 @@
 """The model and the text behind a recording, for the passes that run the model again (the loss
-with a reconstruction spliced in, latent ablation).
+with an autoencoder's reconstruction spliced in, an ablation on the recording's own text).
+
+    run = recording_run(rec)           # the recording's copy of the weights, checked against its hash
+    ids = recording_ids(rec, run)      # (n_chars,) the ids the model read, DOC_ID between documents
 
 The model is the recording's own copy of the weights (REC/model.safetensors), so a recording
 moved away from its run still works; its hash must be the one the manifest names.
@@ -9,11 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..recording import RecordingError
-from ..recording.manifest import load_model, model_hash
-from ..recording.sources import sha256_text
 from ..run import Run
 from ..vocab import DOC_ID
+from .manifest import RecordingError, load_model, model_hash
+from .sources import sha256_text
 
 
 def recording_run(rec) -> Run:
