@@ -30,7 +30,7 @@ from charnn.scan import direction, separation
 from charnn.units import Unit
 
 MAX_ROWS = 2000  # rows of the explain page's table sent to the browser
-STATUS = {"constant": "constant on the fitting or the held-out part (dead, or a saturated tanh(c)): unexplainable",
+STATUS = {"constant": "constant on the fitting or the held-out part (a dead unit): unexplainable",
           "none found": "no term of the feature library explains any of its variance"}
 SHARE_COLORS = {0.5: "#92c5de", 0.7: "#4393c3", 0.8: "#2166ac"}
 
@@ -168,5 +168,5 @@ def scored_on(df: pd.DataFrame) -> str:
     heldout = attrs.get("settings", {}).get("heldout", "second half")
     where = "the second half" if heldout == "second half" else heldout
     return (f"fitted on {attrs.get('n_fit', 0):,} characters, scored on {attrs.get('n_heldout', 0):,} held-out "
-            f"characters ({where}); c is scored as tanh(c)")
+            f"characters ({where}); units on their stored values")
 

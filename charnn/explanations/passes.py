@@ -14,7 +14,9 @@ more that score a linear explanation without a second pass: "all", every charact
 explained recording on the stored values (raw c), which is what `charnn search` correlates; and
 "chance", the held-out values against the features shifted far along the held-out text (only
 the cross products differ from the held-out part's: a shift permutes the feature rows). It also
-keeps a random sample of the fitting part's characters for the beam search.
+keeps a random sample of the fitting part's characters for the beam search, and the sums per
+context cell that the local lookups are fitted from ("cells": `lookup.CellSums`, for the two
+halves of the fitting part and the held-out part).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ import numpy as np
 
 from ..scan import baseline_offset
 from .. import threads
+from ..units import unit_value
 from . import featcache
+from .lookup import CellSums, Contexts
 from .moments import Moments, feature_moments, unit_moments
 from .score import Scorer
 
@@ -40,8 +44,8 @@ def each_block(workers: int, fn, items) -> list:
 
 
 def transform(kind: str, x: np.ndarray) -> np.ndarray:
-    """The values explained: tanh(c) for cell states, other kinds as stored."""
-    return np.tanh(x) if kind == "c" else x
+    """The values explained: a unit's value (`charnn.units.unit_value`)."""
+    return unit_value(kind, x)
 
 
 @dataclass
@@ -114,6 +118,23 @@ def spans(parts: list[Part]) -> list[tuple[int, int, int]]:
             for which, rec in enumerate(_recordings(parts)) for q in getattr(rec, "parts", [None])]
 
 
+def contexts(parts: list[Part]) -> tuple[Contexts, dict]:
+    """The context cells of the parts' texts (`lookup.Contexts`) and {id(recording): (n,) cell ids}."""
+    fit = parts[0]
+    recs = _recordings(parts)
+    ctx = Contexts.build(fit.rec.string, fit.start, fit.stop, [r.string for r in recs])
+    return ctx, {id(r): ctx.ids(r.string) for r in recs}
+
+
+def subparts(part: Part, start: int, stop: int) -> list[tuple[int, int, int]]:
+    """(index in lookup.SUBPARTS, a, b) of the characters [start, stop) of a part: the fitting part's
+    two halves, or the held-out part."""
+    if part.name != "fit":
+        return [(2, start, stop)]
+    mid = part.start + part.n // 2
+    return [(i, a, b) for i, a, b in ((0, start, min(stop, mid)), (1, max(start, mid), stop)) if a < b]
+
+
 def unit_ranges(parts: list[Part], blocks) -> dict:
     """Per block, (lo, hi, raw_lo, raw_hi) (H,) float64: the range of the scored and of the stored
     values over every part's recording."""
@@ -126,7 +147,7 @@ def unit_ranges(parts: list[Part], blocks) -> dict:
     return out
 
 
-def _middle(ranges: dict, blocks, raw: bool) -> np.ndarray:
+def middle(ranges: dict, blocks, raw: bool) -> np.ndarray:
     i = 2 if raw else 0
     return np.concatenate([((ranges[b][i] + ranges[b][i + 1]) / 2).astype(np.float32) for b in blocks])
 
@@ -162,12 +183,14 @@ class _MomentSums:
         fit, held = self.parts = parts
         self.blocks = blocks
         self.cols = np.cumsum([0] + [len(ranges[b][0]) for b in blocks])
-        self.shift, self.raw_shift = _middle(ranges, blocks, False), _middle(ranges, blocks, True)
+        self.shift, self.raw_shift = middle(ranges, blocks, False), middle(ranges, blocks, True)
         self.mom = {name: Moments.zeros(fit.fm.p, self.cols[-1]) for name in ("fit", "heldout", "all", "chance")}
         self.offset = baseline_offset(held.n, seed)
         rng = np.random.default_rng(seed)
         self.positions = np.sort(rng.choice(fit.n, min(sample, fit.n), replace=False)) + fit.start
         self.sample_x = np.zeros((self.positions.size, self.cols[-1]), np.float32)
+        self.ctx, self.ids = contexts(parts)
+        self.mom["cells"] = CellSums.zeros(len(self.ctx), self.cols[-1])
 
     def add(self, part: Part, start: int, stop: int, arrays: dict, workers: int) -> None:
         fit, held = self.parts
@@ -176,12 +199,18 @@ class _MomentSums:
         explained = part.rec is fit.rec
         F_shifted = part.shifted(start, stop, self.offset, part.fm.chunk) if part is held else None
         rows = positions[(positions >= start) & (positions < stop)] if part is fit else positions[:0]
+        cells, ids = mom["cells"], self.ids[id(part.rec)]
+        segments = subparts(part, start, stop)
+        for sub, a, b in segments:
+            cells.count(sub, ids[a:b])
 
         def block(i: int) -> None:  # one block's moments; blocks write disjoint columns
             b, c = self.blocks[i], slice(cols[i], cols[i + 1])
             stored = arrays[b].astype(np.float32, copy=False)  # (n, H)
             X = transform(b[1], stored) - self.shift[c]
             _add(mom[part.name], c, *unit_moments(F, X))
+            for sub, a, b_ in segments:
+                cells.add(sub, ids[a:b_], X[a - start:b_ - start], c)
             if explained and b[1] == "c":  # "all" of other kinds is the parts' sum (the same values)
                 _add(mom["all"], c, *unit_moments(F, stored - self.raw_shift[c]))
             if F_shifted is not None:

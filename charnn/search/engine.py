@@ -41,7 +41,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..limits import MAX_BINS
-from ..recording.reader import Recording, scan_blocks
+from ..recording.reader import CHUNK_ROWS, Recording, scan_blocks
 from ..scan import Cancelled, Progress, baseline_offset, direction, separation
 from ..text import CONCEPTS, RegexError, check_target, concept_target, make_target
 from . import summaries
@@ -49,7 +49,7 @@ from .stats import ChunkTargets, StreamStats
 from .versus import units_vs_latents
 
 BASELINE_UNITS = 64  # units per (layer, kind) that the chance baseline is scored on
-CHUNK_CHARS = 65536  # characters per chunk (at most: a recording's chunks follow its row groups)
+CHUNK_CHARS = CHUNK_ROWS  # characters per chunk (at most: a recording's chunks follow its row groups)
 COLUMNS = ["layer", "kind", "unit", "r", "auroc", "d", "f1", "threshold", "sign", "support"]
 
 
