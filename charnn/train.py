@@ -202,7 +202,7 @@ class Trainer:
         except (KeyError, RuntimeError, ValueError, TypeError) as err:
             raise runio.RunError(f"{self.folder.file(runio.CHECKPOINT)} does not match this run ({err}): the best "
                                  f"weights in {self.folder.file(runio.WEIGHTS)} still load; to train on, start a new run") from None
-        if self.state is not None and self.model.config.cell != "lstm":
+        if self.state is not None and len(self.model.cell.carried) == 1:
             self.state = self.state[0]
         if self.dist.main:
             self.folder.truncate_metrics(self.step)

@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from charnn.model import STATE_KINDS, CharRNN, ModelConfig
+from charnn import cells
+from charnn.model import CharRNN, ModelConfig
 from charnn.recording import RecordingError, open_recording, record
 from charnn.recording import writer as writer_module
 from charnn.run import RunError, load_run
@@ -35,7 +36,7 @@ def test_recording_path_equals_fast_path(cell, layers):
         out, _ = model.rnn(model.embedding(ids), state)
     assert (states[(layers - 1, "h")].transpose(0, 1) - out).abs().max() <= 1e-5
     # the fused path (recording) and the stepped path (interventions) agree on every state
-    kinds = set(STATE_KINDS[cell])
+    kinds = set(cells.get(cell).kinds)
     _, _, fused = Stepper(model).run(ids, state, kinds=kinds, fused=True)
     stepped_logits, _, stepped = Stepper(model).run(ids, state, kinds=kinds, stepped=True)
     assert (stepped_logits - fast_logits).abs().max() <= 1e-5
@@ -51,7 +52,7 @@ def test_reused_buffers_give_the_same_windows(cell):
     torch.manual_seed(0)
     model = CharRNN(ModelConfig(vocab_size=30, cell=cell, layers=2, hidden=16, embed=8)).eval()
     ids = torch.randint(0, 30, (4, 60))
-    kinds = set(STATE_KINDS[cell])
+    kinds = set(cells.get(cell).kinds)
     fresh, reused = Stepper(model), Stepper(model, reuse_outputs=True)
     state_a = state_b = None
     for s0, s1 in [(0, 25), (25, 35), (35, 60)]:

@@ -36,9 +36,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .. import cells
+from ..cells.protocol import term
 from ..units import Unit
 
-DECAY_GATE = {"lstm": {"c": "f"}, "gru": {"h": "z"}}  # the state kinds a gate decays, and that gate
 CAP = 4096  # half-lives are counted exactly up to this many steps (a longer one counts as CAP)
 CHUNK_ROWS = 65536  # rows read at a time
 INTEGRATOR_GATE = 0.97  # mean forget gate of an integrator (a half-life of ~23 steps or more)
@@ -52,7 +53,7 @@ COLUMNS = ["layer", "kind", "unit", "half_life", "half_life_p90", "class", "mean
 def decay_gate(cell: str, kind: str) -> str:
     """The gate that decays state `kind` of a `cell` layer ("f" for an LSTM's c, "z" for a GRU's h);
     a ValueError naming the kinds that have one for any other."""
-    gates = DECAY_GATE.get(cell, {})
+    gates = decay_gates(cell)
     if kind not in gates:
         have = ", ".join(f"{k} (gate {g})" for k, g in gates.items()) or "none"
         raise ValueError(f"kind {kind!r} of a {cell} has no gate that decays it, so no memory span: "
@@ -60,8 +61,20 @@ def decay_gate(cell: str, kind: str) -> str:
     return gates[kind]
 
 
+def decay_gates(cell: str) -> dict[str, str]:
+    """{state kind: its decay} of a cell (its protocol's `linear`): f for an LSTM's c, z for a GRU's h,
+    1-z for a minGRU's h (one minus its z); none for a cell that is not registered here."""
+    known = cells.CELLS.get(cell)
+    return {kind: decay for kind, (decay, _, _) in known.linear.items()} if known else {}
+
+
+def read_gate(rec, layer: int, gate: str, units, start: int, stop: int) -> np.ndarray:
+    """(n, U) values of a decay over [start, stop): a kind, or one minus it ("1-z")."""
+    return term(gate, lambda kind: rec.activations(layer, kind, units, start, stop))
+
+
 def default_kinds(cell: str) -> list[str]:
-    return list(DECAY_GATE.get(cell, {}))
+    return list(decay_gates(cell))
 
 
 def spans(f: torch.Tensor, ctx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -150,7 +163,7 @@ def _scan(rec, layer: int, kind: str, units, tally: _Tally | None = None, keep: 
     ctx = None
     for first, rows, count, offset, long in stream_slices(rec):
         stop = first + rows * count
-        f = torch.from_numpy(rec.activations(layer, gate, units, first, stop)).view(count, rows, width)  # (S, n, U)
+        f = torch.from_numpy(read_gate(rec, layer, gate, units, first, stop)).view(count, rows, width)  # (S, n, U)
         if offset == 0:
             ctx = torch.zeros(count, 1, width, dtype=torch.float64)  # (S, 1, U): the stream's start
         k, censored = spans(f, ctx)  # (S, U, n)
@@ -216,6 +229,6 @@ def half_life_at(rec, unit, pos: int) -> tuple[int, bool]:
     unit = Unit.parse(unit)
     gate = decay_gate(rec.meta["cell"], unit.kind)
     start = max(rec.stream_start(pos), pos + 1 - CAP)
-    f = torch.from_numpy(rec.activations(unit.layer, gate, [unit.index], start, pos + 1))[None]  # (1, n, 1)
+    f = torch.from_numpy(read_gate(rec, unit.layer, gate, [unit.index], start, pos + 1))[None]  # (1, n, 1)
     k, censored = spans(f, torch.zeros(1, 1, 1, dtype=torch.float64))
     return int(k[0, 0, -1]), bool(censored[0, 0, -1])

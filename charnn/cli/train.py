@@ -1,4 +1,4 @@
-"""`charnn train CORPUS`: train a character-level LSTM, GRU or RNN (see charnn.train).
+"""`charnn train CORPUS`: train a character-level LSTM, GRU, RNN, minGRU or minLSTM (see charnn.train).
 
 Flags left out take their defaults from charnn.train.TrainConfig and charnn.model.ModelConfig;
 with --resume they come from the run, and a flag that would change its data, model or optimiser
@@ -13,6 +13,7 @@ import math
 
 import torch
 
+from ..cells import BUILT_IN
 from ..names import BadName, check_name
 from ..train import Trainer, TrainConfig
 from .args import at_least, finite
@@ -29,7 +30,8 @@ def add_parser(sub) -> None:
                    help="continue the run in --out from its last checkpoint, with its own settings (only --max-steps, "
                         "--max-minutes, --eval-every and --device may change)")
     # model
-    p.add_argument("--cell", choices=["lstm", "gru", "rnn"], default=GIVEN, help="default lstm")
+    p.add_argument("--cell", choices=list(BUILT_IN), default=GIVEN,
+                   help="default lstm; mingru and minlstm (Feng et al. 2024) train with a parallel scan")
     p.add_argument("--layers", type=at_least(1), default=GIVEN, help="default 2")
     p.add_argument("--hidden", type=at_least(1), default=GIVEN, help="units per layer (default 256)")
     p.add_argument("--embed", type=at_least(1), default=GIVEN, help="character embedding width (default 64)")

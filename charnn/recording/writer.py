@@ -23,12 +23,11 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from .. import cells
 from ..fsio import LockBusy, check_replaceable, exclusive_lock, install_dir, write_json
-from ..model import STATE_KINDS
 from ..names import check_name
 from ..run import Run, load_run, model_on, save_weights
 from . import layout, manifest
-from .derive import GATES
 from .manifest import RecordingError
 from .part import write_part
 from .sources import TextSource, text_corpus
@@ -40,13 +39,14 @@ DTYPES = ("float16", "float32")
 def parse_kinds(kinds, cell: str) -> list[str]:
     """The kinds to store, in canonical order; h always (the derived kinds are computed from it).
     None: the states that cannot be derived (c and h of an LSTM, h otherwise)."""
+    cell = cells.get(cell)
     if kinds is None:
-        return [k for k in STATE_KINDS[cell] if k not in GATES[cell]]
+        return [k for k in cell.kinds if k not in cell.derived]
     kinds = [k.strip() for k in (kinds.split(",") if isinstance(kinds, str) else kinds) if k.strip()]
-    allowed = STATE_KINDS[cell]
+    allowed = cell.kinds
     bad = [k for k in kinds if k not in allowed]
     if bad or not kinds:
-        raise ValueError(f"kinds {bad or kinds} are not states of a {cell}: choose from {','.join(allowed)}")
+        raise ValueError(f"kinds {bad or kinds} are not states of a {cell.name}: choose from {','.join(allowed)}")
     return [k for k in allowed if k in kinds or k == "h"]
 
 
@@ -118,11 +118,12 @@ def make_plan(run: Run, source: TextSource, text, max_chars, stored: list[str], 
     """plan.json: what decides the recording's content (fingerprinted), and where its text comes from."""
     cfg = run.model_config
     parts = plan_parts(source.ids.size, part_chars, streams, burn_in)
-    derived = [k for k in GATES[cfg.cell] if k not in stored]
+    cell = cells.get(cfg.cell)
+    derived = [k for k in cell.derived if k not in stored]
     settings = {
         "schema_version": layout.SCHEMA_VERSION, "model": asdict(cfg), "model_sha256": manifest.model_hash(run.model),
         "source_sha256": source.sha256, "n_chars": int(source.ids.size), "cell": cfg.cell, "layers": cfg.layers,
-        "hidden": cfg.hidden, "kinds": [k for k in STATE_KINDS[cfg.cell] if k in stored or k in derived],
+        "hidden": cfg.hidden, "kinds": [k for k in cell.kinds if k in stored or k in derived],
         "stored": {str(l): {k: cfg.hidden for k in stored} for l in range(cfg.layers)}, "derived": derived,
         "dtype": dtype, "top_k": top_k, "parts": [p.to_json() for p in parts],
     }

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..limits import MAX_BINS
 from ..recording.reader import CHUNK_ROWS, Recording, scan_blocks
 from ..scan import Cancelled, Progress, baseline_offset, direction, separation
 from ..text import CONCEPTS, RegexError, check_target, concept_target, make_target
@@ -82,6 +83,8 @@ def stream_stats(rec, targets: list[np.ndarray], binary: list[bool], kinds=None,
     reads it where it is and returns its statistics, merged here (exactly: they are sums and
     histograms); `cancel` is not consulted then.
     """
+    if not 2 <= bins <= MAX_BINS:
+        raise ValueError(f"bins must be from 2 to {MAX_BINS:,} (each unit keeps a histogram of them), not {bins}")
     blocks = scan_blocks(rec, kinds)
     flip = [float(np.mean(y)) > 0.5 for y, b in zip(targets, binary) if b]
     setup = _Setup(blocks, list(binary), flip, bins, len(baseline) > 0, summaries.cacheable(rec))
