@@ -90,6 +90,7 @@ class Recording:
         if [p.start for p in self.parts] != [0] + [p.stop for p in self.parts[:-1]] or self.parts[-1].stop != self.n_chars:
             raise RecordingError(f"{meta_path} is damaged: its parts do not cover the text")
         manifest.check_files(self.path, meta)
+        manifest.check_sizes(self.path, meta, self.parts, self.layers, self.hidden, self._stored)
         self._starts = np.array([p.start for p in self.parts])
         self._lock = threading.Lock()
         self._files: dict = {}  # (layer, kind, part) -> StateFile

@@ -94,3 +94,14 @@ def load_folder(folder: Path) -> SparseAutoencoder:
     sae.load_state_dict(load_file(str(folder / "sae.safetensors")))
     sae.name = check_name(folder.name)
     return sae.eval()
+
+
+def trained_chars(rec, name: str) -> int:
+    """The autoencoder `name` trained on characters [0, trained_chars) of `rec`, and never saw the rest
+    (0 for one saved without training on it)."""
+    folder = sae_folder(rec, name)
+    if not (folder / "config.json").is_file():
+        raise SAEError(f"no autoencoder {name!r} in {Path(rec.path) / 'sae'}: its latents cannot be scored held out")
+    log = json.loads((folder / "config.json").read_text()).get("log") or {}
+    return int(log.get("train_chars", [0, 0])[1])
+

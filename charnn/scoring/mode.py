@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..limits import check_magnitude
+
 
 @dataclass(frozen=True)
 class Mode:
@@ -51,7 +53,7 @@ of the state)."""
 
 
 def finite_value(text, what: str) -> float:
-    """A finite float from user input, or a ValueError saying what is wrong."""
+    """A finite float within +-MAX_MAGNITUDE from user input, or a ValueError saying what is wrong."""
     shown = "" if text is None else str(text).strip()
     if not shown:
         raise ValueError(f"{what} is missing: type a number, e.g. 1.5")
@@ -61,4 +63,4 @@ def finite_value(text, what: str) -> float:
         raise ValueError(f"{what} {shown!r} is not a number: type one, e.g. 1.5 or -2") from None
     if not math.isfinite(number):
         raise ValueError(f"{what} {shown!r} must be a finite number")
-    return number
+    return check_magnitude(number, what, shown)

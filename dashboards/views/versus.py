@@ -36,8 +36,15 @@ COLUMNS = [
     grid.column("difference", "latent score − unit score: positive where a latent tracks the concept better than any unit",
                 FORMATS["difference"]),
     grid.column("wins", "the side with the higher score (tie: equal to 3 places)"),
+    {**grid.column("unit_heldout", "the best unit picked before, scored on the characters no autoencoder "
+                   "trained on", unit=True, width=80), "cellClass": "open-unit"},
+    grid.column("unit_heldout_score", "its score on those characters", ".3f"),
+    {**grid.column("latent_heldout", "the best latent picked before, scored on the characters no autoencoder "
+                   "trained on", unit=True, width=200), "cellClass": "open-unit"},
+    grid.column("latent_heldout_score", "its score on those characters", ".3f"),
+    grid.column("difference_heldout", "latent − unit, held out", "+.3f"),
 ]
-OPENS = ("unit", "latent")  # the columns whose cells open their unit
+OPENS = ("unit", "latent", "unit_heldout", "latent_heldout")  # the columns whose cells open their unit
 
 
 def layout() -> html.Div:
@@ -110,7 +117,7 @@ def register(app, data, jobs) -> None:
         if not isinstance(result, dict) or result.get("rec") != f"{run}/{name}":
             return note, {}, "", []
         table = versus.table(result["rows"])
-        rows = grid.rows(table, versus.COLUMNS, row_id=lambda r: r["concept"])
+        rows = grid.rows(table, versus.COLUMNS + versus.HELDOUT, row_id=lambda r: r["concept"])
         return note, {}, versus.summary(result["rows"], result.get("skipped") or {}, result["n_chars"]), rows
 
     @app.callback(Output("open", "data", allow_duplicate=True), Input("versus-table", "cellClicked"),
