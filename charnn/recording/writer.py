@@ -57,7 +57,7 @@ def default_name(spec: str) -> str:
 def target_folder(run: Run, text, name: str | None, out: Path | None) -> Path:
     """Where the recording goes: `out`, or RUN/recordings/NAME with NAME a plain name (charnn.names);
     refused (before any work) when something other than a recording is already there."""
-    target = Path(out) if out else run.path / "recordings" / check_name(name or default_name(text), "recording name")
+    target = Path(out) if out else run.folder.recording_path(check_name(name or default_name(text), "recording name"))
     check_replaceable(target, manifest.written_by_charnn, "recording")
     return target
 
