@@ -18,7 +18,6 @@ import torch
 from tqdm.auto import tqdm
 
 from .corpus import Corpus
-from .model import STATE_KINDS
 from .recording import Recording
 from .recording.replay import recording_ids
 from .recording.sources import corpus_string, text_corpus
@@ -40,7 +39,7 @@ def check_unit(spec, run: Run, latents: bool = False) -> Unit:
     unit = Unit.parse(spec)
     if latents and is_latent(unit.kind):
         return unit
-    return unit.check(cfg.layers, STATE_KINDS[cfg.cell], cfg.hidden)
+    return unit.check(cfg.layers, run.model.cell.kinds, cfg.hidden)
 
 
 def check_units(spec, run: Run) -> list[Unit]:

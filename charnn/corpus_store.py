@@ -9,14 +9,18 @@ makes in the user's cache. Both the loader (charnn.corpus) and the recipes (char
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
 MARKER = ".complete"  # the manifest a recipe's build writes last: a folder with it is a complete corpus
 
 
 def corpora_dir() -> Path:
-    """Where bundled corpora live: $CHARNN_CORPORA, else the repository's `corpora/`."""
-    return Path(os.environ.get("CHARNN_CORPORA", Path(__file__).resolve().parents[1] / "corpora"))
+    """Where bundled corpora live: $CHARNN_CORPORA, else the package's own `corpora/` (package data,
+    so an installed charnn has them as a checkout does)."""
+    if os.environ.get("CHARNN_CORPORA"):
+        return Path(os.environ["CHARNN_CORPORA"])
+    return Path(str(resources.files("charnn") / "corpora"))
 
 
 def bundled_corpora() -> list[str]:

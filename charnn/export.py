@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from . import colors
+from .chromium import BROWSERS, SYSTEM_BIN, chromium
 from .fsio import atomic_path
 from .units import Unit
 
@@ -35,7 +36,6 @@ MAX_CHARS = 20_000  # characters per panel; more makes a page too heavy to open 
 COLUMNS = 100  # characters per line before the text wraps (at any character, as in the dashboard)
 SHOWN = {"\n": "\u21b5\n", "\t": "\u21e5\t"}  # what a newline and a tab look like (dashboards/assets/charnn.js)
 NAMED = {"\n": "\\n", "\t": "\\t", " ": "␣"}  # how a character is named in its title
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 PNG_SCALE = 2  # device pixels per CSS pixel in a PNG
 BROWSER_SECONDS = 120  # one headless Chromium run, at most
 
@@ -76,13 +76,12 @@ def output_format(out: str | Path) -> str:
 
 
 def find_browser() -> str:
-    """Path of a Chromium that can run headless."""
-    for name in BROWSERS:
-        path = shutil.which(name)
-        if path:
-            return path
-    raise ExportError(f"a PNG needs a headless Chromium and none of {', '.join(BROWSERS)} is on PATH: "
-                      "write FILE.html instead, or install one (apt-get install chromium)")
+    """Path of a Chromium that can run headless (charnn.chromium), else an ExportError saying what to do."""
+    path = chromium()
+    if path is None:
+        raise ExportError(f"a PNG needs a headless Chromium and none of {', '.join(BROWSERS)} is on PATH or in "
+                          f"{SYSTEM_BIN}: write FILE.html instead, or install one (apt-get install chromium)")
+    return path
 
 
 def window(rec, start: int, chars: int) -> tuple[int, int]:

@@ -10,6 +10,10 @@ recording later, such as a sparse autoencoder's latents (`sae-NAME`, `is_latent`
 `check_kind`'s: a lowercase letter, then lowercase letters, digits, `_` and `-`, 32 characters at most
 (it is a folder name, kind=K, in the recording, and the middle of LAYER:KIND:UNIT). Every command,
 search result, dashboard view and causal test names units this way, and parses them here.
+
+A unit's value is its stored value (`unit_value`): a cell state c as stored, not tanh(c). explain,
+search, the atlas, probes and the dashboard's scores all correlate this value, so that one unit and
+one explanation have one r; tanh(c) is only the dashboard's colour scale for c.
 """
 
 from __future__ import annotations
@@ -19,6 +23,12 @@ from dataclasses import dataclass
 
 KIND_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 LATENT_PREFIX = "sae-"  # the kinds that hold a sparse autoencoder's latents (charnn.sae.kind)
+
+
+def unit_value(kind: str, stored):
+    """The value of units of `kind` that every score correlates, from the stored array: the stored
+    value itself, for every kind (see the module docstring)."""
+    return stored
 
 
 def check_kind(kind) -> str:

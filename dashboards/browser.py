@@ -2,20 +2,21 @@
 scripts/screenshots.py and `python -m dashboards.benchmark` (tests use dash[testing]'s dash_duo).
 
     server = dashboards.server.start(create_app("runs"))   # the CLI's server, in a thread, a free port
-    driver = chromium(1400, 1000)                          # Debian's /usr/bin/chromium + chromedriver
+    driver = chromium(1400, 1000)                          # Chromium + chromedriver, as charnn.chromium finds them
     driver.get(server.url + "?run=austen&unit=3")
     ...
     driver.quit(); server.stop()
 
-Needs selenium (from dash[testing]) and Debian's `chromium` and `chromium-driver` packages.
+Needs selenium (from dash[testing]) and a Chromium with its chromedriver (Debian's `chromium` and
+`chromium-driver` packages).
 """
 
 from __future__ import annotations
 
 import time
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+from charnn import chromium as find
+
 CHROME_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage")
 
 
@@ -23,7 +24,7 @@ def chrome_options(width: int = 1400, height: int = 1000):
     from selenium import webdriver
 
     options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
+    options.binary_location = _found(find.chromium(), "a Chromium", "chromium")
     for arg in CHROME_ARGS:
         options.add_argument(arg)
     options.add_argument(f"--window-size={width},{height}")
@@ -36,7 +37,15 @@ def chromium(width: int = 1400, height: int = 1000):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=chrome_options(width, height))
+    driver = _found(find.chromedriver(), "a chromedriver", "chromium-driver")
+    return webdriver.Chrome(service=Service(driver), options=chrome_options(width, height))
+
+
+def _found(path: str | None, what: str, package: str) -> str:
+    if path is None:
+        raise FileNotFoundError(f"{what} is needed and none is on PATH or in {find.SYSTEM_BIN}: "
+                                f"apt-get install {package}")
+    return path
 
 
 def wait_for(condition, timeout: float = 20.0, interval: float = 0.02, what: str = "condition"):

@@ -365,7 +365,7 @@ def test_cache_build_skip_force(tmp_path, monkeypatch, stdlib_dir):
     with pytest.raises(RecipeError, match="takes no option subsystems"):
         cache.build_cached("python-stdlib", source=stdlib_dir, subsystems="mm")
     assert [f.name for f, _ in cache.built_corpora()] == ["python-stdlib"]
-    # GPL recipes never build into the repository's corpora/ folder
+    # GPL recipes never build into the package's corpora/ folder
     monkeypatch.setenv("CHARNN_CORPORA", str(tmp_path / "repo-corpora"))
     with pytest.raises(RecipeError, match="never committed"):
         cache.build_cached("linux", out=tmp_path / "repo-corpora" / "linux", source=tmp_path / "k.tar.xz")

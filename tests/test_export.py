@@ -12,11 +12,12 @@ import shutil
 import pytest
 
 from charnn import colors
+from charnn.chromium import chromium
 from charnn.cli import main
 from charnn.corpus_store import corpora_dir
 from charnn.export import ExportError, export
 from charnn.recording import open_recording, record
-from charnn.train import Trainer, TrainConfig
+from charnn.train import TrainConfig, Trainer
 
 SPAN = re.compile(r'<span style="background:(#[0-9a-f]{6})" title="([^"]*)">(.*?)</span>', re.S)
 PLANTED = 'Tags <b> & "quotes"\tand a tab.\n\n'  # characters HTML must escape, a tab, an empty line
@@ -114,14 +115,14 @@ def test_cli_errors_are_one_clear_line(rec_path, tmp_path, capsys, argv, message
 
 
 def test_png_without_a_browser_says_to_write_html(rec_path, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name, path=None: None)
     assert main(["export", str(rec_path), "--unit", "0:c:1", "--out", str(tmp_path / "x.png")]) == 2
     assert "write FILE.html instead" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")),
+@pytest.mark.skipif(chromium() is None,
                     reason="needs a headless Chromium (apt-get install chromium)")
 def test_png_is_a_screenshot_of_the_whole_page(rec_path, tmp_path):
     out = export(rec_path, [(0, "c", 3), (1, "h", 0)], tmp_path / "fig.png", chars=500)

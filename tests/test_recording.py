@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from charnn.model import STATE_KINDS, CharRNN, ModelConfig
+from charnn import cells
+from charnn.model import CharRNN, ModelConfig
 from charnn.recording import RecordingError, open_recording, record
 from charnn.recording import writer as writer_module
 from charnn.run import RunError, load_run
@@ -28,14 +29,15 @@ def test_recording_path_equals_fast_path(cell, layers):
         fast_logits, fast_state = model(ids, state)
     logits, final, states = Stepper(model).run(ids, state, kinds={"h"})
     assert (logits - fast_logits).abs().max() <= 1e-5
-    for a, b in zip(final if isinstance(final, tuple) else (final,), fast_state if isinstance(fast_state, tuple) else (fast_state,)):
+    for a, b in zip(final if isinstance(final, tuple) else (final,),
+                    fast_state if isinstance(fast_state, tuple) else (fast_state,)):
         assert (a - b).abs().max() <= 1e-5
     # the recorded top-layer h is the fast path's output sequence
     with torch.no_grad():
         out, _ = model.rnn(model.embedding(ids), state)
     assert (states[(layers - 1, "h")].transpose(0, 1) - out).abs().max() <= 1e-5
     # the fused path (recording) and the stepped path (interventions) agree on every state
-    kinds = set(STATE_KINDS[cell])
+    kinds = set(cells.get(cell).kinds)
     _, _, fused = Stepper(model).run(ids, state, kinds=kinds, fused=True)
     stepped_logits, _, stepped = Stepper(model).run(ids, state, kinds=kinds, stepped=True)
     assert (stepped_logits - fast_logits).abs().max() <= 1e-5
@@ -51,7 +53,7 @@ def test_reused_buffers_give_the_same_windows(cell):
     torch.manual_seed(0)
     model = CharRNN(ModelConfig(vocab_size=30, cell=cell, layers=2, hidden=16, embed=8)).eval()
     ids = torch.randint(0, 30, (4, 60))
-    kinds = set(STATE_KINDS[cell])
+    kinds = set(cells.get(cell).kinds)
     fresh, reused = Stepper(model), Stepper(model, reuse_outputs=True)
     state_a = state_b = None
     for s0, s1 in [(0, 25), (25, 35), (35, 60)]:
@@ -197,7 +199,7 @@ def test_interventions_clamp_and_validate():
 
 
 def test_training_records_the_probe_text_at_checkpoints(small_corpus, tmp_path):
-    from charnn.train import Trainer, TrainConfig
+    from charnn.train import TrainConfig, Trainer
     probe = tmp_path / "probe.txt"
     probe.write_text('"I am quite sure," said she, "that it is so."\n' * 20)
     cfg = TrainConfig(corpus=str(small_corpus), out=str(tmp_path / "run"), seq_len=32, batch_size=8, max_steps=20,

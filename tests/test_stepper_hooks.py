@@ -6,8 +6,9 @@
 import pytest
 import torch
 
+from charnn.cells.lstm import lstm_cell_kernel
 from charnn.model import CharRNN, ModelConfig
-from charnn.stepper import Intervention, StateHook, Stepper, lstm_cell_kernel
+from charnn.stepper import Intervention, StateHook, Stepper
 
 
 def model(cell="lstm", layers=2, hidden=8):

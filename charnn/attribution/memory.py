@@ -40,10 +40,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import clib
+from .. import cells, clib
+from ..cells.protocol import term
 from ..units import Unit
 
-DECAY_GATE = {"lstm": {"c": "f"}, "gru": {"h": "z"}}  # the state kinds a gate decays, and that gate
 CAP = 4096  # half-lives are counted exactly up to this many steps (a longer one counts as CAP)
 CHUNK_ROWS = 65536  # rows read at a time
 SHORT_STEPS = 8  # half-lives up to this are found by direct comparison, longer ones by binary search
@@ -58,7 +58,7 @@ COLUMNS = ["layer", "kind", "unit", "half_life", "half_life_p90", "class", "mean
 def decay_gate(cell: str, kind: str) -> str:
     """The gate that decays state `kind` of a `cell` layer ("f" for an LSTM's c, "z" for a GRU's h);
     a ValueError naming the kinds that have one for any other."""
-    gates = DECAY_GATE.get(cell, {})
+    gates = decay_gates(cell)
     if kind not in gates:
         have = ", ".join(f"{k} (gate {g})" for k, g in gates.items()) or "none"
         raise ValueError(f"kind {kind!r} of a {cell} has no gate that decays it, so no memory span: "
@@ -66,8 +66,20 @@ def decay_gate(cell: str, kind: str) -> str:
     return gates[kind]
 
 
+def decay_gates(cell: str) -> dict[str, str]:
+    """{state kind: its decay} of a cell (its protocol's `linear`): f for an LSTM's c, z for a GRU's h,
+    1-z for a minGRU's h (one minus its z); none for a cell that is not registered here."""
+    known = cells.CELLS.get(cell)
+    return {kind: decay for kind, (decay, _, _) in known.linear.items()} if known else {}
+
+
+def read_gate(rec, layer: int, gate: str, units, start: int, stop: int) -> np.ndarray:
+    """(n, U) values of a decay over [start, stop): a kind, or one minus it ("1-z")."""
+    return term(gate, lambda kind: rec.activations(layer, kind, units, start, stop))
+
+
 def default_kinds(cell: str) -> list[str]:
-    return list(DECAY_GATE.get(cell, {}))
+    return list(decay_gates(cell))
 
 
 def spans(f: torch.Tensor, real_start: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
@@ -202,7 +214,7 @@ def _scan(rec, layer: int, kind: str, units, keep: bool = False):
     cens_all = np.zeros((rec.n_chars, width), bool) if keep else None
     for first, rows, count, skip in stream_slices(rec):
         stop = first + rows * count
-        f = torch.from_numpy(rec.activations(layer, gate, units, first, stop)).view(count, rows, width)  # (S, n, U)
+        f = torch.from_numpy(read_gate(rec, layer, gate, units, first, stop)).view(count, rows, width)  # (S, n, U)
         k, censored = spans(f, real_start=skip == 0)
         k, censored, f = k[:, skip:], censored[:, skip:], f[:, skip:]
         tally.add(k, censored, f)
@@ -266,6 +278,6 @@ def half_life_at(rec, unit, pos: int) -> tuple[int, bool]:
     gate = decay_gate(rec.meta["cell"], unit.kind)
     stream = rec.stream_start(pos)
     start = max(stream, pos + 1 - CAP)
-    f = torch.from_numpy(rec.activations(unit.layer, gate, [unit.index], start, pos + 1))[None]  # (1, n, 1)
+    f = torch.from_numpy(read_gate(rec, unit.layer, gate, [unit.index], start, pos + 1))[None]  # (1, n, 1)
     k, censored = spans(f, real_start=start == stream)
     return int(k[0, -1, 0]), bool(censored[0, -1, 0])

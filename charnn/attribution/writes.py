@@ -23,27 +23,28 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import cells
+from ..cells.protocol import term
 from ..units import Unit
 from .memory import decay_gate
 from .window import Attribution, window_chars
 
-WRITE_GATES = {"lstm": ("i", "g"), "gru": ("z", "n")}
-
 
 def decomposable(cell: str, kind: str) -> bool:
-    return kind in {"lstm": ("c",), "gru": ("h",)}.get(cell, ())
+    """Whether state `kind` of a `cell` layer is linear given its gates (the protocol's `linear`)."""
+    known = cells.CELLS.get(cell)
+    return bool(known) and kind in known.linear
 
 
 def writes(rec, unit: Unit, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-    """(decay, write) of one unit over [start, stop), each (n,) float64: f and i*g for an LSTM's c,
-    z and (1 - z)*n for a GRU's h."""
-    cell, u = rec.meta["cell"], [unit.index]
-    a, b = WRITE_GATES[cell]
-    gate_a = rec.activations(unit.layer, a, u, start, stop)[:, 0].astype(np.float64)
-    gate_b = rec.activations(unit.layer, b, u, start, stop)[:, 0].astype(np.float64)
-    if cell == "lstm":
-        return rec.activations(unit.layer, "f", u, start, stop)[:, 0].astype(np.float64), gate_a * gate_b
-    return gate_a, (1.0 - gate_a) * gate_b
+    """(decay, write) of one unit over [start, stop), each (n,) float64, from the cell's `linear`:
+    f and i*g for an LSTM's c, z and (1 - z)*n for a GRU's h."""
+    decay, gate, value = cells.get(rec.meta["cell"]).linear[unit.kind]
+
+    def read(kind: str) -> np.ndarray:
+        return rec.activations(unit.layer, kind, [unit.index], start, stop)[:, 0].astype(np.float64)
+
+    return term(decay, read), term(gate, read) * term(value, read)
 
 
 def write_attribution(rec, unit: Unit, at: int, start: int) -> Attribution:

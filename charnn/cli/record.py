@@ -17,8 +17,9 @@ def add_parser(sub) -> None:
     p.add_argument("text", help="a file, a folder, a bundled corpus name, or val/test/train for the run's own split")
     p.add_argument("--name", default=None, help="recording name (default: from TEXT); written to RUN/recordings/NAME")
     p.add_argument("--kinds", default=None,
-                   help="states stored as Parquet, default c,h (LSTM) or h (GRU, RNN); h always, and the gates are "
-                        "derived on read either way: LSTM i,f,g,o,c,h; GRU r,z,n,h; RNN h")
+                   help="states stored as Parquet, default c,h (LSTM) or h (other cells); h always, and the gates are "
+                        "derived on read either way: LSTM i,f,g,o,c,h; GRU r,z,n,h; RNN h; minGRU z,n,h; "
+                        "minLSTM f,i,g,h (docs/models.md)")
     p.add_argument("--max-chars", type=at_least(1), default=None, help="record only the first N characters")
     p.add_argument("--dtype", choices=["float16", "float32"], default="float16",
                    help="storage type (float16: ~3 significant digits, half the size)")

@@ -1,4 +1,4 @@
-"""`charnn train CORPUS`: train a character-level LSTM, GRU or RNN (see charnn.train).
+"""`charnn train CORPUS`: train a character-level LSTM, GRU, RNN, minGRU or minLSTM (see charnn.train).
 
 Flags left out take their defaults from charnn.train.TrainConfig and charnn.model.ModelConfig;
 with --resume they come from the run, and a flag that would change its data, model or optimiser
@@ -13,8 +13,9 @@ import math
 
 import torch
 
+from ..cells import BUILT_IN
 from ..names import BadName, check_name
-from ..train import Trainer, TrainConfig
+from ..train import TrainConfig, Trainer
 from .args import at_least, finite
 
 MODEL_FLAGS = ("cell", "layers", "hidden", "embed", "dropout")
@@ -23,13 +24,15 @@ GIVEN = argparse.SUPPRESS  # a flag not given leaves no attribute: the run or th
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a model on a corpus (file, folder or bundled name)")
-    p.add_argument("corpus", help="a UTF-8 text file, a folder of them (one document each), or a bundled corpus name such as austen")
+    p.add_argument("corpus",
+                   help="a UTF-8 text file, a folder of them (one document each), or a bundled corpus name such as austen")
     p.add_argument("--out", default=None, help="run folder (default: runs/<corpus name>)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last checkpoint, with its own settings (only --max-steps, "
                         "--max-minutes, --eval-every and --device may change)")
     # model
-    p.add_argument("--cell", choices=["lstm", "gru", "rnn"], default=GIVEN, help="default lstm")
+    p.add_argument("--cell", choices=list(BUILT_IN), default=GIVEN,
+                   help="default lstm; mingru and minlstm (Feng et al. 2024) train with a parallel scan")
     p.add_argument("--layers", type=at_least(1), default=GIVEN, help="default 2")
     p.add_argument("--hidden", type=at_least(1), default=GIVEN, help="units per layer (default 256)")
     p.add_argument("--embed", type=at_least(1), default=GIVEN, help="character embedding width (default 64)")
@@ -110,10 +113,12 @@ def report(args, out: str, trainer: Trainer) -> int:
     say(f"corpus {args.corpus}: {len(trainer.corpus.documents)} documents, {trainer.corpus.n_positions:,} chars "
         f"(train {n['train']:,} / val {n['val']:,} / test {n['test']:,}), vocabulary {len(trainer.vocab)}")
     say(f"model {model.cell} {model.layers}x{model.hidden}, {params:,} parameters, batch {cfg.batch_size} x "
-        f"{cfg.seq_len} chars, lr {cfg.lr:g}{processes} -> {out}" + (f" (resuming at step {trainer.step})" if args.resume else ""))
+        f"{cfg.seq_len} chars, lr {cfg.lr:g}{processes} -> {out}"
+        + (f" (resuming at step {trainer.step})" if args.resume else ""))
     summary = trainer.fit()
     if summary["interrupted"]:
-        say(f"stopped at step {summary['steps']}; checkpoint saved. Continue with: charnn train {args.corpus} --out {out} --resume")
+        say(f"stopped at step {summary['steps']}; checkpoint saved. "
+            f"Continue with: charnn train {args.corpus} --out {out} --resume")
         return 130
     say(json.dumps(summary))
     say(f"best validation {summary['best_val_bpc']:.3f} bits/char, test {summary['test_bpc']:.3f} bits/char "

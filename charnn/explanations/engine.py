@@ -16,7 +16,7 @@ scored from the moments, and a second pass scores the 0/1 explanations on every 
 (AUROC, IoU; `score`). The term-count curve (held-out r with 1, 2, 3, 5, 10 greedy terms) comes
 from the moments alone. The rows are in `table` (explanations.parquet).
 
-Values explained: tanh(c) for cell states (what the dashboard shows), other kinds as stored. The
+Values explained: the units' stored values (`charnn.units.unit_value`). The
 fitting part is the first half of the text and the held-out part the second, unless `heldout=`
 names another recording (then all of `rec` is fitted). A dashboard runs `explain` in a
 background thread with `progress=` and `cancel=`, as it runs `charnn.search.search`.
@@ -32,12 +32,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..recording.reader import scan_blocks
+from ..recording.reader import CHUNK_ROWS, scan_blocks
 from ..scan import Cancelled, Progress
 from ..threads import per_tile
-from . import beam, passes, select, table
+from . import beam, classes, memory, passes, select, table, twopart
 from .candidates import candidates, choose, linear_scores
 from .moments import fit_r
+
 
 class ExplainCancelled(Cancelled):
     """The caller's cancel() returned True; nothing was written."""
@@ -48,12 +49,12 @@ class Settings:
     kinds: list
     max_terms: int = 3
     top: int = 3
-    max_set: int = 6
+    max_set: int = 3
     sample: int = 16384
     width: int = 5
     hist_sample: int = 65536
     seed: int = 0
-    chunk_chars: int = 65536
+    chunk_chars: int = CHUNK_ROWS
     heldout: str = "second half"
 
 
@@ -88,8 +89,8 @@ class _Progress:
 
 
 def explain(rec, kinds=None, max_terms: int = 3, top: int = 3, heldout=None, progress: Progress = True,
-            cancel: Callable[[], bool] | None = None, *, max_set: int = 6, sample: int = 16384, width: int = 5,
-            hist_sample: int = 65536, seed: int = 0, chunk_chars: int = 65536, save: bool = True,
+            cancel: Callable[[], bool] | None = None, *, max_set: int = 3, sample: int = 16384, width: int = 5,
+            hist_sample: int = 65536, seed: int = 0, chunk_chars: int = CHUNK_ROWS, save: bool = True,
             client=None) -> pd.DataFrame:
     """Explain every unit of `rec` (of the given kinds, default all); returns the rows of
     explanations.parquet (`charnn.explanations.table`), one per (unit, rank), rank 1 first.
@@ -114,10 +115,12 @@ def explain(rec, kinds=None, max_terms: int = 3, top: int = 3, heldout=None, pro
     blocks = scan_blocks(rec, kinds)
     if heldout is not None:
         scan_blocks(heldout, [k for _, k in blocks])
+    parts = passes.make_parts(rec, heldout, blocks)
+    where = "second half" if parts[0].n == rec.n_chars // 2 else \
+        f"characters {parts[1].start:,}-{rec.n_chars:,}, which its autoencoders never trained on"
     settings = Settings(sorted({k for _, k in blocks}), max_terms, top, max_set, sample, width, hist_sample, seed,
                         chunk_chars, str(getattr(heldout, "path", "another recording")) if heldout is not None
-                        else "second half")
-    parts = passes.make_parts(rec, heldout)
+                        else where)
     chars = sum(p.n for p in parts)
     prog = _Progress(progress, 2 * chars + 2 * (chars // 10), cancel)
     try:
@@ -144,6 +147,9 @@ def _explain(parts, blocks, s: Settings, prog: _Progress, chars: int, workers: i
     constant = (vx <= 0) | (held[2] <= 0)  # nothing to explain, or nothing to score it on (a saturated tanh(c))
     vx = np.where(constant, 0.0, vx)
     fit = (C, b, vx)
+    two = twopart.two_part(parts, mom, passes.middle(ranges, blocks, False).astype(np.float64), constant,
+                           classes.integrators(parts[0].rec, blocks))
+    mom.pop("cells")
     path = select.greedy(C, b, vx, fm.lib, fm.centre, max(table.CURVE), max_set=s.max_set)
     curve = _curve(path, fit, held)
     prog.step(chars // 10, "after the term selection")
@@ -164,8 +170,14 @@ def _explain(parts, blocks, s: Settings, prog: _Progress, chars: int, workers: i
         stats[name] = np.where(chain, sc.r(name[2:]), stats[name])
     stats.update((k, v) for k, v in sc.finalize(np.where(stats["r_fit"] < 0, -1.0, 1.0)).items() if not k.startswith("r_"))
     kept, stats, scored = _reorder(kept, stats, sc.scored)
+    if stats["r_fit"].shape[1] and s.max_set <= memory.READABLE_SET:  # the best explanation is readable too
+        oriented = np.where(stats["r_fit"][:, 0] < 0, -1.0, 1.0) * stats["r_heldout"][:, 0]
+        twopart.best_readable(two, stats["r_fit"][:, 0], oriented)
     units = [(layer, kind, u) for layer, kind in blocks for u in range(len(ranges[(layer, kind)][0]))]
-    return table.frame(units, kept, stats, curve, constant, scored)
+    df = table.frame(units, kept, stats, curve, constant, scored, two)
+    df.attrs.update(reconstruction=twopart.reconstruction(two, units),
+                    contexts={"alphabet": two.ctx.alphabet.tolist(), "keys": two.ctx.keys.tolist()})
+    return df
 
 
 def _reorder(kept: list[list], stats: dict, scored: np.ndarray):

@@ -14,7 +14,9 @@ more that score a linear explanation without a second pass: "all", every charact
 explained recording on the stored values (raw c), which is what `charnn search` correlates; and
 "chance", the held-out values against the features shifted far along the held-out text (only
 the cross products differ from the held-out part's: a shift permutes the feature rows). It also
-keeps a random sample of the fitting part's characters for the beam search.
+keeps a random sample of the fitting part's characters for the beam search, and the sums per
+context cell that the local lookups are fitted from ("cells": `lookup.CellSums`, for the two
+halves of the fitting part and the held-out part).
 """
 
 from __future__ import annotations
@@ -24,9 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..scan import baseline_offset
 from .. import threads
+from ..sae.kind import latent_name
+from ..sae.store import trained_chars
+from ..scan import baseline_offset
+from ..units import is_latent, unit_value
 from . import featcache
+from .lookup import CellSums, Contexts
 from .moments import Moments, feature_moments, unit_moments
 from .score import Scorer
 
@@ -40,8 +46,8 @@ def each_block(workers: int, fn, items) -> list:
 
 
 def transform(kind: str, x: np.ndarray) -> np.ndarray:
-    """The values explained: tanh(c) for cell states, other kinds as stored."""
-    return np.tanh(x) if kind == "c" else x
+    """The values explained: a unit's value (`charnn.units.unit_value`)."""
+    return unit_value(kind, x)
 
 
 @dataclass
@@ -67,16 +73,27 @@ class Part:
         return np.concatenate(pieces, -1) if len(pieces) > 1 else pieces[0]
 
 
-def make_parts(rec, heldout) -> list[Part]:
-    """[fit, heldout]: the two halves of rec, or all of rec and all of `heldout` (its features from
+def split_point(rec, blocks=()) -> int:
+    """Where rec's fitting part ends and its held-out part starts: half way, or, when `blocks` hold an
+    autoencoder's latents (kinds sae-NAME), after every such autoencoder's training characters, so
+    that latents are scored only on text their autoencoder never saw."""
+    latents = sorted({k for _, k in blocks if is_latent(k)})
+    return max([rec.n_chars // 2] + [trained_chars(rec, latent_name(k)) for k in latents])
+
+
+def make_parts(rec, heldout, blocks=()) -> list[Part]:
+    """[fit, heldout]: rec cut at `split_point`, or all of rec and all of `heldout` (its features from
     rec's library, so that both parts have the same columns)."""
     fm = featcache.features(rec)
     if heldout is None:
         if rec.n_chars < 2 * MIN_PART:
             raise ValueError(f"{getattr(rec, 'path', 'the recording')}: {rec.n_chars:,} characters is too short to "
                              f"split into a fitting and a held-out half: explain needs at least {2 * MIN_PART:,}")
-        half = rec.n_chars // 2
-        return [Part("fit", rec, 0, half, fm), Part("heldout", rec, half, rec.n_chars, fm)]
+        split = split_point(rec, blocks)
+        if rec.n_chars - split < MIN_PART // 2:  # an autoencoder's last 20% of a short recording, at least
+            raise ValueError(f"{getattr(rec, 'path', 'the recording')}: its autoencoders trained on characters "
+                             f"[0, {split:,}), which leaves under {MIN_PART // 2:,} characters to score latents on")
+        return [Part("fit", rec, 0, split, fm), Part("heldout", rec, split, rec.n_chars, fm)]
     for attr in ("layers", "hidden"):
         if getattr(heldout, attr) != getattr(rec, attr):
             raise ValueError(f"the held-out recording has {attr} {getattr(heldout, attr)} and the explained one "
@@ -114,6 +131,23 @@ def spans(parts: list[Part]) -> list[tuple[int, int, int]]:
             for which, rec in enumerate(_recordings(parts)) for q in getattr(rec, "parts", [None])]
 
 
+def contexts(parts: list[Part]) -> tuple[Contexts, dict]:
+    """The context cells of the parts' texts (`lookup.Contexts`) and {id(recording): (n,) cell ids}."""
+    fit = parts[0]
+    recs = _recordings(parts)
+    ctx = Contexts.build(fit.rec.string, fit.start, fit.stop, [r.string for r in recs])
+    return ctx, {id(r): ctx.ids(r.string) for r in recs}
+
+
+def subparts(part: Part, start: int, stop: int) -> list[tuple[int, int, int]]:
+    """(index in lookup.SUBPARTS, a, b) of the characters [start, stop) of a part: the fitting part's
+    two halves, or the held-out part."""
+    if part.name != "fit":
+        return [(2, start, stop)]
+    mid = part.start + part.n // 2
+    return [(i, a, b) for i, a, b in ((0, start, min(stop, mid)), (1, max(start, mid), stop)) if a < b]
+
+
 def unit_ranges(parts: list[Part], blocks) -> dict:
     """Per block, (lo, hi, raw_lo, raw_hi) (H,) float64: the range of the scored and of the stored
     values over every part's recording."""
@@ -126,7 +160,7 @@ def unit_ranges(parts: list[Part], blocks) -> dict:
     return out
 
 
-def _middle(ranges: dict, blocks, raw: bool) -> np.ndarray:
+def middle(ranges: dict, blocks, raw: bool) -> np.ndarray:
     i = 2 if raw else 0
     return np.concatenate([((ranges[b][i] + ranges[b][i + 1]) / 2).astype(np.float32) for b in blocks])
 
@@ -162,12 +196,14 @@ class _MomentSums:
         fit, held = self.parts = parts
         self.blocks = blocks
         self.cols = np.cumsum([0] + [len(ranges[b][0]) for b in blocks])
-        self.shift, self.raw_shift = _middle(ranges, blocks, False), _middle(ranges, blocks, True)
+        self.shift, self.raw_shift = middle(ranges, blocks, False), middle(ranges, blocks, True)
         self.mom = {name: Moments.zeros(fit.fm.p, self.cols[-1]) for name in ("fit", "heldout", "all", "chance")}
         self.offset = baseline_offset(held.n, seed)
         rng = np.random.default_rng(seed)
         self.positions = np.sort(rng.choice(fit.n, min(sample, fit.n), replace=False)) + fit.start
         self.sample_x = np.zeros((self.positions.size, self.cols[-1]), np.float32)
+        self.ctx, self.ids = contexts(parts)
+        self.mom["cells"] = CellSums.zeros(len(self.ctx), self.cols[-1])
 
     def add(self, part: Part, start: int, stop: int, arrays: dict, workers: int) -> None:
         fit, held = self.parts
@@ -176,12 +212,18 @@ class _MomentSums:
         explained = part.rec is fit.rec
         F_shifted = part.shifted(start, stop, self.offset, part.fm.chunk) if part is held else None
         rows = positions[(positions >= start) & (positions < stop)] if part is fit else positions[:0]
+        cells, ids = mom["cells"], self.ids[id(part.rec)]
+        segments = subparts(part, start, stop)
+        for sub, a, b in segments:
+            cells.count(sub, ids[a:b])
 
         def block(i: int) -> None:  # one block's moments; blocks write disjoint columns
             b, c = self.blocks[i], slice(cols[i], cols[i + 1])
             stored = arrays[b].astype(np.float32, copy=False)  # (n, H)
             X = transform(b[1], stored) - self.shift[c]
             _add(mom[part.name], c, *unit_moments(F, X))
+            for sub, a, b_ in segments:
+                cells.add(sub, ids[a:b_], X[a - start:b_ - start], c)
             if explained and b[1] == "c":  # "all" of other kinds is the parts' sum (the same values)
                 _add(mom["all"], c, *unit_moments(F, stored - self.raw_shift[c]))
             if F_shifted is not None:
@@ -282,7 +324,7 @@ def cluster_job(task: tuple):
     feature caches from their folders)."""
     from ..recording.reader import Recording
     (path, held_path), span, (kind, blocks, ranges, *settings) = task
-    parts = make_parts(Recording(path), Recording(held_path) if held_path else None)
+    parts = make_parts(Recording(path), Recording(held_path) if held_path else None, blocks)
     if kind == "moments":
         sample, seed, chunk_chars = settings
         acc = _MomentSums(parts, blocks, ranges, sample, seed)

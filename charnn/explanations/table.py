@@ -22,6 +22,17 @@ One row per (unit, rank); rank 1 is the unit's best explanation. Columns:
                 unit's best threshold, oriented by r_fit
   curve_1 ... curve_10   the unit's held-out r with that many greedy least-squares terms (the same on
                 each of its rows)
+  The unit's two-part explanation (`twopart`; the same on each of its rows):
+  lookup        the local part, printed as a lookup on the last K characters with its highest and
+                lowest entries ("" for a constant unit)
+  readable      the memory part: readable terms fitted on what the lookup leaves ("" if none pays)
+  score_readable  held-out r of the readable terms alone (refitted on the unit, no lookup)
+  r2_local      held-out R^2 of the lookup
+  r2_memory     held-out R^2 that the readable terms add to the lookup
+  r2_pairs      held-out R^2 of the (previous, current) pair lookup, the reference
+  class         local, memory, mixed, integrator or constant (`classes`)
+  offset        the constant of the prediction lookup + readable (`swap`)
+  lookup_table  the lookup's value in each context cell (df.attrs["contexts"]) on rank 1, empty on the others
 The settings, part sizes and the recording's id are in the file's metadata (df.attrs).
 """
 
@@ -43,22 +54,29 @@ FILE = "explanations.parquet"
 CURVE = (1, 2, 3, 5, 10)  # term counts of the curve
 THRESHOLDS = (0.5, 0.7, 0.8)
 STATS = ("r_fit", "r_heldout", "r_all", "r_chance", "auroc", "auroc_chance", "iou", "iou_chance")
+TWO_PART = ["lookup", "readable", "score_readable", "r2_local", "r2_memory", "r2_pairs", "class", "offset"]
 COLUMNS = ["layer", "kind", "unit", "rank", "explanation", "terms", "binary", "status", "score", *STATS] + \
-          [f"curve_{k}" for k in CURVE]
+          [f"curve_{k}" for k in CURVE] + TWO_PART + ["lookup_table"]
+PRINTED = [c for c in COLUMNS if c != "lookup_table"]  # what --format json and csv print
 
 
 def frame(units: list[tuple[int, str, int]], kept: list[list], stats: dict, curve: np.ndarray, constant: np.ndarray,
-          binary: np.ndarray) -> pd.DataFrame:
+          binary: np.ndarray, two) -> pd.DataFrame:
     """The rows: units[u] = (layer, kind, unit); kept[u] its explanations (candidates, best first);
-    stats[name] (U, K); curve (U, len(CURVE)); constant (U,) bool: no explanation; binary (U, K) bool."""
+    stats[name] (U, K); curve (U, len(CURVE)); constant (U,) bool: no explanation; binary (U, K) bool;
+    two: the two-part explanations (`twopart.TwoPart`)."""
     rows = []
     for u, (layer, kind, unit) in enumerate(units):
         head = dict(layer=layer, kind=kind, unit=unit)
         tail = {f"curve_{k}": float(curve[u, i]) for i, k in enumerate(CURVE)}
+        tail.update({c: (two.columns[c][u] if c in ("lookup", "readable", "class") else float(two.columns[c][u]))
+                     for c in TWO_PART})
+        first = len(rows)
         if not kept[u]:
             rows.append(dict(head, rank=1, explanation="", terms=0, binary=False,
                              status="constant" if constant[u] else "none found", score=0.0,
-                             **{s: (0.0 if s.startswith("r_") else np.nan) for s in STATS}, **tail))
+                             **{s: (0.0 if s.startswith("r_") else np.nan) for s in STATS}, **tail,
+                             lookup_table=two.tables[:, u].astype(np.float32)))
             continue
         for rank, k in enumerate(range(len(kept[u])), 1):
             r_fit = float(stats["r_fit"][u, k])
@@ -66,6 +84,8 @@ def frame(units: list[tuple[int, str, int]], kept: list[list], stats: dict, curv
                              binary=bool(binary[u, k]), status="ok",
                              score=float((1.0 if r_fit >= 0 else -1.0) * stats["r_heldout"][u, k]),
                              **{s: float(stats[s][u, k]) for s in STATS}, **tail))
+        for i, row in enumerate(rows[first:]):
+            row["lookup_table"] = two.tables[:, u].astype(np.float32) if i == 0 else np.zeros(0, np.float32)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -32,7 +32,7 @@ from .sources import deb_control, recipe_input, source_files
 
 NAME = "debian-docs"
 PACKAGES = ("debian-reference-en",)
-# GPL text: charnn.recipes.cache refuses to build it into the repository's corpora/ folder.
+# GPL text: charnn.recipes.cache refuses to build it into the package's corpora/ folder.
 NEVER_COMMIT = True
 LICENSE = "GPL-2.0-or-later (Debian Reference, (c) 2007-2013 Osamu Aoki and contributors)"
 HINT = ("the debian-reference-en .deb (`apt-get download debian-reference-en`), or a folder or "

@@ -31,7 +31,7 @@ from .sources import deb_control, deb_stream, folder_files, open_archive, recipe
 
 NAME = "linux"
 PACKAGE = "linux-source-6.1"
-# GPL text: charnn.recipes.cache refuses to build it into the repository's corpora/ folder.
+# GPL text: charnn.recipes.cache refuses to build it into the package's corpora/ folder.
 NEVER_COMMIT = True
 LICENSE = "GPL-2.0-only (Linux kernel; some files GPL-2.0+ or dual-licensed, see their SPDX lines)"
 SUBSYSTEMS = ("kernel", "mm")

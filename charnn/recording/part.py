@@ -15,9 +15,8 @@ window (the stepper keeps every gate of the window then). A search's histogram o
 rare values beyond that range into its end bins.
 
 On the CPU the streams are shared by threads (one per torch thread), each stepping its own streams
-with torch single-threaded: with torch's own threads every small op of a step waits at a barrier,
-and on this project's 2-core development machine, with other processes running, that made
-stepping 2-8x slower than two such threads.
+with torch single-threaded: with torch's own threads every small op of a step waits at a barrier
+(docs/recording.md, "Speed", has what that cost where it was measured).
 """
 
 from __future__ import annotations

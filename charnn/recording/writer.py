@@ -23,12 +23,11 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from .. import cells
 from ..fsio import LockBusy, check_replaceable, exclusive_lock, install_dir, write_json
-from ..model import STATE_KINDS
 from ..names import check_name
 from ..run import Run, load_run, model_on, save_weights
 from . import layout, manifest
-from .derive import GATES
 from .manifest import RecordingError
 from .part import write_part
 from .sources import TextSource, text_corpus
@@ -40,13 +39,14 @@ DTYPES = ("float16", "float32")
 def parse_kinds(kinds, cell: str) -> list[str]:
     """The kinds to store, in canonical order; h always (the derived kinds are computed from it).
     None: the states that cannot be derived (c and h of an LSTM, h otherwise)."""
+    cell = cells.get(cell)
     if kinds is None:
-        return [k for k in STATE_KINDS[cell] if k not in GATES[cell]]
+        return [k for k in cell.kinds if k not in cell.derived]
     kinds = [k.strip() for k in (kinds.split(",") if isinstance(kinds, str) else kinds) if k.strip()]
-    allowed = STATE_KINDS[cell]
+    allowed = cell.kinds
     bad = [k for k in kinds if k not in allowed]
     if bad or not kinds:
-        raise ValueError(f"kinds {bad or kinds} are not states of a {cell}: choose from {','.join(allowed)}")
+        raise ValueError(f"kinds {bad or kinds} are not states of a {cell.name}: choose from {','.join(allowed)}")
     return [k for k in allowed if k in kinds or k == "h"]
 
 
@@ -57,7 +57,7 @@ def default_name(spec: str) -> str:
 def target_folder(run: Run, text, name: str | None, out: Path | None) -> Path:
     """Where the recording goes: `out`, or RUN/recordings/NAME with NAME a plain name (charnn.names);
     refused (before any work) when something other than a recording is already there."""
-    target = Path(out) if out else run.path / "recordings" / check_name(name or default_name(text), "recording name")
+    target = Path(out) if out else run.folder.recording_path(check_name(name or default_name(text), "recording name"))
     check_replaceable(target, manifest.written_by_charnn, "recording")
     return target
 
@@ -69,7 +69,8 @@ def record(run: str | Path | Run, text: str, name: str | None = None, kinds=None
     """Record `text` (file, folder, bundled name, or a split name) through `run`; returns the folder.
 
     kinds: the kinds stored as Parquet (default c,h for an LSTM, h for a GRU or RNN; h is always
-    stored, and the gates are derived on read from it either way). device: where the model runs ("cuda" if there is one); rows are written from the CPU.
+    stored, and the gates are derived on read from it either way). device: where the model runs ("cuda" if
+    there is one); rows are written from the CPU.
     part_chars: characters per part (parts are written one after another, each on its own).
     client: a `dask.distributed.Client`: each part is written by a worker (which loads the
     recording's copy of the model and the text itself: the folders must be on a filesystem every
@@ -118,11 +119,12 @@ def make_plan(run: Run, source: TextSource, text, max_chars, stored: list[str], 
     """plan.json: what decides the recording's content (fingerprinted), and where its text comes from."""
     cfg = run.model_config
     parts = plan_parts(source.ids.size, part_chars, streams, burn_in)
-    derived = [k for k in GATES[cfg.cell] if k not in stored]
+    cell = cells.get(cfg.cell)
+    derived = [k for k in cell.derived if k not in stored]
     settings = {
         "schema_version": layout.SCHEMA_VERSION, "model": asdict(cfg), "model_sha256": manifest.model_hash(run.model),
         "source_sha256": source.sha256, "n_chars": int(source.ids.size), "cell": cfg.cell, "layers": cfg.layers,
-        "hidden": cfg.hidden, "kinds": [k for k in STATE_KINDS[cfg.cell] if k in stored or k in derived],
+        "hidden": cfg.hidden, "kinds": [k for k in cell.kinds if k in stored or k in derived],
         "stored": {str(l): {k: cfg.hidden for k in stored} for l in range(cfg.layers)}, "derived": derived,
         "dtype": dtype, "top_k": top_k, "parts": [p.to_json() for p in parts],
     }

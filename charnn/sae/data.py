@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-CHUNK_CHARS = 65536
+from ..recording.reader import CHUNK_ROWS
 
 
 def check_states(rec, layer: int, kind: str) -> None:
@@ -29,14 +29,10 @@ def check_states(rec, layer: int, kind: str) -> None:
                          f"record the text again with --kinds c,h")
 
 
-def chunks(rec, layer: int, kind: str, start: int, stop: int, chunk_chars: int = CHUNK_CHARS) -> Iterator[np.ndarray]:
-    """The (n, H) float32 rows [start, stop) of (layer, kind), in order, a chunk at a time."""
-    for c0, c1, block in rec.iter_chunks(kinds=[kind], layers=[layer], chunk_chars=chunk_chars):
-        if c1 <= start:
-            continue
-        if c0 >= stop:
-            break
-        yield block[(layer, kind)][max(start, c0) - c0 : min(stop, c1) - c0]
+def chunks(rec, layer: int, kind: str, start: int, stop: int, chunk_chars: int = CHUNK_ROWS) -> Iterator[np.ndarray]:
+    """The (n, H) float32 rows [start, stop) of (layer, kind), in order, a chunk at a time (only those rows are read)."""
+    for _, _, block in rec.iter_chunks(kinds=[kind], layers=[layer], chunk_chars=chunk_chars, start=start, stop=stop):
+        yield block[(layer, kind)]
 
 
 def input_scale(rec, layer: int, kind: str, stop: int, normalize: str) -> tuple[np.ndarray, np.ndarray]:

@@ -13,12 +13,13 @@ pass bin a value alike and cached and fresh histograms agree exactly), and one c
 `unit*G*bins + group*bins + bin` in that thread's int32 counters.
 
 - `native`: one GIL-free call per tile of rows (a few per thread and pass), reading each unit's
-  rows of a group in memory order, about 0.7-0.9 ns per value here with its AVX-512 or AVX2 loop.
+  rows of a group in memory order, with an AVX-512 or AVX2 loop.
 - torch ops (the fallback, or CHARNN_NATIVE=0): the chunk is copied row-major once (n, U), then
-  tiles of TILE_VALUES go through per-thread buffers allocated once (a fresh 512 KB tensor per op
-  cost a page-faulting mmap: 5-10 ns per value), `index_add_` for the counts (torch's fastest
-  scatter here: bincount 2x slower, put_, scatter_add_ and np.add.at slower still). About 3 ns
-  per value, and two threads give only 1.3-1.4x: the Python between ops holds the GIL.
+  tiles of TILE_VALUES go through per-thread buffers allocated once (a fresh tensor per op costs a
+  page-faulting mmap), `index_add_` for the counts (the fastest of torch's scatters for this). The
+  Python between ops holds the GIL, so threads add little.
+
+What each costs per value, measured, is in docs/search.md.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def run_pass(chunk: Chunk, p: Pass, binning: Binning, workers: int,
 
     counters(thread id): that thread's (U * groups * bins,) int32 counters, added into.
     """
-    U, B = chunk.U, binning.bins
+    U = chunk.U
     m = chunk.n if p.rows is None else p.rows.numel()
     acc, lock = {}, threading.Lock()
 

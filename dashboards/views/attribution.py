@@ -8,6 +8,7 @@ and its circuit (charnn.circuit) as a graph; clicking a node opens that unit.
 
 from __future__ import annotations
 
+import dash_cytoscape as cyto
 import numpy as np
 import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html
@@ -18,8 +19,6 @@ from charnn.units import Unit
 
 from ..state import opening, served, view_unit, window_bounds
 from .textpanel import window_key
-
-import dash_cytoscape as cyto
 
 WHITE = "#ffffff"
 

@@ -5,7 +5,7 @@ the headless Chromium that the browser tests drive.
     .venv/bin/pytest tests/dashboard -q -m "not browser"
 
 Browser tests use dash[testing]'s `dash_duo` with Debian's chromium and chromium-driver
-(`apt-get install chromium chromium-driver`); without /usr/bin/chromium they are skipped.
+(`apt-get install chromium chromium-driver`); without a Chromium (charnn.chromium finds it) they are skipped.
 """
 
 from __future__ import annotations
@@ -18,12 +18,11 @@ import pytest
 import torch
 
 import charnn
+from charnn.chromium import chromedriver, chromium
 from charnn.corpus_store import corpora_dir
 from charnn.recording import record
-from charnn.train import Trainer, TrainConfig
+from charnn.train import TrainConfig, Trainer
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 CATASTROPHIC = r"(a|aa)+$"  # exponential on the run of a's planted in the fixture text
 SPARED_THREADS = ("charnn-", "job-")  # the engine's process-wide pools and the dashboard's jobs
 
@@ -38,9 +37,9 @@ def pytest_setup_options():
 
 
 def pytest_collection_modifyitems(config, items):
-    if CHROMIUM.exists() and CHROMEDRIVER.exists():
+    if chromium() and chromedriver():
         return
-    skip = pytest.mark.skip(reason="needs Debian's chromium and chromium-driver (/usr/bin/chromium)")
+    skip = pytest.mark.skip(reason="needs a Chromium and its chromedriver (Debian's chromium and chromium-driver)")
     for item in items:
         if "browser" in item.keywords:
             item.add_marker(skip)

@@ -12,7 +12,6 @@ import pytest
 pytest.importorskip("selenium", reason="browser tests need dash[testing] (selenium)")
 
 from dash.testing.wait import until  # noqa: E402
-
 from test_browser import SPAN_COLORS, start, status  # noqa: E402
 
 pytestmark = pytest.mark.browser

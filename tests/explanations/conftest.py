@@ -64,7 +64,7 @@ PLANTED = {  # unit of (0, "h") -> the explanation it is an exact function of (n
 
 def planted(n: int = 24_000, seed: int = 0, path=None) -> SyntheticRecording:
     """h: unit 0 inside parens, 1 distance since newline, 2 noise, 3 constant, 4 a chain, 5 char [aeiou] in
-    a scaled copy; c: unit 0 = 2.5 * inside parens - 1 (explained through tanh), unit 1 noise."""
+    a scaled copy; c: unit 0 = 2.5 * inside parens - 1 (explained on its stored value), unit 1 noise."""
     text = synthetic_text(n, seed)
     rng = np.random.default_rng(seed + 1)
     h = rng.standard_normal((n, 6)).astype(np.float32)
@@ -88,6 +88,28 @@ def make_planted():
 def text_of():
     """synthetic_text(n, seed): words in lines, with parenthesised and quoted spans."""
     return synthetic_text
+
+
+def real_recording(tmp, text: str, seed: int = 0):
+    """A recording (kinds c, h) of `text` by a 1x16 LSTM with random weights (torch seed `seed`) under tmp."""
+    import torch
+
+    from charnn.model import CharRNN, ModelConfig
+    from charnn.recording import open_recording, record
+    from charnn.run import create_run
+    from charnn.vocab import Vocab
+    vocab = Vocab.from_texts([text])
+    torch.manual_seed(seed)
+    run = create_run(tmp / "run", CharRNN(ModelConfig(vocab_size=len(vocab), layers=1, hidden=16)).eval(), vocab)
+    (tmp / "text.txt").write_text(text)
+    return open_recording(record(run, str(tmp / "text.txt"), kinds="c,h", streams=4, burn_in=32, out=tmp / "rec",
+                                 progress=False))
+
+
+@pytest.fixture(scope="session")
+def make_real_recording():
+    """real_recording(tmp, text, seed): a small random-weight LSTM's recording of the text."""
+    return real_recording
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 import charnn
-from charnn.explanations import ExplainCancelled, explain, load_explanations, shares
 from charnn.cli.explain import add_parser
+from charnn.explanations import ExplainCancelled, explain, load_explanations, shares
 from charnn.search import search
 
 
@@ -28,8 +28,9 @@ def test_planted_units_get_their_explanations_back(explained, planted_units):
         row = best(df, "h", unit)
         assert row.explanation == text and row.score > 0.98 and row.status == "ok"
         assert abs(row.r_chance) < 0.1
-    assert best(df, "h", 5).explanation == "char [aeio]"  # a character set (the text has no u)
-    quote = best(df, "c", 0)  # scored through tanh(c): still exactly the 0/1 feature
+    vowel = best(df, "h", 5)  # [aeio] (the text has no u) lists 4 characters: a readable form instead
+    assert vowel.explanation == "char vowel AND NOT char `E`" and vowel.score > 0.99
+    quote = best(df, "c", 0)  # scored on the stored c: exactly the 0/1 feature
     assert quote.explanation == "inside `(`...`)`" and quote.score > 0.99 and quote.auroc > 0.99 and quote.iou > 0.99
     assert quote.auroc_chance < 0.6 and quote.iou_chance < 0.5
 

@@ -8,26 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from charnn.explanations import explain, load_explanations
-from charnn.model import CharRNN, ModelConfig
-from charnn.recording import open_recording, record
-from charnn.run import create_run
 from charnn.search import atlas, search
-from charnn.vocab import Vocab
 
 
 @pytest.fixture(scope="module")
-def real_rec(tmp_path_factory, text_of):
-    tmp = tmp_path_factory.mktemp("explain-rec")
-    text = text_of(8000, seed=9)
-    vocab = Vocab.from_texts([text])
-    torch.manual_seed(0)
-    run = create_run(tmp / "run", CharRNN(ModelConfig(vocab_size=len(vocab), layers=1, hidden=16)).eval(), vocab)
-    (tmp / "text.txt").write_text(text)
-    return open_recording(record(run, str(tmp / "text.txt"), kinds="c,h", streams=4, burn_in=32, out=tmp / "rec",
-                                 progress=False))
+def real_rec(tmp_path_factory, text_of, make_real_recording):
+    return make_real_recording(tmp_path_factory.mktemp("explain-rec"), text_of(8000, seed=9), seed=0)
 
 
 def test_a_real_recording_is_explained_and_pasted_back(real_rec):

@@ -22,12 +22,13 @@ class ArrayRecording:
         self.n_chars, self.hidden = self.states.shape
         self.layers, self.kinds, self.path, self.meta = layer + 1, [kind], "in memory", {}
 
-    def iter_chunks(self, kinds=None, chunk_chars=65536, layers=None):
-        for start in range(0, self.n_chars, chunk_chars):
-            stop = min(self.n_chars, start + chunk_chars)
-            block = self.states[start:stop]
+    def iter_chunks(self, kinds=None, chunk_chars=65536, layers=None, start=0, stop=None):
+        end = self.n_chars if stop is None else min(stop, self.n_chars)
+        for a in range(start, end, chunk_chars):
+            b = min(end, a + chunk_chars)
+            block = self.states[a:b]
             block.flags.writeable = False
-            yield start, stop, {self.key: block}
+            yield a, b, {self.key: block}
 
 
 def unit_pairs(layer: int, kind: str, hidden: int) -> SparseAutoencoder:
