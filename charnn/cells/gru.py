@@ -20,6 +20,7 @@ class GRU(TorchRNN):
     kinds = ("r", "z", "n", "h")
     derived = ("r", "z", "n")
     linear = {"h": ("z", "1-z", "n")}
+    saturating = ("r", "z")
     module = nn.GRU
 
     def project(self, x):

@@ -62,6 +62,7 @@ class LSTM(TorchRNN):
     passes_on = ("c", "h")
     output_reads = ("c", "o")
     linear = {"c": ("f", "i", "g")}
+    saturating = ("i", "f", "o")
     module = nn.LSTM
 
     def __init__(self, weights, hidden):

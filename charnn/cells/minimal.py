@@ -52,6 +52,7 @@ class MinGRU(Cell):
     kinds = ("z", "n", "h")
     derived = ("z", "n")
     linear = {"h": ("1-z", "z", "n")}
+    saturating = ("z",)
     blocks = 2
 
     @classmethod
@@ -116,6 +117,7 @@ class MinLSTM(MinGRU):
     kinds = ("f", "i", "g", "h")
     derived = ("f", "i", "g")
     linear = {"h": ("f", "i", "g")}
+    saturating = ("f", "i")
     blocks = 3
 
     @staticmethod
