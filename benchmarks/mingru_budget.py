@@ -22,7 +22,7 @@ from charnn.recording import open_recording, record
 from charnn.run import RunFolder, load_run
 from charnn.scan import separation
 from charnn.search import search
-from charnn.train import Trainer, TrainConfig
+from charnn.train import TrainConfig, Trainer
 
 
 def measure(cell: str, args, work: Path) -> dict:
@@ -60,8 +60,9 @@ def main() -> None:
     print(f"{'cell':8} {'steps':>6} {'val bpc':>8} {'test bpc':>8} {'chars/s':>9} {'x base':>7} {'params':>8} "
           f"{'quote AUROC':>11}  unit")
     for r in rows:
+        speed = r["chars_per_s"] / base["chars_per_s"]
         print(f"{r['cell']:8} {r['steps']:>6} {r['val_bpc']:>8.3f} {r['test_bpc']:>8.3f} {r['chars_per_s']:>9,.0f} "
-              f"{r['chars_per_s'] / base['chars_per_s']:>7.2f} {r['parameters']:>8,} {r['quote_auroc']:>11.3f}  {r['quote_unit']}")
+              f"{speed:>7.2f} {r['parameters']:>8,} {r['quote_auroc']:>11.3f}  {r['quote_unit']}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import pandas as pd
 
 from . import cells
 
+
 def gates_of(cell: str) -> tuple[str, ...]:
     """The sigmoid gates of a cell (by its name in a recording); none for a cell not registered here."""
     known = cells.CELLS.get(cell)
