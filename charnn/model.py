@@ -34,8 +34,10 @@ class ModelConfig:
         cells.get(self.cell)
         if self.encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}, not {self.encoding!r}")
-        if self.layers < 1 or self.hidden < 1 or self.embed < 1:
-            raise ValueError("layers, hidden and embed must be positive")
+        for name in ("vocab_size", "layers", "hidden", "embed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, not {value!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
 

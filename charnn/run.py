@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from .corpus import Corpus, CorpusError, load_corpus
@@ -81,9 +82,6 @@ class RunFolder:
     def config(self) -> dict:
         """The whole config.json: {"model": ..., "train": ..., "corpus": ...}."""
         return self._json(CONFIG)
-
-    def model_config(self) -> ModelConfig:
-        return ModelConfig(**self.config()["model"])
 
     def train_config(self) -> dict:
         """The training settings the run was started with (a TrainConfig's fields)."""
@@ -271,13 +269,47 @@ def load_run(path: str | Path, weights: str = WEIGHTS) -> Run:
         if not folder.file(name).is_file():
             raise RunError(f"run folder {folder.path} has no {name}: training did not reach its first evaluation")
     config = folder.config()
-    model = CharRNN(ModelConfig(**config["model"]))
-    try:
-        model.load_state_dict(load_file(str(folder.file(weights))))
-    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types for a damaged file
-        raise RunError(f"{folder.file(weights)} is damaged ({err}): retrain, or load another weights file") from None
-    model.eval()
+    model = build_model(config.get("model") if isinstance(config, dict) else None, folder.file(weights),
+                        folder.file(CONFIG), RunError)
     return Run(folder.path, config, folder.vocab(), model)
+
+
+def build_model(settings, weights: Path, source: Path, error=RunError) -> CharRNN:
+    """The model described by `settings` (the "model" entry of `source`: a run's config.json or a
+    recording's meta.json) with the weights in `weights`, in eval mode. The settings are checked
+    against the shapes stored in the weights' header before anything is allocated, so a damaged
+    or hostile file is named (`error`) instead of filling the memory or crashing later."""
+    try:
+        config = ModelConfig(**settings)
+    except (TypeError, ValueError) as err:
+        raise error(f"{source} is damaged: its model settings are not valid ({err})") from None
+    stored = stored_shapes(weights, error)
+    if config.layers > len(stored):  # each layer stores tensors of its own: a cheap bound before building
+        raise error(f"{source} says {config.layers} layers, but {weights} holds {len(stored)} tensors: one is damaged")
+    try:
+        with torch.device("meta"):  # shapes only, nothing allocated
+            expected = {k: tuple(v.shape) for k, v in CharRNN(config).state_dict().items()}
+    except (RuntimeError, ValueError, OverflowError) as err:  # sizes no tensor can have
+        raise error(f"{source} is damaged: its model settings give impossible sizes ({err})") from None
+    if expected != stored:
+        bad = next((k for k in expected if stored.get(k) != expected[k]), None) or next(iter(set(stored) - set(expected)))
+        raise error(f"{source} does not match {weights} ({bad}: the settings say {expected.get(bad)}, the weights "
+                    f"hold {stored.get(bad)}): one of the two is damaged")
+    model = CharRNN(config)
+    model.load_state_dict(load_file(str(weights)))
+    if not all(torch.isfinite(p).all() for p in model.parameters()):
+        raise error(f"{weights} holds NaN or infinite weights (a diverged run or a damaged file): nothing "
+                    "sensible can be computed with it; retrain, or load another weights file")
+    return model.eval()
+
+
+def stored_shapes(weights: Path, error=RunError) -> dict[str, tuple]:
+    """{name: shape} from a safetensors file's header, without reading the tensors."""
+    try:
+        with safe_open(str(weights), "pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types for a damaged file
+        raise error(f"{weights} is damaged ({err}): retrain, or load another weights file") from None
 
 
 def model_on(run: Run, device: torch.device | str) -> torch.nn.Module:

@@ -79,7 +79,15 @@ class Vocab:
 
     @classmethod
     def load(cls, path: Path) -> "Vocab":
-        payload = json.loads(Path(path).read_text(encoding="utf-8"))
-        if payload.get("reserved") != list(RESERVED):
-            raise ValueError(f"{path}: reserved ids {payload.get('reserved')} differ from {RESERVED}")
-        return cls(payload["chars"])
+        """The vocabulary saved at `path`; a damaged file is named (ValueError) rather than half-read."""
+        try:
+            payload = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{path} is damaged (not JSON: {err}): copy it from the run again, or retrain") from None
+        if not isinstance(payload, dict) or payload.get("reserved") != list(RESERVED):
+            raise ValueError(f"{path} is damaged or from another charnn: its reserved ids differ from {RESERVED}")
+        chars = payload.get("chars")
+        if not isinstance(chars, list) or not all(isinstance(c, str) and len(c) == 1 for c in chars) \
+                or len(set(chars)) != len(chars):
+            raise ValueError(f"{path} is damaged: its chars must be a list of distinct single characters")
+        return cls(chars)

@@ -39,9 +39,10 @@ def default_kind(kinds: list[str]) -> str:
 
 
 def _int(value, default: int) -> int:
+    """int(value), or `default` for anything that is not a finite number (JSON Infinity and NaN included)."""
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return default
 
 

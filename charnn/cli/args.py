@@ -13,22 +13,24 @@ import math
 from ..units import Unit
 
 
-def at_least(low: int):
-    """An integer type refusing values below `low`."""
+def at_least(low: int, high: int | None = None):
+    """An integer type refusing values below `low` (and above `high`, if given)."""
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, not {value}")
+        if value < low or (high is not None and value > high):
+            bound = f"from {low} to {high:,}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"must be an integer {bound}, not {value}")
         return value
     parse.__name__ = f"integer >= {low}"
     return parse
 
 
-def finite(low: float = -math.inf, low_open: bool = False):
-    """A float type refusing NaN, infinities and values below `low` (or equal to it, if low_open)."""
+def finite(low: float = -math.inf, low_open: bool = False, high: float = math.inf):
+    """A float type refusing NaN, infinities and values below `low` (or equal to it, if low_open)
+    or above `high`."""
     def parse(text: str) -> float:
         try:
             value = float(text)
@@ -38,6 +40,8 @@ def finite(low: float = -math.inf, low_open: bool = False):
             raise argparse.ArgumentTypeError(f"must be a finite number, not {text}")
         if value < low or (low_open and value == low):
             raise argparse.ArgumentTypeError(f"must be {'>' if low_open else '>='} {low:g}, not {text}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be <= {high:g}, not {text}")
         return value
     parse.__name__ = "number"
     return parse

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .. import cluster
+from ..limits import MAX_BINS, MAX_TIMEOUT
 from ..scan import direction, separation
 from .args import at_least, cluster_arguments, finite, kinds
 
@@ -35,8 +36,8 @@ def _common(p, query: bool = True, explanation: bool = False, on_cluster: bool =
             q.add_argument("--explanation", help="an explanation as `charnn explain` prints it, e.g. "
                                                  "'inside `\"`...`\"` AND NOT after newline'")
         p.add_argument("--target", default="inside", help="inside | start | end | group:N (default: inside)")
-        p.add_argument("--timeout", type=finite(0, low_open=True), default=None,
-                       help="seconds allowed for matching (default: 1 s + 2 s per million characters)")
+        p.add_argument("--timeout", type=finite(0, low_open=True, high=MAX_TIMEOUT), default=None,
+                       help=f"seconds allowed for matching, at most {MAX_TIMEOUT:g} (default: 1 s + 2 s per million characters)")
     p.add_argument("--kinds", type=kinds, default=None, help="comma-separated kinds to score, e.g. c,h (default: all)")
     p.add_argument("--seed", type=at_least(0), default=0, help="seed of the chance baseline / row sample")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -52,7 +53,8 @@ def add_parser(sub) -> None:
     p.add_argument("--format", choices=FORMATS, default="table",
                    help="table (binary targets show the separation max(AUROC, 1 - AUROC) and its direction), "
                         "csv or json (the raw AUROC)")
-    p.add_argument("--bins", type=at_least(2), default=256, help="histogram bins per unit for AUROC and F1")
+    p.add_argument("--bins", type=at_least(2, MAX_BINS), default=256,
+                   help=f"histogram bins per unit for AUROC and F1, 2 to {MAX_BINS} (default 256)")
     p.set_defaults(func=main_search)
 
     names = "; ".join(f"{c.name}: {c.description}" for c in CONCEPTS.values())

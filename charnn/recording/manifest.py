@@ -22,10 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 
 from ..fsio import write_json
-from ..model import CharRNN, ModelConfig
+from ..run import build_model
 from ..vocab import Vocab
 from . import layout
 from .pack import UnitStats
@@ -150,6 +149,29 @@ def check_files(folder: Path, meta: dict) -> None:
                                  "it is truncated or damaged; record it again")
 
 
+def check_sizes(folder: Path, meta: dict, parts, layers: int, hidden: int, stored: dict[int, dict]) -> None:
+    """The sizes meta.json states (layers, hidden, each kind's width, each part's rows) agree with the
+    files it lists, else RecordingError naming the manifest: every array a reader allocates from
+    them is then bounded by bytes that exist on disk (at least 2 bytes per stored value)."""
+    def damaged(what: str):
+        return RecordingError(f"{Path(folder) / META} is damaged ({what}): record it again")
+
+    if len(stored) != layers or sorted(stored) != list(range(len(stored))) or not isinstance(meta.get("model"), dict) \
+            or meta["model"].get("hidden") != hidden:
+        raise damaged(f"{layers} layers of {hidden} units do not match its stored kinds and model")
+    for layer, kinds in stored.items():
+        if kinds.get("h") != hidden:
+            raise damaged(f"layer {layer} does not store h with {hidden} units")
+        for kind, width in kinds.items():
+            if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+                raise damaged(f"kind {kind} of layer {layer} has width {width!r}")
+            for p in parts:
+                name = str(layout.states_file(Path(""), layer, kind, p.index))
+                size = meta["files"].get(name)
+                if not isinstance(size, int) or p.rows < 0 or width * p.rows * 2 > size:
+                    raise damaged(f"{width} units x {p.rows} rows do not fit in {name} of {size} bytes")
+
+
 def inside(folder: Path, name: str) -> Path:
     """folder / name for a file a manifest lists, refused unless it is a relative path that stays
     inside the folder (no absolute path, no `..`, no symbolic link leading out)."""
@@ -161,14 +183,10 @@ def inside(folder: Path, name: str) -> Path:
     return Path(folder) / name
 
 
-def load_model(folder: Path, meta: dict) -> tuple[CharRNN, Vocab]:
+def load_model(folder: Path, meta: dict) -> tuple[torch.nn.Module, Vocab]:
     """The model and vocabulary a recording was made with (its own copy, not the run's)."""
-    model = CharRNN(ModelConfig(**meta["model"]))
-    try:
-        model.load_state_dict(load_file(str(Path(folder) / MODEL)))
-    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
-        raise RecordingError(f"{Path(folder) / MODEL} cannot be read ({err}): record again") from None
-    return model.eval(), Vocab.load(Path(folder) / VOCAB)
+    model = build_model(meta.get("model"), Path(folder) / MODEL, Path(folder) / META, RecordingError)
+    return model, Vocab.load(Path(folder) / VOCAB)
 
 
 def model_hash(model: torch.nn.Module) -> str:

@@ -90,6 +90,7 @@ class Recording:
         if [p.start for p in self.parts] != [0] + [p.stop for p in self.parts[:-1]] or self.parts[-1].stop != self.n_chars:
             raise RecordingError(f"{meta_path} is damaged: its parts do not cover the text")
         manifest.check_files(self.path, meta)
+        manifest.check_sizes(self.path, meta, self.parts, self.layers, self.hidden, self._stored)
         self._starts = np.array([p.start for p in self.parts])
         self._lock = threading.Lock()
         self._files: dict = {}  # (layer, kind, part) -> StateFile
@@ -203,9 +204,6 @@ class Recording:
                                         "unit": np.arange(w, dtype=np.int32),
                                         **{k: np.asarray(s[k], np.float32) for k in ("min", "max", "mean", "std")}}))
         return pd.concat(frames, ignore_index=True)
-
-    def units(self) -> pd.DataFrame:
-        return self.unit_stats[["layer", "kind", "unit"]].copy()
 
     def unit_range(self, layer: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
         """(min, max) per unit, float32: of the values as stored (a derived kind: of the stepper's

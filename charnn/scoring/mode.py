@@ -11,18 +11,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..limits import check_magnitude
+
 
 @dataclass(frozen=True)
 class Mode:
-    """What an intervention does to a unit: `zero`, `mean` (its mean over the text) or `clamp=V`; `remove` is zero's other name (zeroing an autoencoder's latent takes its direction out
-of the state)."""
+    """What an intervention does to a unit (see the module docstring); `remove` parses as zero."""
 
     name: str  # zero | mean | clamp
     value: float | None = None  # the clamp value
 
     @classmethod
     def parse(cls, spec) -> "Mode":
-        """'zero' | 'mean' | 'clamp=V' (or a Mode) -> Mode; anything else, or a non-finite V, is a ValueError."""
+        """'zero' | 'mean' | 'remove' | 'clamp=V' (or a Mode) -> Mode; anything else, or a non-finite V, is a ValueError."""
         if isinstance(spec, Mode):
             return spec
         spec = str(spec).strip()
@@ -50,7 +51,7 @@ of the state)."""
 
 
 def finite_value(text, what: str) -> float:
-    """A finite float from user input, or a ValueError saying what is wrong."""
+    """A finite float within +-MAX_MAGNITUDE from user input, or a ValueError saying what is wrong."""
     shown = "" if text is None else str(text).strip()
     if not shown:
         raise ValueError(f"{what} is missing: type a number, e.g. 1.5")
@@ -60,4 +61,4 @@ def finite_value(text, what: str) -> float:
         raise ValueError(f"{what} {shown!r} is not a number: type one, e.g. 1.5 or -2") from None
     if not math.isfinite(number):
         raise ValueError(f"{what} {shown!r} must be a finite number")
-    return number
+    return check_magnitude(number, what, shown)

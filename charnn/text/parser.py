@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import re
 
-from .concepts import CONCEPTS
+from ..limits import MAX_MAGNITUDE
 from .atoms import CLASSES, Atom, CapitalisedWord, CharAtom, CharPred, Concept, Depth, Distance, Event, Inside, Recent
+from .concepts import CONCEPTS
 from .grammar import BoolOp, ExplanationError, Linear, Not, Program, is_binary
 
 
@@ -28,6 +29,7 @@ def parse(text: str) -> Program:
     return Program(root)
 
 
+MAX_DEPTH = 32  # nested NOTs and parentheses: deeper says nothing more, and would exhaust Python's stack
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 
@@ -36,12 +38,13 @@ class _Parser:
     def __init__(self, s: str):
         if not isinstance(s, str) or not s.strip():
             raise ExplanationError("empty explanation: give one such as 'inside `\"`...`\"` AND NOT after newline'")
-        self.s, self.i = s, 0
+        self.s, self.i, self.depth = s, 0, 0
 
     # ------------------------------------------------------------------ scanning
     def fail(self, what: str):
         near = self.s[self.i:self.i + 25] or "the end"
-        raise ExplanationError(f"explanation {self.s!r}: {what} at character {self.i + 1} ({near!r})")
+        shown = self.s if len(self.s) <= 100 else self.s[:97] + "..."
+        raise ExplanationError(f"explanation {shown!r}: {what} at character {self.i + 1} ({near!r})")
 
     def ws(self) -> None:
         while self.i < len(self.s) and self.s[self.i] in " \t\r\n":
@@ -94,9 +97,12 @@ class _Parser:
             m = _NUMBER.match(self.s, self.i)
             if not m:
                 self.fail("expected a weight (a number)")
+            weight = float(m.group())
+            if abs(weight) > MAX_MAGNITUDE:  # also an overflow to inf, such as 1e400
+                self.fail(f"a weight must be within +-{MAX_MAGNITUDE:g}")
             self.i = m.end()
             self.expect("*")
-            terms.append((sign * float(m.group()), self.factor()))
+            terms.append((sign * weight, self.factor()))
             if self.take("+"):
                 sign = 1.0
             elif self.take("-"):
@@ -106,10 +112,23 @@ class _Parser:
 
     def factor(self):
         if self.take("("):
-            node = self.boolean()
-            self.expect(")")
-            return node
+            return self.nested(self.group)
         return self.atom()
+
+    def group(self):
+        node = self.boolean()
+        self.expect(")")
+        return node
+
+    def nested(self, rule):
+        """rule() one nesting level deeper (a NOT or a parenthesis), refused beyond MAX_DEPTH."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            self.fail(f"nested more than {MAX_DEPTH} deep (NOTs and parentheses)")
+        try:
+            return rule()
+        finally:
+            self.depth -= 1
 
     def boolean(self):
         node = self.unary()
@@ -130,14 +149,12 @@ class _Parser:
 
     def unary(self):
         if self.word("NOT"):
-            operand = self.unary()
+            operand = self.nested(self.unary)
             if not is_binary(operand):
                 self.fail(f"NOT needs a 0/1 operand, and `{operand}` is a number per character")
             return Not(operand)
         if self.take("("):
-            node = self.boolean()
-            self.expect(")")
-            return node
+            return self.nested(self.group)
         return self.atom()
 
     def atom(self) -> Atom:

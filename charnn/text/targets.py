@@ -16,14 +16,22 @@ no statistic can be computed against a constant target.
 
 from __future__ import annotations
 
-import regex
 import numpy as np
+import regex
+
+from ..limits import MAX_TIMEOUT
 
 TARGETS = ("inside", "start", "end", "group:N")
 
 
 class RegexError(ValueError):
     """The pattern is invalid, too slow, or gives a constant target."""
+
+
+def check_timeout(timeout: float) -> float:
+    if not 0 < timeout <= MAX_TIMEOUT:
+        raise RegexError(f"a regex timeout must be above 0 and at most {MAX_TIMEOUT:g} s, not {timeout:g}")
+    return timeout
 
 
 def default_timeout(n_chars: int) -> float:
@@ -66,7 +74,7 @@ def match_spans(text: str, pattern: str, target: str = "inside", timeout: float 
     """(starts, stops) int64 arrays of the spans to mark, each [start, stop); matched under a time limit."""
     compiled = compile_pattern(pattern, flags)
     group = parse_target(target, compiled)
-    timeout = default_timeout(len(text)) if timeout is None else timeout
+    timeout = min(default_timeout(len(text)), MAX_TIMEOUT) if timeout is None else check_timeout(timeout)
     spans = []
     try:
         for m in compiled.finditer(text, timeout=timeout):
