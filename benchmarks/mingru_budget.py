@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import threading
 import tempfile
+import threading
 from pathlib import Path
 
 from charnn.recording import open_recording, record
