@@ -22,6 +22,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+import torch
+
 from charnn.recording import open_recording, record
 from charnn.run import RunFolder, load_run
 from charnn.scan import separation
@@ -76,15 +78,19 @@ def main() -> None:
     p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--eval-chars", type=int, default=50_000)
     p.add_argument("--record-chars", type=int, default=100_000, help="validation characters recorded and searched")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads (default torch's own; 1 keeps a loaded machine from collapsing two-thread ops)")
     p.add_argument("--work", type=Path, default=None, help="folder for the runs (default: a temporary one)")
     args = p.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="mingru-budget-"))
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cells = args.cells.split(",")
     summaries = train_in_turns(cells, args, work)
     rows = [measure(cell, summaries[cell], args, work) for cell in cells]
     base = rows[0]
     print(f"{args.layers}x{args.hidden}, {args.minutes:g} min each, batch {args.batch}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}, runs in {work}")
+          f"{torch.get_num_threads()} torch threads, load average {os.getloadavg()[0]:.1f}, runs in {work}")
     print(f"{'cell':8} {'steps':>6} {'val bpc':>8} {'test bpc':>8} {'chars/s':>9} {'x base':>7} {'params':>8} "
           f"{'quote AUROC':>11}  unit")
     for r in rows:
