@@ -12,8 +12,10 @@ from setuptools import Extension, setup
 
 FLAGS = ["-O3", "-ffp-contract=off"]  # AVX-512 and AVX2 loops are chosen at run time: no -march
 
+HALF = ["charnn/_half.h"]  # float16 conversion shared by the two kernels that read or write float16
+
 setup(ext_modules=[Extension("charnn.search._tilestats", ["charnn/search/_tilestats.c"], extra_compile_args=FLAGS,
-                             optional=True),
+                             depends=HALF, optional=True),
                    Extension("charnn.recording._pack", ["charnn/recording/_pack.c"], extra_compile_args=FLAGS,
-                             optional=True),
+                             depends=HALF, optional=True),
                    Extension("charnn._lstm_cell", ["charnn/_lstm_cell.c"], extra_compile_args=FLAGS, optional=True)])

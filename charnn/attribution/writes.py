@@ -29,6 +29,7 @@ from ..units import Unit
 from .memory import decay_gate
 from .window import Attribution, window_chars
 
+
 def decomposable(cell: str, kind: str) -> bool:
     """Whether state `kind` of a `cell` layer is linear given its gates (the protocol's `linear`)."""
     known = cells.CELLS.get(cell)

@@ -39,6 +39,7 @@ from . import beam, classes, memory, passes, select, table, twopart
 from .candidates import candidates, choose, linear_scores
 from .moments import fit_r
 
+
 class ExplainCancelled(Cancelled):
     """The caller's cancel() returned True; nothing was written."""
 

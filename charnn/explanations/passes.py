@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..scan import baseline_offset
 from .. import threads
 from ..sae.kind import latent_name
 from ..sae.store import trained_chars
+from ..scan import baseline_offset
 from ..units import is_latent, unit_value
 from . import featcache
 from .lookup import CellSums, Contexts

@@ -27,13 +27,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..scoring.scorer import StreamScorer
 from ..recording.replay import recording_ids, recording_run
+from ..scoring.scorer import StreamScorer
 from ..stepper import Hook
 from ..text.atoms import TextIndex
-from .lookup import Contexts
 from ..text.parser import parse
 from ..units import is_latent
+from .lookup import Contexts
 from .table import current_explanations, explanations_path
 
 THRESHOLDS = (0.5, 0.7, 0.8)

@@ -105,6 +105,3 @@ def trained_chars(rec, name: str) -> int:
     log = json.loads((folder / "config.json").read_text()).get("log") or {}
     return int(log.get("train_chars", [0, 0])[1])
 
-
-def load_metrics(rec, name: str) -> dict:
-    return json.loads((sae_folder(rec, name) / "metrics.json").read_text())

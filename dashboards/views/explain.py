@@ -1,9 +1,9 @@
 """Explain: "which units can I name?". Each unit's best explanation (`charnn explain`: a short
 program over features of the text, fitted on the first half of the recording and scored on the
 second) in a sortable table beside its two-part explanation (a lookup on the last few
-characters, readable terms for what it leaves, the class and R² of each), the share of units whose explanation reaches held-out r 0.5, 0.7
-and 0.8 per layer and kind, and filters by layer, kind, score and text. A recording with no
-explanations yet gets them computed here, as a `JobPanel` job with progress and Cancel
+characters, readable terms for what it leaves, the class and R² of each), the share of units
+whose explanation reaches held-out r 0.5, 0.7 and 0.8 per layer and kind, and filters by layer,
+kind, score and text. A recording with no explanations yet gets them computed here, as a `JobPanel` job with progress and Cancel
 (`charnn.explain`, which writes explanations.parquet beside the recording, as the CLI does).
 
 Clicking a row opens its unit; clicking an explanation (here, in the neuron view or in unit

@@ -86,8 +86,9 @@ def test_a_kind_without_a_decay_gate_is_refused(lstm_rec):
 
 
 def test_cli_memory_json_and_errors(lstm_rec, capsys):
-    from charnn.cli import main
     import json
+
+    from charnn.cli import main
     assert main(["memory", str(lstm_rec.path), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 64 and {"layer", "kind", "unit", "half_life", "half_life_p90", "class"} <= set(rows[0])
