@@ -12,7 +12,8 @@ import os
 
 import pytest
 
-KERNELS = ["charnn.search._tilestats", "charnn.recording._pack", "charnn._lstm_cell"]  # setup.py's extensions
+KERNELS = ["charnn.search._tilestats", "charnn.recording._pack", "charnn._lstm_cell",  # setup.py's extensions
+           "charnn.attribution._halflife"]
 
 
 @pytest.mark.parametrize("module", KERNELS)

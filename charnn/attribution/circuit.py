@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .. import threads
 from ..recording import Recording, open_recording
 from ..units import Unit
 from .gradients import model_of
@@ -217,7 +218,8 @@ def circuit(rec, unit, at: int | None = None, depth: int = DEPTH) -> Circuit:
         positions = [at]
     influence, values, pairs, chars = {}, {}, {}, {}
     for pos in positions:
-        infl, vals, prs, text = _position(rec, unit, pos, depth)
+        with threads.per_tile(1):  # small products: torch's own threads would wait at a barrier each
+            infl, vals, prs, text = _position(rec, unit, pos, depth)
         for key, v in infl.items():
             influence[key] = influence.get(key, 0) + v / len(positions)
             values[key] = values.get(key, 0) + vals[key] / len(positions)
