@@ -121,7 +121,11 @@ def gradient_attribution(rec, unit: Unit, at: int, start: int, method: str) -> A
         with torch.no_grad():
             f_0 = float(F(torch.zeros_like(emb)[None])[0])
     else:
-        attr, _, f_0, _ = integrated_gradients(F, emb)
+        attr, _, f_0, error = integrated_gradients(F, emb)
+        if error > TOLERANCE:
+            raise ValueError(f"integrated gradients of {unit} at {at} are not complete: their sum is off by "
+                             f"{error:.1%} of F(e) - F(0) after {MAX_STEPS} steps (limit {TOLERANCE:.0%}); "
+                             f"use --method write or gradxinput")
     value = float(rec.activations(unit.layer, unit.kind, [unit.index], at, at + 1)[0, 0])
     contributions = pd.DataFrame({"pos": np.arange(start, at + 1), "char": window_chars(rec, start, at + 1),
                                   "contribution": attr.double().numpy()})
