@@ -26,6 +26,8 @@ from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
+from .threads import count as cores
+
 RETRIES = 2  # reruns of a task whose worker died or that raised
 THREADS_ENV = "CHARNN_TORCH_THREADS"  # torch's threads in a worker's task (set by connect for a LocalCluster)
 
@@ -54,7 +56,7 @@ def connect(cluster: str | None = None, workers: int | None = None):
         with client:
             yield client
         return
-    threads = str(max(1, (os.cpu_count() or 1) // workers))  # the cores shared out
+    threads = str(max(1, cores() // workers))  # the cores shared out
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                       silence_logs=logging.ERROR, env={THREADS_ENV: threads}) as local, Client(local) as client:
         yield client

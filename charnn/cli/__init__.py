@@ -12,6 +12,8 @@ import argparse
 import importlib
 import sys
 
+from .. import threads
+
 COMMANDS = ["corpus", "train", "import_", "sample", "record", "search", "explain", "attribute", "memory", "circuit", "ablate", "sae", "history", "export", "dashboard"]  # module names under charnn.cli, in help order
 
 
@@ -40,6 +42,7 @@ def main(argv=None) -> int:
     except SystemExit as done:  # --help, or a usage error already printed
         return done.code if isinstance(done.code, int) else 2
     try:
+        threads.configure(getattr(args, "threads", None))
         return args.func(args) or 0
     except (CLIError, ValueError, FileNotFoundError, OSError) as err:
         print(f"charnn {args.command}: error: {err}", file=sys.stderr)

@@ -27,15 +27,14 @@ def add_parser(sub) -> None:
     p.add_argument("--burn-in", type=at_least(0), default=256, help="characters each stream reads before it records")
     p.add_argument("--part-chars", type=at_least(1), default=PART_CHARS,
                    help=f"characters per part, each written on its own (default {PART_CHARS:,})")
-    p.add_argument("--threads", type=at_least(1), default=None)
+    p.add_argument("--threads", type=at_least(1), default=None,
+                   help="torch threads (default: the cores this process may use, or CHARNN_THREADS)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="where the model runs")
     cluster_arguments(p)
     p.set_defaults(func=main)
 
 
 def main(args) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
     with cluster.connect(args.cluster, args.workers) as client:
         path = record(args.run, args.text, name=args.name, kinds=args.kinds, max_chars=args.max_chars,
                       dtype=args.dtype, streams=args.streams, burn_in=args.burn_in, device=args.device,

@@ -60,7 +60,7 @@ def add_parser(sub) -> None:
                    help="record --probe-text every N steps into OUT/recordings/step-XXXXXXX (default 0: never)")
     p.add_argument("--probe-text", default=GIVEN, help="text to record during training: a file, folder, bundled name or val")
     p.add_argument("--device", default=GIVEN, help="cpu or cuda (default: cuda when there is one)")
-    p.add_argument("--threads", type=at_least(1), default=None, help="torch threads (default: all cores)")
+    p.add_argument("--threads", type=at_least(1), default=None, help="torch threads (default: the cores this process may use, or CHARNN_THREADS)")
     p.set_defaults(func=main)
 
 
@@ -75,8 +75,6 @@ def parse_split(text: str) -> tuple[float, ...]:
 
 
 def main(args) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
     given = {k: v for k, v in vars(args).items() if k not in ("corpus", "out", "resume", "threads", "func", "command")}
     if "split" in given:
         given["split"] = parse_split(given["split"])
