@@ -105,7 +105,7 @@ class Trainer:
         self.folder = runio.RunFolder(cfg.out)
         if resume:
             cfg = resumed_config(cfg.out, model_cfg, **{k: v for k, v in asdict(cfg).items() if k != "out"})
-        self.dist = Dist.from_env(cfg.device)
+        self.dist = Dist.from_env(runio.check_device(cfg.device))
         cfg.device = self.dist.device
         self.cfg, self.out = cfg, Path(cfg.out)
         self._lock = contextlib.ExitStack()

@@ -8,7 +8,7 @@ import torch
 from .. import cluster
 from ..recording import open_recording, record
 from ..recording.streams import PART_CHARS
-from .args import at_least, cluster_arguments
+from .args import at_least, cluster_arguments, device
 
 
 def add_parser(sub) -> None:
@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
                    help=f"characters per part, each written on its own (default {PART_CHARS:,})")
     p.add_argument("--threads", type=at_least(1), default=None,
                    help="torch threads (default: the cores this process may use, or CHARNN_THREADS)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="where the model runs")
+    p.add_argument("--device", type=device, default="cuda" if torch.cuda.is_available() else "cpu", help="where the model runs")
     cluster_arguments(p)
     p.set_defaults(func=main)
 

@@ -19,7 +19,7 @@ import torch
 
 from ..units import Unit
 from .ablate import baseline, print_result
-from .args import at_least, finite
+from .args import at_least, device, finite
 
 
 def latent_list(text: str) -> list[int]:
@@ -53,7 +53,7 @@ def add_parser(sub) -> None:
     t.add_argument("--eval-fraction", type=finite(0, low_open=True), default=0.2, help="last part of the recording held out for the metrics")
     t.add_argument("--seed", type=at_least(0), default=0)
     t.add_argument("--name", default=None, help="folder under REC/sae/ (default e.g. c0-2048-k32)")
-    t.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    t.add_argument("--device", type=device, default="cuda" if torch.cuda.is_available() else "cpu")
     t.add_argument("--no-add", action="store_true", help="do not store the latents as kind sae-NAME of the recording")
     t.add_argument("--format", choices=["table", "json"], default="table")
     t.set_defaults(func=train_main)
@@ -72,7 +72,7 @@ def add_parser(sub) -> None:
     a.add_argument("--random", type=at_least(0), default=20, help="random sets of active latents as a baseline")
     a.add_argument("--seed", type=at_least(0), default=0)
     a.add_argument("--max-chars", type=at_least(1), default=None)
-    a.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    a.add_argument("--device", type=device, default="cuda" if torch.cuda.is_available() else "cpu")
     a.add_argument("--format", choices=["table", "json"], default="table")
     a.set_defaults(func=ablate_main)
 

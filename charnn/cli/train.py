@@ -16,7 +16,7 @@ import torch
 from ..cells import BUILT_IN
 from ..names import BadName, check_name
 from ..train import Trainer, TrainConfig
-from .args import at_least, finite
+from .args import at_least, device, finite
 
 MODEL_FLAGS = ("cell", "layers", "hidden", "embed", "dropout")
 GIVEN = argparse.SUPPRESS  # a flag not given leaves no attribute: the run or the config decides
@@ -59,7 +59,7 @@ def add_parser(sub) -> None:
     p.add_argument("--record-every", type=at_least(0), default=GIVEN,
                    help="record --probe-text every N steps into OUT/recordings/step-XXXXXXX (default 0: never)")
     p.add_argument("--probe-text", default=GIVEN, help="text to record during training: a file, folder, bundled name or val")
-    p.add_argument("--device", default=GIVEN, help="cpu or cuda (default: cuda when there is one)")
+    p.add_argument("--device", type=device, default=GIVEN, help="cpu or cuda (default: cuda when there is one)")
     p.add_argument("--threads", type=at_least(1), default=None, help="torch threads (default: the cores this process may use, or CHARNN_THREADS)")
     p.set_defaults(func=main)
 

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from .. import cells
 from ..fsio import LockBusy, check_replaceable, exclusive_lock, install_dir, write_json
 from ..names import check_name
-from ..run import Run, load_run, model_on, save_weights
+from ..run import Run, check_device, load_run, model_on, save_weights
 from . import layout, manifest
 from .manifest import RecordingError
 from .part import write_part
@@ -81,6 +81,7 @@ def record(run: str | Path | Run, text: str, name: str | None = None, kinds=None
     if top_k < 1:
         raise ValueError(f"top-k must be >= 1, not {top_k}")
     stored = parse_kinds(kinds, run.model_config.cell)
+    check_device(device)
     target = target_folder(run, text, name, out)
     source = TextSource.from_corpus(text_corpus(run, text, max_chars), run.vocab)
     plan = make_plan(run, source, text, max_chars, stored, dtype, top_k, streams, burn_in, part_chars)
