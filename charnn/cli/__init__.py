@@ -47,6 +47,9 @@ def main(argv=None) -> int:
     except (CLIError, ValueError, FileNotFoundError, OSError) as err:
         print(f"charnn {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: writers rename only complete files into place, so one line says enough
+        print(f"charnn {args.command}: interrupted; files already complete are kept", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -34,6 +34,12 @@ def add_parser(sub) -> None:
     p.set_defaults(func=main)
 
 
+def bits_per_char(loss_bits: np.ndarray) -> str:
+    """The mean loss of the predicted characters (the first has no prediction)."""
+    known = loss_bits[np.isfinite(loss_bits)]
+    return f"{known.mean():.3f} bits/char" if known.size else "no character predicted (one character of text)"
+
+
 def main(args) -> int:
     with cluster.connect(args.cluster, args.workers) as client:
         path = record(args.run, args.text, name=args.name, kinds=args.kinds, max_chars=args.max_chars,
@@ -43,6 +49,6 @@ def main(args) -> int:
     meta = rec.meta
     unknown = f", {meta['unknown_chars']} characters unknown to the vocabulary" if meta["unknown_chars"] else ""
     print(f"recorded {rec.n_chars:,} chars in {meta['seconds']:.1f} s ({len(rec.parts)} parts, {meta['streams']} "
-          f"streams, burn-in {meta['burn_in']}){unknown}: {np.nanmean(rec.text_column('loss_bits')):.3f} bits/char "
+          f"streams, burn-in {meta['burn_in']}){unknown}: {bits_per_char(rec.text_column('loss_bits'))} "
           f"-> {path}")
     return 0
