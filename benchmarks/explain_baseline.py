@@ -1,4 +1,5 @@
-"""`charnn explain` against a plain baseline (a greedy least-squares fit of at most 3 simple features), on the same split of the same recording.
+"""`charnn explain` against a plain baseline (a greedy least-squares fit of at most 3 simple features),
+on the same split of the same recording.
 
     .venv/bin/python benchmarks/explain_baseline.py runs/austen/recordings/val          # an existing recording
     .venv/bin/python benchmarks/explain_baseline.py --run runs/austen --out /tmp/val    # record the run's val split first
@@ -28,11 +29,11 @@ import numpy as np
 import pandas as pd
 
 from charnn.explanations import explain, passes, select, shares
-from charnn.text.atoms import CharAtom, CharPred, Concept, Distance, Event, TextIndex
 from charnn.explanations.library import Library
-from charnn.explanations.moments import Moments, chunk_moments, fit_r
+from charnn.explanations.moments import chunk_moments, fit_r
 from charnn.recording import open_recording, record
 from charnn.search import CONCEPTS, search
+from charnn.text.atoms import CharAtom, CharPred, Concept, Distance, Event, TextIndex
 
 THRESHOLDS = (0.5, 0.7, 0.8)
 

@@ -22,7 +22,7 @@ from charnn.recording import open_recording, record
 from charnn.run import RunFolder, load_run
 from charnn.scan import separation
 from charnn.search import search
-from charnn.train import Trainer, TrainConfig
+from charnn.train import TrainConfig, Trainer
 
 
 def measure(cell: str, args, work: Path) -> dict:
@@ -61,7 +61,8 @@ def main() -> None:
           f"{'quote AUROC':>11}  unit")
     for r in rows:
         print(f"{r['cell']:8} {r['steps']:>6} {r['val_bpc']:>8.3f} {r['test_bpc']:>8.3f} {r['chars_per_s']:>9,.0f} "
-              f"{r['chars_per_s'] / base['chars_per_s']:>7.2f} {r['parameters']:>8,} {r['quote_auroc']:>11.3f}  {r['quote_unit']}")
+              f"{r['chars_per_s'] / base['chars_per_s']:>7.2f} {r['parameters']:>8,} {r['quote_auroc']:>11.3f}  "
+              f"{r['quote_unit']}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/record_throughput.py                      # everything (10^7 chars: ~15 min, 11 GB of disk)
     .venv/bin/python benchmarks/record_throughput.py --quick              # 200k chars, 10^6 for the memory test
-    .venv/bin/python benchmarks/record_throughput.py --work /tmp/rt --keep   # keep the recordings (search_speed.py reuses the big one)
+    .venv/bin/python benchmarks/record_throughput.py --work /tmp/rt --keep   # keep the recordings
+                                                                             # (search_speed.py reuses the big one)
 
 The models are `--work`'s run-2x256 and run-1x256 where they are run folders (links to trained runs,
 as docs/recording.md's figures used), else LSTMs with random weights made there.
@@ -180,8 +181,10 @@ def main() -> None:
                                 ("i,f,g,o,c,h", "record, all kinds as Parquet")):
                 print(f"{label:32s} {args.chars / med[name]:>9,.0f} chars/s  {[round(t, 1) for t in times[name]]} s")
             ratio, ratio_all = med["plain"] / med["c,h"], med["c,h"] / med["i,f,g,o,c,h"]
+            rounds = [round(min(a, b) / c, 2)
+                      for a, b, c in zip(times["plain torch threads"], times["plain 2 threads"], times["c,h"])]
             print(f"c,h / the faster plain inference: {ratio:.2f} (target >= 0.70) {verdict(ratio >= 0.7)}; "
-                  f"per round {[round(min(a, b) / c, 2) for a, b, c in zip(times['plain torch threads'], times['plain 2 threads'], times['c,h'])]}")
+                  f"per round {rounds}")
             print("all kinds served / c,h: 1.00 (the same recording: gates are derived on read)")
             print(f"all kinds materialised / c,h: {ratio_all:.2f} (writes 3x the bytes)")
             print(f"disk: c,h state files {states / raw:.3f}x their raw size, whole folder {folder / raw:.3f}x "

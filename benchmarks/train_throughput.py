@@ -26,7 +26,7 @@ ratio of neighbouring blocks is the comparison that survives other jobs' load):
 The corpus is ~1.5 MB of the local Python standard library's sources (ASCII files), written to a
 temporary folder (nothing is downloaded, nothing is left behind).
 
-    python benchmarks/train_throughput.py                # defaults: ~5 min on a quiet machine;  
+    python benchmarks/train_throughput.py                # defaults: ~5 min on a quiet machine;
                                                          # per-size time budgets cap the timing loops
     python benchmarks/train_throughput.py --sizes 1x128 --repeats 10 --quality-steps 100 --sweep-batches ''
     python benchmarks/train_throughput.py --sweep-batches 32,128,256   # GFLOP/s vs batch at 2x512
@@ -48,10 +48,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (MatmulProbe, alternate, lstm_flops_per_char, matmul_ceiling, median,  # noqa: E402
-                     stdlib_corpus)
+from _common import MatmulProbe, alternate, lstm_flops_per_char, matmul_ceiling, median, stdlib_corpus  # noqa: E402
 
-from charnn.train import Trainer, TrainConfig, evaluate_bpc, lr_at  # noqa: E402
+from charnn.train import TrainConfig, Trainer, evaluate_bpc, lr_at  # noqa: E402
 
 LN2 = math.log(2)
 EMBED = 64

@@ -83,9 +83,6 @@ class RunFolder:
         """The whole config.json: {"model": ..., "train": ..., "corpus": ...}."""
         return self._json(CONFIG)
 
-    def model_config(self) -> ModelConfig:
-        return ModelConfig(**self.config()["model"])
-
     def train_config(self) -> dict:
         """The training settings the run was started with (a TrainConfig's fields)."""
         return self.config().get("train", {})

@@ -37,6 +37,7 @@ from .corpus import load_corpus
 from .distributed import Dist
 from .fsio import LockBusy, exclusive_lock
 from .model import CharRNN, ModelConfig, detach_state
+from .recording import record
 from .train_config import TrainConfig, resumed_config
 
 __all__ = ["Trainer", "TrainConfig", "evaluate_bpc", "lr_at", "resumed_config"]
@@ -205,7 +206,8 @@ class Trainer:
                 torch.manual_seed(self.cfg.seed + self.step * self.dist.world + self.dist.rank)
         except (KeyError, RuntimeError, ValueError, TypeError) as err:
             raise runio.RunError(f"{self.folder.file(runio.CHECKPOINT)} does not match this run ({err}): the best "
-                                 f"weights in {self.folder.file(runio.WEIGHTS)} still load; to train on, start a new run") from None
+                                 f"weights in {self.folder.file(runio.WEIGHTS)} still load; "
+                                 "to train on, start a new run") from None
         if self.state is not None and len(self.model.cell.carried) == 1:
             self.state = self.state[0]
         if self.dist.main:
@@ -260,7 +262,6 @@ class Trainer:
 
     def record_probe(self) -> Path:
         """Record the probe text with the current weights into recordings/step-XXXXXXX/."""
-        from .recording import record  # recording imports the trainer's modules; import late
         model = CharRNN(self.model.config)
         model.load_state_dict(self.model.state_dict())
         run = runio.Run(self.out, self.folder.config(), self.vocab, model.eval())

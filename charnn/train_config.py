@@ -8,7 +8,7 @@ refuse settings no run can use, and what a resumed run may change.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import run as runio
@@ -39,7 +39,6 @@ class TrainConfig:
     record_every: int = 0  # record the probe text every N steps (0: never)
     probe_text: str | None = None
     device: str = "cpu"
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.split = tuple(float(x) for x in self.split)

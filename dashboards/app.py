@@ -27,7 +27,7 @@ from .data import DataStore
 from .jobs import Jobs
 from .paths import PathError
 from .state import TABS
-from .views import details, explain, heatmap, history, intervene, model, navbar, neuron, search, versus
+from .views import attribution, details, explain, heatmap, history, intervene, model, navbar, neuron, search, versus
 
 ASSETS = Path(__file__).parent / "assets"
 TAB_STYLE = {"padding": "6px 12px"}
@@ -85,6 +85,7 @@ def create_app(runs_root: str | Path) -> Dash:
     neuron.register(app, data)
     search.register(app, data, jobs)
     details.register(app, data)
+    attribution.register(app, data)
     explain.register(app, data, jobs)
     versus.register(app, data, jobs)
     heatmap.register(app, data)

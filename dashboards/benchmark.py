@@ -11,7 +11,7 @@ recording) in the background, so the neuron switches here are timed while that r
 search started before it ends waits for it; --first-regex times the first search after the
 switches and pages apart, so that --regex times a fresh query. Repeats of the same query come
 from the server's cache of results. To time a recording from scratch, delete its
-cache/histograms-*.npz first (not the cache/*.raw files: those are the recording's row cache).
+cache/histograms-*.npz first.
 """
 
 from __future__ import annotations
@@ -97,7 +97,8 @@ def main(argv=None) -> dict:
     driver.set_script_timeout(180)
     results = {}
     try:
-        query = {k: v for k, v in dict(run=args.run, rec=args.rec, layer=args.layer, kind=args.kind, unit=0).items() if v is not None}
+        wanted = dict(run=args.run, rec=args.rec, layer=args.layer, kind=args.kind, unit=0)
+        query = {k: v for k, v in wanted.items() if v is not None}
         driver.get(server.url + "?" + urlencode(query))
         wait_for(lambda: driver.execute_script("return window.charnnLastPaint && window.charnnLastPaint.id === 'text'"),
                  timeout=120, what="the first paint")

@@ -11,7 +11,8 @@ so the heavy data stays in this process and the browser only gets windows and su
     data.explanations("austen", "val")                      # explanations.parquet's rows, or None
     data.close()                                            # stops the preparation (server shutdown)
 
-A recording's first open also queues the building of its search summary (`charnn.search.prepare`:
+A recording's first open also queues the loading of its text and the model its gates are derived
+with (what the first attribution of a click needs), then the building of its search summary (`charnn.search.prepare`:
 one pass over every unit, a second or two for a million characters) on one background thread,
 so that by the time a user has typed a regex the search has only the target's rows to
 histogram; recordings are prepared one at a time, in the order they were opened. `close`
@@ -36,6 +37,8 @@ import numpy as np
 import pandas as pd
 
 import charnn
+from charnn.attribution import half_life_at, unit_half_lives
+from charnn.attribution.attribute import default_method
 from charnn.explanations import current_explanations, explanations_path
 from charnn.gates import saturation
 from charnn.recording import probe_steps
@@ -186,6 +189,38 @@ class DataStore:
             out[[row for row, _ in members]] = block.T
         return out
 
+    # ------------------------------------------------------------ attribution (charnn.attribution)
+    def attribution(self, run, rec, unit: Unit, at: int, first: int):
+        """(charnn.attribute of `unit` at `at` over the characters from `first` on, within its stream
+        (gradient methods: at most 200 of them), the half-life there (steps, censored) or None for a
+        kind no gate decays)."""
+        r = self.recording(run, rec)
+        first = max(first, r.stream_start(at))
+        method = default_method(r.meta["cell"], unit.kind)
+        window = at - first + 1 if method == "write" else min(at - first + 1, 200)
+        a = charnn.attribute(r, unit, at, window=window, method=method)
+        if a.half_life is not None and (not a.half_life[1] or first == r.stream_start(at)):
+            return a, a.half_life  # from the window's own gates (censored only at the stream's start)
+        try:
+            return a, half_life_at(r, unit, at)
+        except ValueError:
+            return a, None
+
+    def memory_spans(self, run: str, rec: str) -> pd.DataFrame:
+        """charnn.memory_spans of the recording (every decayed kind), computed once."""
+        r = self.recording(run, rec)
+        return self.remembered(("memory", str(r.path)), lambda: charnn.memory_spans(r))
+
+    def circuit(self, run, rec, unit: Unit, at: int | None):
+        """charnn.circuit of `unit` at `at` (None: averaged over its largest values), remembered."""
+        r = self.recording(run, rec)
+        return self.remembered(("circuit", str(r.path), str(unit), at), lambda: charnn.circuit(r, unit, at))
+
+    def unit_half_lives(self, run, rec, unit: Unit) -> np.ndarray:
+        """(n_chars,) half-life of one unit at every position (charnn.attribution.unit_half_lives)."""
+        r = self.recording(run, rec)
+        return self.remembered(("half-lives", str(r.path), str(unit)), lambda: unit_half_lives(r, unit)[0])
+
     # ------------------------------------------------------------ derived
     def target(self, run: str, rec: str, query: dict | None) -> np.ndarray | None:
         """(n_chars,) float32 target of a regex, concept or explanation query; None for no query.
@@ -249,6 +284,10 @@ class DataStore:
 
 def _prepare_quietly(r, cancel) -> None:
     try:
+        r.string  # noqa: B018 - the text and (where gates are derived) the model, loaded before a first click asks
+        derived = [k for k in r.kinds if r.has(0, k) and not r.stored(0, k)]
+        if derived and r.n_chars:
+            r.activations(0, derived[0], [0], 0, 1)
         prepare(r, progress=False, cancel=cancel)
     except Exception:  # noqa: BLE001 - the first search then builds the summary itself, and reports what fails
         pass

@@ -29,6 +29,7 @@ from charnn.explanations import CURVE, THRESHOLDS, shares
 from charnn.scan import direction, separation
 from charnn.units import Unit
 
+TWO_PART = ("class", "r2_local", "r2_memory", "lookup", "readable")  # the two-part explanation's columns shown
 MAX_ROWS = 2000  # rows of the explain page's table sent to the browser
 STATUS = {"constant": "constant on the fitting or the held-out part (a dead unit): unexplainable",
           "none found": "no term of the feature library explains any of its variance"}
@@ -131,8 +132,9 @@ class Filters:
 
 def best(df: pd.DataFrame, filters: Filters = Filters()) -> tuple[pd.DataFrame, int, int]:
     """(each unit's best explanation that passes the filters, best score first, at most MAX_ROWS, with
-    the columns the explain page shows: unit, score, r, chance, separation, terms, explanation; how many
-    pass; how many units there are)."""
+    the columns the explain page shows: unit, score, r, chance, separation, terms, explanation, and the
+    two-part explanation's class, r2_local, r2_memory, lookup and readable; how many pass; how many
+    units there are)."""
     first = df[df["rank"] == 1]
     shown = filters.apply(first).sort_values(["score", "layer", "kind", "unit"], ascending=[False, True, True, True],
                                              kind="stable")
@@ -142,7 +144,8 @@ def best(df: pd.DataFrame, filters: Filters = Filters()) -> tuple[pd.DataFrame, 
     table = pd.DataFrame({"unit": names, "score": top["score"].to_numpy(), "r": top["r_heldout"].to_numpy(),
                           "chance": top["r_chance"].abs().to_numpy(),
                           "separation": separation(top["auroc"]).to_numpy(),
-                          "terms": top["terms"].to_numpy(), "explanation": text})
+                          "terms": top["terms"].to_numpy(), "explanation": text,
+                          **{c: top[c].to_numpy() for c in TWO_PART}})
     return table, len(shown), len(first)
 
 

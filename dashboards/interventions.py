@@ -18,9 +18,9 @@ import numpy as np
 from charnn import colors
 from charnn.causal import Mode, ablate, clamp_step_fn
 from charnn.corpus import Corpus, Document
-from charnn.units import Unit
 from charnn.sample import generate
 from charnn.search import regex_target
+from charnn.units import Unit
 
 from .state import unit_label, window_bounds
 from .unitstats import mask_runs

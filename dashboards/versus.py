@@ -22,6 +22,7 @@ STATES = ("c", "h")  # the model's units compared: its states (gates are derived
 CLEAR = 0.02  # a win by this much counts as clear (the margin the project asks of a latent over a unit)
 TIE = 0.0005  # differences under this show as +0.000
 COLUMNS = ["concept", "metric", "unit", "unit_score", "latent", "latent_score", "difference", "wins"]
+HELDOUT = ["unit_heldout", "unit_heldout_score", "latent_heldout", "latent_heldout_score", "difference_heldout"]
 
 
 def compared_kinds(kinds: list[str]) -> list[str]:
@@ -42,9 +43,10 @@ def winner(difference: float) -> str:
 
 def table(rows: list[dict]) -> pd.DataFrame:
     """One row per concept (in the atlas's order): its metric, the best unit and latent with their
-    scores, difference = latent - unit, and which wins."""
-    df = pd.DataFrame(rows, columns=COLUMNS[:-1])
-    return df.assign(wins=[winner(d) for d in df["difference"]])[COLUMNS]
+    scores, difference = latent - unit, and which wins; then the same scored on the characters no
+    autoencoder trained on (HELDOUT; empty where the rows have none)."""
+    df = pd.DataFrame(rows, columns=COLUMNS[:-1] + HELDOUT)
+    return df.assign(wins=[winner(d) for d in df["difference"]])[COLUMNS + HELDOUT]
 
 
 def summary(rows: list[dict], skipped: dict, n_chars: int) -> str:
@@ -55,6 +57,12 @@ def summary(rows: list[dict], skipped: dict, n_chars: int) -> str:
             f" (by {CLEAR} or more on {len(clear)}{': ' + ', '.join(clear) if clear else ''}),"
             f" the best unit wins {wins.count('unit')}")
     text += f"; scored over all {n_chars:,} characters, which include the autoencoders' training characters"
+    held = [r for r in rows if "heldout_chars" in r]
+    if held:
+        a, b = held[0]["heldout_chars"]
+        won = sum(r["difference_heldout"] >= TIE for r in held)
+        text += (f"; held out (characters {a:,}-{b:,}, which no autoencoder trained on): the latent wins "
+                 f"{won} of {len(held)}")
     if skipped:
         text += f"; not scored (constant on this text): {', '.join(skipped)}"
     return text

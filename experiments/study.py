@@ -151,7 +151,8 @@ def corpus_spec(name: str) -> str:
         return name
     if name in RECIPES:
         folder, manifest, built = build_cached(name)
-        log(f"corpus {name}: {'built' if built else 'cached'} at {folder} ({manifest['size']:,} bytes, {manifest['license'].split(' ')[0]})")
+        log(f"corpus {name}: {'built' if built else 'cached'} at {folder} ({manifest['size']:,} bytes, "
+            f"{manifest['license'].split(' ')[0]})")
         return str(folder)
     return name  # load_corpus raises a CorpusError that says what exists
 
@@ -369,7 +370,8 @@ def saturation_text(results: list[dict]) -> str:
         sat = res["saturation"]
         rows = [[int(s.layer), s.gate, int(s.units), fmt(s.mean_left, 2), fmt(s.mean_right, 2), int(s.most_left),
                  int(s.most_right), int(s.always_left), int(s.always_right)] for s in sat.itertuples()]
-        parts.append(f"**{res['label']}** (over {res['recorded_chars']:,} test characters; left: < 0.1, right: > 0.9)\n\n" + markdown_table(
+        parts.append(f"**{res['label']}** (over {res['recorded_chars']:,} test characters; "
+                     "left: < 0.1, right: > 0.9)\n\n" + markdown_table(
             ["layer", "gate", "units", "mean frac left", "mean frac right", "units left > 50%", "units right > 50%",
              "units left > 90%", "units right > 90%"], rows) + "\n\n" + "\n".join(f"- {f}" for f in res["findings"]))
     return "\n\n".join(parts)

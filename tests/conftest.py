@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from charnn.corpus_store import corpora_dir
-from charnn.train import Trainer, TrainConfig
+from charnn.train import TrainConfig, Trainer
 
 torch.set_num_threads(1)  # tests run beside other work; one thread keeps them predictable
 

@@ -10,7 +10,7 @@ import argparse
 
 import torch
 
-from charnn.train import Trainer, TrainConfig
+from charnn.train import TrainConfig, Trainer
 
 parser = argparse.ArgumentParser()
 parser.add_argument("corpus")

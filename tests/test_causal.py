@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from charnn.causal import StreamScorer, ablate, check_unit, clamp_step_fn, parse_clamp
 from charnn.recording import open_recording, record
@@ -25,10 +26,27 @@ def test_scorer_loss_matches_the_recording(tiny_run):
 def test_ablation_reports_selected_other_and_random_baseline(tiny_run):
     result = ablate(tiny_run, "val", "1:c:3", mode="clamp=5", where=r"\s", random_units=4, progress=False)
     assert result.n_selected > 0 and len(result.random_units) == 4 and 3 not in result.random_units
+    assert result.random_units == sorted(set(result.random_units)) and len(result.random_delta_selected) == 4
     assert result.delta_selected != 0 and np.isfinite(result.effect_ratio)
+    assert result.effect_ratio == pytest.approx(result.delta_selected / result.random_median_selected)
     assert result.per_char_delta.shape == (result.n_chars,)
-    zero = ablate(tiny_run, "val", "1:c:3", mode="zero", random_units=2, progress=False)
-    assert zero.n_selected == zero.n_chars - 1  # no --where: every predicted character is selected
+
+
+def test_a_unit_planted_to_predict_spaces_moves_the_loss_the_way_and_by_the_size_it_should(tiny_run):
+    """h unit 5 of the last layer writes +8 into the space's logit and nothing else: held at +1 it
+    makes every space nearly certain and every other character dearer; held at -1 the spaces cost
+    bits. Random units, unplanted, move the loss far less."""
+    run = load_run(tiny_run)
+    space = int(run.vocab.encode(" ")[0])
+    with torch.no_grad():
+        run.model.head.weight[:, 5] = 0
+        run.model.head.weight[space, 5] = 8.0
+    up = ablate(run, "val", "1:h:5", mode="clamp=1", where=" ", random_units=4, progress=False)
+    down = ablate(run, "val", "1:h:5", mode="clamp=-1", where=" ", random_units=4, progress=False)
+    spaces_up, spaces_down = up.base_bpc_selected + up.delta_selected, down.base_bpc_selected + down.delta_selected
+    assert spaces_up < 0.5 and spaces_down > spaces_up + 5  # bits per space
+    assert up.delta_other > down.delta_other  # what the spaces gain, the other characters pay
+    assert down.delta_selected - up.delta_selected > 10 * max(up.random_median_selected, down.random_median_selected)
 
 
 def test_ablation_only_inside_matches_leaves_the_text_before_the_first_match_alone(tiny_run):
@@ -44,7 +62,11 @@ def test_cli_json_carries_the_effect_ratio(tiny_run):
     out = subprocess.run([sys.executable, "-m", "charnn.cli", "ablate", str(tiny_run), "val", "--unit", "0:c:1",
                           "--where", "e", "--random", "3", "--format", "json"], capture_output=True, text=True, check=True)
     payload = json.loads(out.stdout)
-    assert {"effect_ratio", "delta_selected", "delta_other", "random_units"} <= set(payload)
+    assert payload["unit"] == "0:c:1" and payload["mode"] == "zero" and len(payload["random_units"]) == 3
+    assert 1 not in payload["random_units"] and len(payload["random_delta_selected"]) == 3
+    assert payload["random_median_selected"] == pytest.approx(np.median(np.abs(payload["random_delta_selected"])))
+    assert payload["effect_ratio"] == pytest.approx(payload["delta_selected"] / payload["random_median_selected"])
+    assert 0 < payload["n_selected"] < payload["n_chars"] and np.isfinite(payload["delta_other"])
 
 
 def test_clamped_generation_is_deterministic_and_differs(tiny_run):

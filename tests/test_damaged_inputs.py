@@ -12,11 +12,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from charnn.cli import main
-from charnn.text.grammar import ExplanationError
-from charnn.text.parser import parse
 from charnn.recording import RecordingError, open_recording, record
 from charnn.run import RunError, load_run
 from charnn.sample import generate
+from charnn.text.grammar import ExplanationError
+from charnn.text.parser import parse
 from dashboards.state import resolve
 
 

@@ -12,12 +12,12 @@ import shutil
 import pytest
 
 from charnn import colors
-from charnn.cli import main
 from charnn.chromium import chromium
+from charnn.cli import main
 from charnn.corpus_store import corpora_dir
 from charnn.export import ExportError, export
 from charnn.recording import open_recording, record
-from charnn.train import Trainer, TrainConfig
+from charnn.train import TrainConfig, Trainer
 
 SPAN = re.compile(r'<span style="background:(#[0-9a-f]{6})" title="([^"]*)">(.*?)</span>', re.S)
 PLANTED = 'Tags <b> & "quotes"\tand a tab.\n\n'  # characters HTML must escape, a tab, an empty line

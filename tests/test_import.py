@@ -147,7 +147,7 @@ def test_min_char_rnn_imports_and_records_as_it_runs(tmp_path):
 
     text = TEXT[:250]
     (tmp_path / "text.txt").write_text(text)
-    h, hs, loss = np.zeros((16, 1)), [], [np.nan]
+    h, hs, loss, p = np.zeros((16, 1)), [], [np.nan], None
     for t, c in enumerate(text):  # min-char-rnn's forward pass (its sample() without sampling)
         x = np.zeros((len(chars), 1))
         x[chars.index(c)] = 1

@@ -29,7 +29,8 @@ def test_recording_path_equals_fast_path(cell, layers):
         fast_logits, fast_state = model(ids, state)
     logits, final, states = Stepper(model).run(ids, state, kinds={"h"})
     assert (logits - fast_logits).abs().max() <= 1e-5
-    for a, b in zip(final if isinstance(final, tuple) else (final,), fast_state if isinstance(fast_state, tuple) else (fast_state,)):
+    for a, b in zip(final if isinstance(final, tuple) else (final,),
+                    fast_state if isinstance(fast_state, tuple) else (fast_state,)):
         assert (a - b).abs().max() <= 1e-5
     # the recorded top-layer h is the fast path's output sequence
     with torch.no_grad():
@@ -198,7 +199,7 @@ def test_interventions_clamp_and_validate():
 
 
 def test_training_records_the_probe_text_at_checkpoints(small_corpus, tmp_path):
-    from charnn.train import Trainer, TrainConfig
+    from charnn.train import TrainConfig, Trainer
     probe = tmp_path / "probe.txt"
     probe.write_text('"I am quite sure," said she, "that it is so."\n' * 20)
     cfg = TrainConfig(corpus=str(small_corpus), out=str(tmp_path / "run"), seq_len=32, batch_size=8, max_steps=20,

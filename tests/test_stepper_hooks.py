@@ -6,8 +6,8 @@
 import pytest
 import torch
 
-from charnn.model import CharRNN, ModelConfig
 from charnn.cells.lstm import lstm_cell_kernel
+from charnn.model import CharRNN, ModelConfig
 from charnn.stepper import Intervention, StateHook, Stepper
 
 

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from charnn.model import CharRNN, ModelConfig
 from charnn.run import RunError, load_run
 from charnn.sample import generate
-from charnn.train import Trainer, TrainConfig
+from charnn.train import TrainConfig, Trainer
 
 
 def config(corpus, out, steps, **kw):

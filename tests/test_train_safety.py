@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from charnn.cli import main
-from charnn.train import RunBusy, Trainer, TrainConfig
+from charnn.train import RunBusy, TrainConfig, Trainer
 
 MODEL = dict(layers=1, hidden=16, embed=8)
 

@@ -9,6 +9,7 @@ asked for (see `writes` and `gradients`), plus what came from before the window.
 
 from __future__ import annotations
 
+from .. import threads
 from ..recording import Recording, open_recording
 from .gradients import gradient_attribution
 from .window import Attribution, check_window
@@ -26,6 +27,11 @@ def attribute(rec, unit, at: int, window: int | None = None, method: str | None 
     """rec: a Recording or its folder; unit: LAYER:KIND:UNIT; at: a text position; window: characters
     back from `at` (default: see `window.DEFAULT_WINDOW`); method: write | gradxinput | ig."""
     rec = rec if isinstance(rec, Recording) else open_recording(rec)
+    with threads.per_tile(1):  # small products: torch's own threads would wait at a barrier each
+        return _attribute(rec, unit, at, window, method)
+
+
+def _attribute(rec, unit, at: int, window: int | None, method: str | None) -> Attribution:
     unit, start = check_window(rec, unit, at, window)
     method = method or default_method(rec.meta["cell"], unit.kind)
     if method not in METHODS:

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .. import threads
 from ..recording import Recording, open_recording
 from ..units import Unit
 from .gradients import model_of
@@ -68,7 +69,8 @@ class _Reader:
     def __init__(self, rec, unit: Unit, at: int, depth: int):
         self.cell, self.at, self.L = rec.meta["cell"], at, unit.layer
         model, _ = model_of(rec)
-        self.w = [tuple(getattr(model.rnn, f"{n}_l{l}").detach().float() for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+        self.w = [tuple(getattr(model.rnn, f"{n}_l{l}").detach().float()
+                        for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
                   for l in range(unit.layer + 1)]
         self.first = max(at - depth, rec.stream_start(at) + 1)  # the earliest step expanded (it reads the row before)
         self.lo = min(self.first - 1, at)
@@ -96,8 +98,8 @@ def _split(r: _Reader, l: int, s: int, gate: str | None = None) -> dict[tuple, d
     xkey, x = r.x(l, s)
     h_prev = r.state(l, "h", s - 1)
     rows = lambda w, g: w[g * H:(g + 1) * H]  # noqa: E731 - gate block g of a weight or bias
-    rec_t = lambda g: rows(w_hh, g) * h_prev[None, :]  # (H, H)
-    in_t = lambda g: rows(w_ih, g) * x[None, :]  # (H, in)
+    rec_t = lambda g: rows(w_hh, g) * h_prev[None, :]  # noqa: E731 - (H, H)
+    in_t = lambda g: rows(w_ih, g) * x[None, :]  # noqa: E731 - (H, in)
     hkey = ("h", l, tau + 1)
 
     def parents(slope, g, value, hscale=1.0, bias=None, extra=None):
@@ -216,7 +218,8 @@ def circuit(rec, unit, at: int | None = None, depth: int = DEPTH) -> Circuit:
         positions = [at]
     influence, values, pairs, chars = {}, {}, {}, {}
     for pos in positions:
-        infl, vals, prs, text = _position(rec, unit, pos, depth)
+        with threads.per_tile(1):  # small products: torch's own threads would wait at a barrier each
+            infl, vals, prs, text = _position(rec, unit, pos, depth)
         for key, v in infl.items():
             influence[key] = influence.get(key, 0) + v / len(positions)
             values[key] = values.get(key, 0) + vals[key] / len(positions)
@@ -243,7 +246,8 @@ def _name(block: tuple, j: int, unit: Unit) -> str:
 def _prune(unit: Unit, target: tuple, influence: dict, values: dict, pairs: dict, labels: dict):
     """(nodes, edges) DataFrames of the nodes that carry NODE_SHARE of the influence and the edges
     among them that carry EDGE_SHARE of theirs (the target always kept)."""
-    rows = [(b, j, float(v[j])) for b, v in influence.items() for j in range(len(v)) if not (b == target and j == (0 if b[0] == "gate" else unit.index))]
+    rows = [(b, j, float(v[j])) for b, v in influence.items() for j in range(len(v))
+            if not (b == target and j == (0 if b[0] == "gate" else unit.index))]
     rows.sort(key=lambda r: -r[2])
     total = sum(r[2] for r in rows) or 1.0
     kept, acc = {(target, 0 if target[0] == "gate" else unit.index)}, 0.0

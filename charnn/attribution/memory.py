@@ -17,8 +17,10 @@ position's half-life is censored: it counts as the steps it has seen (a lower bo
 of such positions is the `censored` column.
 
 Each cumulative sum A_t = sum_{r <= t} -log f_r is non-decreasing along a stream, so the step where
-the product falls below 1/2 (A_t - A_j > ln 2) is one batched binary search per position
-(torch.searchsorted over every unit's row at once).
+the product falls below 1/2 (A_t - A_j > ln 2) is found by comparing A_t with A_{t-d} for the first
+few d (most half-lives are a few steps), then by a binary search over the earlier sums for the rest;
+or, where charnn/attribution/_halflife.c was built, in one pass with a pointer per unit that only
+moves forward.
 
 Classes (`class`):
 - `integrator`: an LSTM cell whose mean forget gate is >= 0.97 and whose raw c leaves tanh's range
@@ -30,18 +32,21 @@ Classes (`class`):
 
 from __future__ import annotations
 
+import ctypes
 import math
+import os
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .. import cells
+from .. import cells, clib
 from ..cells.protocol import term
 from ..units import Unit
 
 CAP = 4096  # half-lives are counted exactly up to this many steps (a longer one counts as CAP)
 CHUNK_ROWS = 65536  # rows read at a time
+SHORT_STEPS = 8  # half-lives up to this are found by direct comparison, longer ones by binary search
 INTEGRATOR_GATE = 0.97  # mean forget gate of an integrator (a half-life of ~23 steps or more)
 INTEGRATOR_C = 3.0  # |c| beyond which tanh(c) is flat (tanh(3) = 0.995)
 LONG, SHORT = 20, 3  # median half-lives that separate long, medium and short
@@ -77,20 +82,64 @@ def default_kinds(cell: str) -> list[str]:
     return list(decay_gates(cell))
 
 
-def spans(f: torch.Tensor, ctx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Half-lives of n consecutive steps of S streams: f (S, n, U) gates; ctx (S, m, U) the cumulative
-    -log f of the m >= 1 steps before them (zeros: the slice begins its stream). Returns k (S, U, n)
-    int64, the steps back until the product of gates falls below 1/2, and censored (S, U, n) bool,
-    where it did not within the n + m steps seen (k is then that lower bound)."""
-    m = ctx.shape[1]
-    a = torch.cumsum(-torch.log(f.double()), dim=1).add_(ctx[:, -1:].double())  # (S, n, U)
-    seq = torch.cat([ctx.double(), a], dim=1).transpose(1, 2).contiguous()  # (S, U, m + n), non-decreasing
-    query = a.transpose(1, 2).contiguous() - LN2  # (S, U, n)
-    i = torch.searchsorted(seq, query)  # (S, U, n): entries of seq below the query
-    t = torch.arange(f.shape[1])  # (n,)
-    k = t - i + 1 + m  # (S, U, n): the last entry below is step i - 1 - m
-    censored = i == 0
-    return torch.where(censored, t + m, k), censored
+def spans(f: torch.Tensor, real_start: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Half-lives of S streams of n steps: f (S, n, U) float32 gates -> k (S, n, U) int32, the steps
+    back until the product of gates falls below 1/2, and censored (S, n, U) bool, where it did not by
+    the first step (k is then that lower bound). real_start False: the first step is not the stream's
+    (a slice of a long stream): k is then a lower bound without being censored."""
+    neglog = f.clamp_min(1e-30).log_().neg_().contiguous()  # (S, n, U): a gate of 0 counts as 1e-30
+    kernel = _kernel()
+    if kernel is None:
+        return _spans_torch(neglog, real_start)
+    S, n, U = f.shape
+    k, censored = torch.empty(S, n, U, dtype=torch.int32), torch.empty(S, n, U, dtype=torch.bool)
+    scratch, pointers = torch.empty((n + 1) * U, dtype=torch.float64), torch.empty(U, dtype=torch.int64)
+    kernel(neglog.data_ptr(), S, n, U, k.data_ptr(), censored.data_ptr(), scratch.data_ptr(), pointers.data_ptr(),
+           int(real_start))
+    return k, censored
+
+
+def _kernel():
+    """charnn_half_lives (charnn/attribution/_halflife.c), or None where it was not built or CHARNN_NATIVE=0."""
+    if os.environ.get("CHARNN_NATIVE", "1") == "0":
+        return None
+    argtypes = [ctypes.c_void_p] + [ctypes.c_int64] * 3 + [ctypes.c_void_p] * 4 + [ctypes.c_int32]
+    lib = clib.load("charnn.attribution._halflife", {"charnn_half_lives": (argtypes, ctypes.c_int32)})
+    return None if lib is None else lib.charnn_half_lives
+
+
+def _spans_torch(neglog: torch.Tensor, real_start: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """`spans` as torch ops, from -log f (S, n, U). Most half-lives are a few steps: the first
+    SHORT_STEPS are found by comparing differences of the cumulative sums; the rest by a binary
+    search over each one's earlier sums."""
+    S, n, U = neglog.shape
+    a = torch.empty(S, n + 1, U, dtype=torch.float64)  # (S, n + 1, U): a[:, j] = -log f summed over the first j steps
+    a[:, 0] = 0
+    torch.cumsum(neglog, dim=1, dtype=torch.float64, out=a[:, 1:])
+    # The product of the d gates up to t, exp(-(a[t+1] - a[t+1-d])), only falls as d grows: k is 1 +
+    # the number of d <= SHORT_STEPS where it has not yet fallen below 1/2 (0 where it never did).
+    k = torch.ones(S, n, U, dtype=torch.int32)
+    steps = min(SHORT_STEPS, n)
+    for d in range(1, steps + 1):  # rows t < d - 1 have no d-step product: their product to the stream's start stands in
+        k[:, :d - 1] += (a[:, 1:d] - a[:, :1]) <= LN2
+        k[:, d - 1:] += (a[:, d:] - a[:, :n + 1 - d]) <= LN2
+    k.masked_fill_(k > steps, 0)
+    s, t, u = torch.nonzero(k == 0, as_tuple=True)  # not found within SHORT_STEPS
+    flat = a.view(-1)
+    row = lambda m: flat[(s * (n + 1) + m) * U + u]  # noqa: E731 - a[s, m, u] of each left
+    q = row(t + 1) - LN2  # the product falls below 1/2 from the largest m with a[m] < q
+    censored_left = q <= 0  # a[0] = 0 is not below: the product over the whole stream stays >= 1/2
+    lo = torch.zeros_like(t)  # a[lo] < q
+    hi = (t + 1 - SHORT_STEPS).clamp(min=1)  # a[hi] >= q (not found within SHORT_STEPS)
+    while bool(((hi - lo) > 1).any()):
+        mid = (lo + hi) // 2
+        below = row(mid) < q
+        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
+    k[s, t, u] = torch.where(censored_left, t + 1, t + 1 - lo).to(torch.int32)
+    censored = torch.zeros(S, n, U, dtype=torch.bool)
+    if real_start and bool(censored_left.any()):
+        censored[s[censored_left], t[censored_left], u[censored_left]] = True
+    return k, censored
 
 
 class _Tally:
@@ -106,19 +155,21 @@ class _Tally:
         self.moments = np.zeros((5, width))  # sum t, t^2, c, c^2, c*t
 
     def add(self, k: torch.Tensor, censored: torch.Tensor, f: torch.Tensor) -> None:
-        """k, censored (S, U, n); f (S, n, U)."""
-        offsets = torch.arange(self.width).view(1, -1, 1) * (CAP + 1)
-        self.counts += torch.bincount((k.clamp(max=CAP) + offsets).flatten(), minlength=self.counts.numel())
-        self.censored += censored.sum((0, 2)).numpy()
-        self.gate_sum += f.double().sum((0, 1)).numpy()
+        """k, censored, f (S, n, U)."""
+        offsets = torch.arange(self.width, dtype=torch.int32) * (CAP + 1)  # (U,)
+        self.counts += torch.bincount((k.clamp(max=CAP) + offsets).view(-1), minlength=self.counts.numel())
+        self.censored += censored.reshape(-1, self.width).sum(0).numpy()
+        self.gate_sum += f.reshape(-1, self.width).sum(0).double().numpy()
         self.n += f.shape[0] * f.shape[1]
 
-    def add_c(self, c: np.ndarray, steps: np.ndarray) -> None:
-        """c (n, U) raw cell values at `steps` (n,) since their streams began."""
-        t = steps.astype(np.float64)[:, None]
-        c = c.astype(np.float64)
-        self.moments += np.stack([np.broadcast_to(t, c.shape).sum(0), np.broadcast_to(t * t, c.shape).sum(0),
-                                  c.sum(0), (c * c).sum(0), (c * t).sum(0)])
+    def add_c(self, c: torch.Tensor, steps: torch.Tensor) -> None:
+        """c (n, U) raw cell values at `steps` (n,) since their streams began (float32 sums per chunk,
+        float64 across chunks)."""
+        t = steps.float()
+        self.moments += np.stack([np.full(self.width, float(t.double().sum())),
+                                  np.full(self.width, float((t.double() ** 2).sum())),
+                                  c.sum(0).double().numpy(), (c * c).sum(0).double().numpy(),
+                                  (t @ c).double().numpy()])
 
     def quantiles(self, q: float) -> np.ndarray:
         counts = self.counts.view(self.width, CAP + 1).numpy()
@@ -133,50 +184,47 @@ class _Tally:
 
 
 def stream_slices(rec, max_rows: int = CHUNK_ROWS):
-    """(first, rows, count, offset, long) over the recording: `count` streams of `rows` rows from
-    text position `first` (whole streams, batched), or (long) one slice of a stream longer than
-    max_rows that begins `offset` steps into it. Every row of the text is in exactly one."""
+    """(first, rows, count, skip) over the recording: `count` streams of `rows` rows from text position
+    `first`, whole streams batched; or one slice of a stream longer than max_rows, its first `skip`
+    rows (up to CAP) read only as the context of the rest (skip > 0: not the stream's start). Every
+    row of the text is counted in exactly one."""
     for p in rec.parts:
         L = p.segment
         if L <= max_rows:
             per = max(1, max_rows // L)
             for s in range(0, p.full_streams, per):
-                yield p.start + s * L, L, min(per, p.full_streams - s), 0, False
-            first = p.start + p.full_streams * L
+                yield p.start + s * L, L, min(per, p.full_streams - s), 0
             if p.last_rows:
-                yield first, p.last_rows, 1, 0, False
+                yield p.start + p.full_streams * L, p.last_rows, 1, 0
             continue
         for s in range(p.streams):
             a, b = p.start + s * L, min(p.stop, p.start + (s + 1) * L)
             for x in range(a, b, max_rows):
-                yield x, min(max_rows, b - x), 1, x - a, True
+                skip = min(CAP, x - a)
+                yield x - skip, skip + min(max_rows, b - x), 1, skip
 
 
-def _scan(rec, layer: int, kind: str, units, tally: _Tally | None = None, keep: bool = False):
+def _scan(rec, layer: int, kind: str, units, keep: bool = False):
     """Half-lives of `units` (None: all) of (layer, kind) over the whole text; the tally, and with
     `keep`, (k, censored) per position ((n_chars, U) arrays in text order)."""
     gate = decay_gate(rec.meta["cell"], kind)
     width = rec.width(layer, kind) if units is None else len(units)
-    tally = tally or _Tally(width)
+    tally = _Tally(width)
     k_all = np.zeros((rec.n_chars, width), np.int32) if keep else None
     cens_all = np.zeros((rec.n_chars, width), bool) if keep else None
-    ctx = None
-    for first, rows, count, offset, long in stream_slices(rec):
+    for first, rows, count, skip in stream_slices(rec):
         stop = first + rows * count
         f = torch.from_numpy(read_gate(rec, layer, gate, units, first, stop)).view(count, rows, width)  # (S, n, U)
-        if offset == 0:
-            ctx = torch.zeros(count, 1, width, dtype=torch.float64)  # (S, 1, U): the stream's start
-        k, censored = spans(f, ctx)  # (S, U, n)
-        if long:  # the stream goes on in the next slice: its last CAP sums are that slice's context
-            a = torch.cumsum(-torch.log(f.double()), dim=1).add_(ctx[:, -1:])
-            ctx = torch.cat([ctx, a], dim=1)[:, -CAP:]
+        k, censored = spans(f, real_start=skip == 0)
+        k, censored, f = k[:, skip:], censored[:, skip:], f[:, skip:]
         tally.add(k, censored, f)
         if kind == "c":
-            steps = np.tile(np.arange(offset, offset + rows), count)
-            tally.add_c(rec.activations(layer, "c", units, first, stop), steps)
+            steps = torch.arange(skip, rows).repeat(count)  # steps since each row's stream began
+            c = torch.from_numpy(rec.activations(layer, "c", units, first, stop)).view(count, rows, width)[:, skip:]
+            tally.add_c(c.reshape(-1, width), steps if skip == 0 else steps + (first - rec.stream_start(first)))
         if keep:
-            k_all[first:stop] = k.transpose(1, 2).reshape(-1, width).numpy()
-            cens_all[first:stop] = censored.transpose(1, 2).reshape(-1, width).numpy()
+            k_all[first + skip:stop] = k.reshape(-1, width).numpy()
+            cens_all[first + skip:stop] = censored.reshape(-1, width).numpy()
     return tally, k_all, cens_all
 
 
@@ -228,7 +276,8 @@ def half_life_at(rec, unit, pos: int) -> tuple[int, bool]:
     """(half-life, censored) of one unit at one position, from the gates of its stream up to `pos`."""
     unit = Unit.parse(unit)
     gate = decay_gate(rec.meta["cell"], unit.kind)
-    start = max(rec.stream_start(pos), pos + 1 - CAP)
+    stream = rec.stream_start(pos)
+    start = max(stream, pos + 1 - CAP)
     f = torch.from_numpy(read_gate(rec, unit.layer, gate, [unit.index], start, pos + 1))[None]  # (1, n, 1)
-    k, censored = spans(f, torch.zeros(1, 1, 1, dtype=torch.float64))
-    return int(k[0, 0, -1]), bool(censored[0, 0, -1])
+    k, censored = spans(f, real_start=start == stream)
+    return int(k[0, -1, 0]), bool(censored[0, -1, 0])

@@ -31,6 +31,7 @@ class Attribution:
     method: str  # write | gradxinput | ig
     remainder: float  # what came from before the window (ig: the value with the window's characters at the baseline)
     contributions: pd.DataFrame  # pos, char, contribution: one row per position of the window, in text order
+    half_life: tuple[int, bool] | None = None  # write: (steps, whether only a lower bound: the window ends first)
 
     @property
     def start(self) -> int:

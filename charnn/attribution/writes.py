@@ -29,6 +29,7 @@ from ..units import Unit
 from .memory import decay_gate
 from .window import Attribution, window_chars
 
+
 def decomposable(cell: str, kind: str) -> bool:
     """Whether state `kind` of a `cell` layer is linear given its gates (the protocol's `linear`)."""
     known = cells.CELLS.get(cell)
@@ -63,4 +64,7 @@ def write_attribution(rec, unit: Unit, at: int, start: int) -> Attribution:
         remainder = kept[0] * (stored(start) - write[0])  # what the burn-in's state left at the stream's first row
     contributions = pd.DataFrame({"pos": np.arange(start, at + 1), "char": window_chars(rec, start, at + 1),
                                   "contribution": write * kept})
-    return Attribution(str(unit), at, stored(at), "write", float(remainder), contributions)
+    kept_from = kept * decay  # (n,): f_s ... f_t, the share of the state before s left at t
+    fallen = np.nonzero(kept_from < 0.5)[0]
+    half_life = (at - int(fallen[-1]) - start + 1, False) if len(fallen) else (len(decay), True)
+    return Attribution(str(unit), at, stored(at), "write", float(remainder), contributions, half_life)

@@ -14,7 +14,9 @@ import sys
 
 from .. import threads
 
-COMMANDS = ["corpus", "train", "import_", "sample", "record", "search", "explain", "attribute", "memory", "circuit", "ablate", "sae", "history", "export", "dashboard"]  # module names under charnn.cli, in help order
+# module names under charnn.cli, in help order
+COMMANDS = ["corpus", "train", "import_", "sample", "record", "search", "explain", "attribute", "memory", "circuit",
+            "ablate", "sae", "history", "export", "dashboard"]
 
 
 class CLIError(Exception):

@@ -30,7 +30,8 @@ def add_parser(sub) -> None:
     p.add_argument("--sae", default=None, help="a latent's autoencoder folder REC/sae/NAME (default: found under RUN/recordings)")
     p.add_argument("--mode", default="zero", type=mode, help="zero | mean | clamp=V; remove is zero (default zero)")
     p.add_argument("--where", default=None, help="regex: report the loss change on the characters of its matches vs all others")
-    p.add_argument("--apply-inside", default=None, help="regex: intervene only on the characters of its matches (default: everywhere)")
+    p.add_argument("--apply-inside", default=None,
+                   help="regex: intervene only on the characters of its matches (default: everywhere)")
     p.add_argument("--random", type=at_least(0), default=20, help="random units of the same layer and kind as a baseline")
     p.add_argument("--seed", type=at_least(0), default=0)
     p.add_argument("--max-chars", type=at_least(1), default=None)
@@ -49,10 +50,15 @@ def mode(text: str) -> Mode:
 def main(args) -> int:
     result = ablate(args.run, args.text, args.unit, args.mode, args.where, args.apply_inside, args.random,
                     args.seed, args.max_chars, progress=args.format == "table", device=args.device, sae=args.sae)
-    if args.format == "json":
+    return show(result, args.unit, args.where, args.format)
+
+
+def show(result, units, where: str | None, format: str) -> int:
+    """Print an ablation's result as `charnn ablate` and `charnn sae ablate` do: json, or the table."""
+    if format == "json":
         print(json.dumps(result.to_dict(), allow_nan=True))
-        return 0
-    print_result(result, args.where, baseline(args.unit))
+    else:
+        print_result(result, where, baseline(units))
     return 0
 
 

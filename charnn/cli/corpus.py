@@ -16,11 +16,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import CLIError
 from ..corpus import document_paths
 from ..corpus_store import bundled_corpora, cache_root, corpora_dir
 from ..recipes import RECIPES, RecipeError
 from ..recipes.documents import corpus_digest
+from . import CLIError
 
 
 def add_parser(sub) -> None:
@@ -39,7 +39,8 @@ def add_parser(sub) -> None:
     b.add_argument("--include-tests", action="store_true", default=None,
                    help="python-stdlib: keep the test suites (test/, tests/, idle_test/)")
     b.add_argument("--non-utf8", choices=["replace", "latin-1", "skip"], default=None,
-                   help="linux, python-stdlib, debian-docs: files that are not valid UTF-8 (default: replace bad bytes with U+FFFD)")
+                   help="linux, python-stdlib, debian-docs: files that are not valid UTF-8 "
+                        "(default: replace bad bytes with U+FFFD)")
     b.set_defaults(func=main_build)
 
     ls = corpus_sub.add_parser("list", help="show bundled corpora and recipes, and which are built where")

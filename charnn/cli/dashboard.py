@@ -20,7 +20,8 @@ def add_parser(sub) -> None:
                    help="address to bind (default 127.0.0.1, this machine only; 0.0.0.0 exposes it to the network, "
                         "with no authentication)")
     p.add_argument("--port", type=at_least(0), default=8050, help="port (default 8050; 0 picks a free one)")
-    p.add_argument("--threads", type=at_least(1), default=1, help="torch threads for the server (default 1: it runs beside training)")
+    p.add_argument("--threads", type=at_least(1), default=1,
+                   help="torch threads for the server (default 1: it runs beside training)")
     p.add_argument("--debug", action="store_true", help="Dash's development server with dev tools and reloading (loopback only)")
     p.set_defaults(func=main)
 

@@ -94,6 +94,7 @@ def summary_lines(df: pd.DataFrame, n_units: int = 20) -> list[str]:
 
 def main(args) -> int:
     import charnn  # lazily: the reader pulls in pyarrow
+
     from ..explanations.report import swap_lines, two_part_lines
     from ..explanations.table import PRINTED
     rec = charnn.open_recording(args.recording)

@@ -52,6 +52,6 @@ def main(args) -> int:
         units += [u for u in found if u not in units]
     out = export(rec, units, args.out, start, stop - start, args.scale, notes)
     print(f"wrote {out}: {len(units)} panels, characters {start:,}-{stop:,} of {rec.n_chars:,}")
-    for unit in units:
-        print(f"  {unit}  {notes.get(unit, '')}".rstrip())
+    for u in units:
+        print(f"  {u}  {notes.get(u, '')}".rstrip())
     return 0

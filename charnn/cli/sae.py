@@ -17,8 +17,12 @@ import json
 
 import torch
 
-from ..units import Unit
-from .ablate import baseline, print_result
+from ..causal import ablate
+from ..recording import open_recording
+from ..recording.replay import recording_run
+from ..sae.kind import add_latents, latent_kind, latent_units
+from ..sae.training import TrainOptions, train
+from .ablate import show
 from .args import at_least, device, finite
 
 
@@ -50,7 +54,8 @@ def add_parser(sub) -> None:
     t.add_argument("--lr", type=finite(0, low_open=True), default=1e-3)
     t.add_argument("--normalize", default="unit", choices=["unit", "global"],
                    help="scale each unit by its std (default) or all units by one number")
-    t.add_argument("--eval-fraction", type=finite(0, low_open=True), default=0.2, help="last part of the recording held out for the metrics")
+    t.add_argument("--eval-fraction", type=finite(0, low_open=True), default=0.2,
+                   help="last part of the recording held out for the metrics")
     t.add_argument("--seed", type=at_least(0), default=0)
     t.add_argument("--name", default=None, help="folder under REC/sae/ (default e.g. c0-2048-k32)")
     t.add_argument("--device", type=device, default="cuda" if torch.cuda.is_available() else "cpu")
@@ -66,7 +71,8 @@ def add_parser(sub) -> None:
     a = commands.add_parser("ablate", help="remove latents from the state at every step; loss change vs random latents")
     a.add_argument("rec", help="recording folder the autoencoder was trained on")
     a.add_argument("name", help="autoencoder name (a folder under REC/sae/)")
-    a.add_argument("--latent", required=True, type=latent_list, help="latent index, or several separated by commas (removed together)")
+    a.add_argument("--latent", required=True, type=latent_list,
+                   help="latent index, or several separated by commas (removed together)")
     a.add_argument("--where", default=None, help="regex: report the loss change on its matches vs all other characters")
     a.add_argument("--apply-inside", default=None, help="regex: ablate only on the characters of its matches")
     a.add_argument("--random", type=at_least(0), default=20, help="random sets of active latents as a baseline")
@@ -78,8 +84,6 @@ def add_parser(sub) -> None:
 
 
 def train_main(args) -> int:
-    from ..sae.kind import latent_kind
-    from ..sae.training import TrainOptions, train
     steps = None if args.minutes else (args.steps or 5000)
     relu = args.l1 is not None
     opts = TrainOptions(layer=args.layer, kind=args.kind, latents=args.latents, k=args.k,
@@ -93,7 +97,8 @@ def train_main(args) -> int:
     start, stop = metrics["eval_chars"]
     print(f"saved {folder}" + ("" if args.no_add else f"; its latents are kind {latent_kind(folder.name)} of the recording"))
     print(f"held-out characters {start:,}..{stop:,} ({stop - start:,}):")
-    print(f"  explained_variance       {metrics['explained_variance']:.4f}   (scaled units: {metrics['explained_variance_scaled']:.4f})")
+    print(f"  explained_variance       {metrics['explained_variance']:.4f}   "
+          f"(scaled units: {metrics['explained_variance_scaled']:.4f})")
     print(f"  l0                       {metrics['l0']:.1f}")
     print(f"  dead_features            {metrics['dead_features']:.4f}")
     print(f"  ce_loss_score_readout    {metrics['ce_loss_score_readout']:.4f}")
@@ -104,8 +109,6 @@ def train_main(args) -> int:
 
 
 def add_main(args) -> int:
-    from ..recording import open_recording
-    from ..sae.kind import add_latents
     rec = open_recording(args.rec)
     kind = add_latents(rec, args.name)
     layer = next(layer for layer in range(rec.layers) if rec.stored(layer, kind))
@@ -115,18 +118,8 @@ def add_main(args) -> int:
 
 
 def ablate_main(args) -> int:
-    from ..causal import ablate
-    from ..recording import open_recording
-    from ..recording.replay import recording_run
-    from ..sae.kind import latent_kind
-    from ..sae.store import load
     rec = open_recording(args.rec)
-    sae = load(rec, args.name)
-    units = [Unit(sae.config.layer, latent_kind(args.name), j) for j in args.latent]
+    sae, units = latent_units(rec, args.name, args.latent)
     result = ablate(recording_run(rec), rec, units, "remove", args.where, args.apply_inside, args.random, args.seed,
                     args.max_chars, progress=args.format == "table", device=args.device, sae=sae)
-    if args.format == "json":
-        print(json.dumps(result.to_dict(), allow_nan=True))
-        return 0
-    print_result(result, args.where, baseline(units))
-    return 0
+    return show(result, units, args.where, args.format)

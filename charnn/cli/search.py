@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from .. import cluster
-from ..scan import direction, separation
 from ..limits import MAX_BINS, MAX_TIMEOUT
+from ..scan import direction, separation
 from .args import at_least, cluster_arguments, finite, kinds
 
 FORMATS = ("table", "csv", "json")

@@ -15,7 +15,7 @@ import torch
 
 from ..cells import BUILT_IN
 from ..names import BadName, check_name
-from ..train import Trainer, TrainConfig
+from ..train import TrainConfig, Trainer
 from .args import at_least, device, finite
 
 MODEL_FLAGS = ("cell", "layers", "hidden", "embed", "dropout")
@@ -24,7 +24,8 @@ GIVEN = argparse.SUPPRESS  # a flag not given leaves no attribute: the run or th
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a model on a corpus (file, folder or bundled name)")
-    p.add_argument("corpus", help="a UTF-8 text file, a folder of them (one document each), or a bundled corpus name such as austen")
+    p.add_argument("corpus",
+                   help="a UTF-8 text file, a folder of them (one document each), or a bundled corpus name such as austen")
     p.add_argument("--out", default=None, help="run folder (default: runs/<corpus name>)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last checkpoint, with its own settings (only --max-steps, "
@@ -110,10 +111,12 @@ def report(args, out: str, trainer: Trainer) -> int:
     say(f"corpus {args.corpus}: {len(trainer.corpus.documents)} documents, {trainer.corpus.n_positions:,} chars "
         f"(train {n['train']:,} / val {n['val']:,} / test {n['test']:,}), vocabulary {len(trainer.vocab)}")
     say(f"model {model.cell} {model.layers}x{model.hidden}, {params:,} parameters, batch {cfg.batch_size} x "
-        f"{cfg.seq_len} chars, lr {cfg.lr:g}{processes} -> {out}" + (f" (resuming at step {trainer.step})" if args.resume else ""))
+        f"{cfg.seq_len} chars, lr {cfg.lr:g}{processes} -> {out}"
+        + (f" (resuming at step {trainer.step})" if args.resume else ""))
     summary = trainer.fit()
     if summary["interrupted"]:
-        say(f"stopped at step {summary['steps']}; checkpoint saved. Continue with: charnn train {args.corpus} --out {out} --resume")
+        say(f"stopped at step {summary['steps']}; checkpoint saved. "
+            f"Continue with: charnn train {args.corpus} --out {out} --resume")
         return 130
     say(json.dumps(summary))
     say(f"best validation {summary['best_val_bpc']:.3f} bits/char, test {summary['test_bpc']:.3f} bits/char "

@@ -15,9 +15,9 @@ keeps), passes (the two passes over the recording), score (exact scores of 0/1 e
 table (explanations.parquet), engine (explain), cli (`charnn explain`).
 """
 
-from .engine import ExplainCancelled, explain
 from ..text.grammar import ExplanationError, Program
 from ..text.parser import parse
+from .engine import ExplainCancelled, explain
 from .table import COLUMNS, CURVE, THRESHOLDS, current_explanations, explanations_path, load_explanations, shares
 
 __all__ = ["COLUMNS", "CURVE", "THRESHOLDS", "ExplainCancelled", "ExplanationError", "Program", "current_explanations",

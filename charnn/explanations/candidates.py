@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import select
 from ..text.grammar import BoolOp, Linear
+from . import select
 from .moments import fit_r
 
 PARSIMONY = 0.01  # r an explanation must gain per extra term to rank above a shorter one

@@ -39,6 +39,7 @@ from . import beam, classes, memory, passes, select, table, twopart
 from .candidates import candidates, choose, linear_scores
 from .moments import fit_r
 
+
 class ExplainCancelled(Cancelled):
     """The caller's cancel() returned True; nothing was written."""
 
@@ -125,10 +126,12 @@ def explain(rec, kinds=None, max_terms: int = 3, top: int = 3, heldout=None, pro
     if heldout is not None:
         check_heldout(rec, heldout)
         scan_blocks(heldout, [k for _, k in blocks])
+    parts = passes.make_parts(rec, heldout, blocks)
+    where = "second half" if parts[0].n == rec.n_chars // 2 else \
+        f"characters {parts[1].start:,}-{rec.n_chars:,}, which its autoencoders never trained on"
     settings = Settings(sorted({k for _, k in blocks}), max_terms, top, max_set, sample, width, hist_sample, seed,
                         chunk_chars, str(getattr(heldout, "path", "another recording")) if heldout is not None
-                        else "second half")
-    parts = passes.make_parts(rec, heldout)
+                        else where)
     chars = sum(p.n for p in parts)
     prog = _Progress(progress, 2 * chars + 2 * (chars // 10), cancel)
     try:

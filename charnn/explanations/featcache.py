@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from ..fsio import atomic_dir
-from . import library as libmod
 from ..text.atoms import TextIndex
 from ..text.parser import parse
+from . import library as libmod
 
 CACHE_DIR = "explain-features"
 

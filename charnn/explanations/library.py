@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..text.atoms import CapitalisedWord, CharAtom, CharPred, Concept, Depth, Distance, Event, Inside, Recent, TextIndex
 from ..text.concepts import CONCEPTS
-from ..text.atoms import (CapitalisedWord, CharAtom, CharPred, Concept, Depth, Distance, Event, Inside, Recent,
-                    TextIndex)
 
 VERSION = 1  # bump when an atom's values or the library's choice of atoms change (the cache is keyed by it)
 MIN_SHARE = 0.0005  # a character gets its own one-hot column from this share of the text up

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import select
 from ..text.grammar import Linear
+from . import select
 from .moments import Moments, fit_r
 
 READABLE_SET = 3  # characters a set term lists at most

@@ -26,9 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..scan import baseline_offset
 from .. import threads
-from ..units import unit_value
+from ..sae.kind import latent_name
+from ..sae.store import trained_chars
+from ..scan import baseline_offset
+from ..units import is_latent, unit_value
 from . import featcache
 from .lookup import CellSums, Contexts
 from .moments import Moments, feature_moments, unit_moments
@@ -71,16 +73,27 @@ class Part:
         return np.concatenate(pieces, -1) if len(pieces) > 1 else pieces[0]
 
 
-def make_parts(rec, heldout) -> list[Part]:
-    """[fit, heldout]: the two halves of rec, or all of rec and all of `heldout` (its features from
+def split_point(rec, blocks=()) -> int:
+    """Where rec's fitting part ends and its held-out part starts: half way, or, when `blocks` hold an
+    autoencoder's latents (kinds sae-NAME), after every such autoencoder's training characters, so
+    that latents are scored only on text their autoencoder never saw."""
+    latents = sorted({k for _, k in blocks if is_latent(k)})
+    return max([rec.n_chars // 2] + [trained_chars(rec, latent_name(k)) for k in latents])
+
+
+def make_parts(rec, heldout, blocks=()) -> list[Part]:
+    """[fit, heldout]: rec cut at `split_point`, or all of rec and all of `heldout` (its features from
     rec's library, so that both parts have the same columns)."""
     fm = featcache.features(rec)
     if heldout is None:
         if rec.n_chars < 2 * MIN_PART:
             raise ValueError(f"{getattr(rec, 'path', 'the recording')}: {rec.n_chars:,} characters is too short to "
                              f"split into a fitting and a held-out half: explain needs at least {2 * MIN_PART:,}")
-        half = rec.n_chars // 2
-        return [Part("fit", rec, 0, half, fm), Part("heldout", rec, half, rec.n_chars, fm)]
+        split = split_point(rec, blocks)
+        if rec.n_chars - split < MIN_PART // 2:  # an autoencoder's last 20% of a short recording, at least
+            raise ValueError(f"{getattr(rec, 'path', 'the recording')}: its autoencoders trained on characters "
+                             f"[0, {split:,}), which leaves under {MIN_PART // 2:,} characters to score latents on")
+        return [Part("fit", rec, 0, split, fm), Part("heldout", rec, split, rec.n_chars, fm)]
     for attr in ("layers", "hidden"):
         if getattr(heldout, attr) != getattr(rec, attr):
             raise ValueError(f"the held-out recording has {attr} {getattr(heldout, attr)} and the explained one "
@@ -311,7 +324,7 @@ def cluster_job(task: tuple):
     feature caches from their folders)."""
     from ..recording.reader import Recording
     (path, held_path), span, (kind, blocks, ranges, *settings) = task
-    parts = make_parts(Recording(path), Recording(held_path) if held_path else None)
+    parts = make_parts(Recording(path), Recording(held_path) if held_path else None, blocks)
     if kind == "moments":
         sample, seed, chunk_chars = settings
         acc = _MomentSums(parts, blocks, ranges, sample, seed)

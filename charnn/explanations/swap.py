@@ -27,12 +27,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..scoring.scorer import StreamScorer
 from ..recording.replay import recording_ids, recording_run
+from ..scoring.scorer import StreamScorer
 from ..stepper import Hook
 from ..text.atoms import TextIndex
-from .lookup import Contexts
 from ..text.parser import parse
+from ..units import is_latent
+from .lookup import Contexts
 from .table import current_explanations, explanations_path
 
 THRESHOLDS = (0.5, 0.7, 0.8)
@@ -111,6 +112,10 @@ def swap(rec, min_r=THRESHOLDS, top: int | None = None, kinds=None, max_chars: i
     have = sorted(best["kind"].unique())
     kinds = list(kinds) if kinds else have
     missing = [k for k in kinds if k not in have]
+    latent = [k for k in kinds if is_latent(k)]
+    if latent and kinds is not have:
+        raise SwapError(f"kind {latent[0]!r} is an autoencoder's latents: --swap replaces the model's own states")
+    kinds = [k for k in kinds if not is_latent(k)]
     if missing:
         raise SwapError(f"kind {missing[0]!r} has no explanations in {explanations_path(rec)} (explained: {', '.join(have)})")
     thresholds = [None] if top is not None else list(np.atleast_1d(min_r))
@@ -129,8 +134,8 @@ def swap(rec, min_r=THRESHOLDS, top: int | None = None, kinds=None, max_chars: i
 def _score(rec, attrs: dict, plans: list, top, max_chars, context, streams, device, progress) -> pd.DataFrame:
     run = recording_run(rec)
     ids = recording_ids(rec, run)
-    start = int(attrs.get("n_fit") or rec.n_chars // 2) if attrs.get("settings", {}).get("heldout", "second half") \
-        == "second half" else 0
+    n_fit = int(attrs.get("n_fit") or rec.n_chars // 2)
+    start = n_fit if n_fit + int(attrs.get("n_heldout") or 0) == rec.n_chars else 0  # 0: scored on another recording
     stop = rec.n_chars if max_chars is None else min(rec.n_chars, start + max_chars)
     first = max(0, start - context)
     layers = {layer for layer, _, _, _ in plans}

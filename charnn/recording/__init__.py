@@ -6,8 +6,8 @@ predictions, for a text, stored as Parquet (see `layout` for the folder contract
     rec = open_recording(path)
 """
 
-from .manifest import RecordingError
 from .layout import is_recording, probe_steps, recordings
+from .manifest import RecordingError
 from .reader import Recording, open_recording, scan_blocks
 from .writer import record
 

@@ -19,6 +19,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "../_half.h"
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define HAVE_X86_LOOPS 1
 #include <immintrin.h>
@@ -56,18 +58,6 @@ static inline uint16_t float_to_half(float f) {
     return (uint16_t)(h_sgn + (uint16_t)((f_sig >> 13) + h_exp)); /* a carry may reach inf: right */
 }
 
-static inline float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, bits;
-    if (exp == 0) {
-        float f = (float)man * 5.9604644775390625e-8f;
-        return sign ? -f : f;
-    }
-    bits = sign | (exp == 31 ? 0x7f800000u : (exp + 112u) << 23) | (man << 13);
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
 #define TB 16
 
 /* plain C: 16 x 16 blocks through a small buffer */
@@ -82,7 +72,7 @@ static void pack_portable(PACK_ARGS) {
                     const float *row = src + (t0 + i) * s_t + b * s_b + u0;
                     for (int32_t j = 0; j < nu; j++) {
                         float v = row[j];
-                        if (is_f16 && dst) v = half_to_float(float_to_half(v));
+                        if (is_f16 && dst) v = half_bits_to_float(float_to_half(v));
                         tile[j][i] = v;
                     }
                 }

@@ -205,9 +205,6 @@ class Recording:
                                         **{k: np.asarray(s[k], np.float32) for k in ("min", "max", "mean", "std")}}))
         return pd.concat(frames, ignore_index=True)
 
-    def units(self) -> pd.DataFrame:
-        return self.unit_stats[["layer", "kind", "unit"]].copy()
-
     def unit_range(self, layer: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
         """(min, max) per unit, float32: of the values as stored (a derived kind: of the stepper's
         values in every 8th window when it recorded, so a rare value may lie beyond them)."""

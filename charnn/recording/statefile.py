@@ -121,8 +121,24 @@ class GroupShape:
         return self.pos_slot + unit * self.unit_stride + PAGE_SLOT
 
 
+class RowGroups:
+    """`rows` rows in groups of `segment` rows, the last one shorter when `segment` does not divide
+    `rows`: a state file's row groups, and a part's streams (one group each)."""
+    rows: int
+    segment: int
+
+    @property
+    def full_groups(self) -> int:
+        return self.rows // self.segment
+
+    @property
+    def last_rows(self) -> int:
+        """Rows of the shorter last group (0 if every group is whole)."""
+        return self.rows % self.segment
+
+
 @dataclass(frozen=True)
-class StateLayout:
+class StateLayout(RowGroups):
     """One state file: `rows` rows from text position `start`, in row groups of `segment` rows
     (the last one shorter when `segment` does not divide `rows`), `width` unit columns."""
     rows: int
@@ -140,14 +156,6 @@ class StateLayout:
     @property
     def itemsize(self) -> int:
         return np.dtype(DTYPES[self.dtype]).itemsize
-
-    @property
-    def full_groups(self) -> int:
-        return self.rows // self.segment
-
-    @property
-    def last_rows(self) -> int:
-        return self.rows % self.segment
 
     @cached_property
     def full(self) -> GroupShape:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..vocab import UNK_ID
+from .statefile import RowGroups
 
 PART_CHARS = 1 << 20  # characters per part: memory does not grow with the text beyond one part's
 
@@ -34,7 +35,7 @@ def stream_count(n: int, streams: int, burn_in: int) -> int:
 
 
 @dataclass(frozen=True)
-class PartPlan:
+class PartPlan(RowGroups):
     index: int
     start: int  # first text position of the part
     stop: int
@@ -52,13 +53,8 @@ class PartPlan:
 
     @property
     def full_streams(self) -> int:
-        """Streams that record a whole segment (all but a shorter last one)."""
-        return self.rows // self.segment
-
-    @property
-    def last_rows(self) -> int:
-        """Rows of the shorter last stream (0 if every stream records a whole segment)."""
-        return self.rows % self.segment
+        """Streams that record a whole segment (all but a shorter last one: last_rows)."""
+        return self.full_groups
 
     def id_matrix(self, ids: np.ndarray) -> torch.Tensor:
         """(B, steps + 1) ids read by each stream: padding before position 0 and after the text."""

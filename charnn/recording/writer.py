@@ -58,7 +58,7 @@ def default_name(spec: str) -> str:
 def target_folder(run: Run, text, name: str | None, out: Path | None) -> Path:
     """Where the recording goes: `out`, or RUN/recordings/NAME with NAME a plain name (charnn.names);
     refused (before any work) when something other than a recording is already there."""
-    target = Path(out) if out else run.path / "recordings" / check_name(name or default_name(text), "recording name")
+    target = Path(out) if out else run.folder.recording_path(check_name(name or default_name(text), "recording name"))
     check_replaceable(target, manifest.written_by_charnn, "recording")
     return target
 
@@ -70,7 +70,8 @@ def record(run: str | Path | Run, text: str, name: str | None = None, kinds=None
     """Record `text` (file, folder, bundled name, or a split name) through `run`; returns the folder.
 
     kinds: the kinds stored as Parquet (default c,h for an LSTM, h for a GRU or RNN; h is always
-    stored, and the gates are derived on read from it either way). device: where the model runs ("cuda" if there is one); rows are written from the CPU.
+    stored, and the gates are derived on read from it either way). device: where the model runs ("cuda" if
+    there is one); rows are written from the CPU.
     part_chars: characters per part (parts are written one after another, each on its own).
     client: a `dask.distributed.Client`: each part is written by a worker (which loads the
     recording's copy of the model and the text itself: the folders must be on a filesystem every

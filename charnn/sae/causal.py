@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from ..run import RunFolder
 from ..stepper import StateHook
 from ..units import Unit
 from .kind import latent_name
@@ -37,11 +38,12 @@ def find_autoencoder(run, kind: str, sae: str | Path | SparseAutoencoder | None 
     if sae is not None:
         return load_folder(Path(sae))
     name = latent_name(kind)
-    found = sorted(Path(run.path).glob(f"recordings/*/sae/{name}/config.json"))
+    recordings = RunFolder(run.path).recordings_dir
+    found = sorted(recordings.glob(f"*/sae/{name}/config.json"))
     if len(found) != 1:
         where = "none" if not found else ", ".join(str(p.parent) for p in found)
         raise SAEError(f"kind {kind}: {'no' if not found else 'more than one'} autoencoder {name!r} under "
-                       f"{Path(run.path) / 'recordings'} (found {where}): name its folder with --sae REC/sae/{name}")
+                       f"{recordings} (found {where}): name its folder with --sae REC/sae/{name}")
     return load_folder(found[0].parent)
 
 

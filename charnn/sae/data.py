@@ -19,6 +19,7 @@ import torch
 
 from ..recording.reader import CHUNK_ROWS
 
+
 def check_states(rec, layer: int, kind: str) -> None:
     """A ValueError naming what the recording holds, unless it holds `kind` of `layer`."""
     if not 0 <= layer < rec.layers:

@@ -23,8 +23,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..units import LATENT_PREFIX, is_latent
+from ..units import LATENT_PREFIX, Unit, is_latent
 from .data import check_states
+from .model import SparseAutoencoder
 from .store import SAEError, check_name, load
 
 
@@ -38,6 +39,12 @@ def latent_name(kind: str) -> str:
     if not is_latent(kind):
         raise ValueError(f"kind {kind!r} is not an autoencoder's latents (those are {LATENT_PREFIX}NAME)")
     return kind[len(LATENT_PREFIX):]
+
+
+def latent_units(rec, name: str, indices) -> tuple[SparseAutoencoder, list[Unit]]:
+    """Autoencoder `name` of `rec` (REC/sae/NAME/) and its latents `indices` as units L:sae-NAME:J."""
+    sae = load(rec, name)
+    return sae, [Unit(sae.config.layer, latent_kind(name), int(j)) for j in indices]
 
 
 @torch.no_grad()

@@ -31,11 +31,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..recording.replay import recording_ids, recording_run
 from ..scoring import StreamScorer
 from . import hooks
 from .data import chunks
 from .model import SparseAutoencoder
-from ..recording.replay import recording_ids, recording_run
 
 ROWS = 8192  # characters encoded at once: a dense (ROWS, latents) float32 block
 

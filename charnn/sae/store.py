@@ -96,5 +96,12 @@ def load_folder(folder: Path) -> SparseAutoencoder:
     return sae.eval()
 
 
-def load_metrics(rec, name: str) -> dict:
-    return json.loads((sae_folder(rec, name) / "metrics.json").read_text())
+def trained_chars(rec, name: str) -> int:
+    """The autoencoder `name` trained on characters [0, trained_chars) of `rec`, and never saw the rest
+    (0 for one saved without training on it)."""
+    folder = sae_folder(rec, name)
+    if not (folder / "config.json").is_file():
+        raise SAEError(f"no autoencoder {name!r} in {Path(rec.path) / 'sae'}: its latents cannot be scored held out")
+    log = json.loads((folder / "config.json").read_text()).get("log") or {}
+    return int(log.get("train_chars", [0, 0])[1])
+

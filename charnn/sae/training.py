@@ -26,12 +26,12 @@ import torch
 from tqdm.auto import tqdm
 
 from ..recording import Recording, RecordingError, open_recording
+from ..recording.replay import recording_run
 from . import sparse
 from .data import ShuffleBuffer, check_states, input_scale
 from .kind import add_latents, latent_kind
 from .metrics import evaluate
 from .model import ACTIVATIONS, NORMALIZE, SAEConfig, SparseAutoencoder
-from ..recording.replay import recording_run
 from .store import check_name, save
 
 SAE_KINDS = ("c", "h")

@@ -16,15 +16,14 @@ from ..limits import check_magnitude
 
 @dataclass(frozen=True)
 class Mode:
-    """What an intervention does to a unit: `zero`, `mean` (its mean over the text) or `clamp=V`; `remove` is zero's other name (zeroing an autoencoder's latent takes its direction out
-of the state)."""
+    """What an intervention does to a unit (see the module docstring); `remove` parses as zero."""
 
     name: str  # zero | mean | clamp
     value: float | None = None  # the clamp value
 
     @classmethod
     def parse(cls, spec) -> "Mode":
-        """'zero' | 'mean' | 'clamp=V' (or a Mode) -> Mode; anything else, or a non-finite V, is a ValueError."""
+        """'zero' | 'mean' | 'remove' | 'clamp=V' (or a Mode) -> Mode; anything else, or a non-finite V, is a ValueError."""
         if isinstance(spec, Mode):
             return spec
         spec = str(spec).strip()

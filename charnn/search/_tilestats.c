@@ -32,6 +32,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../_half.h"
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define HAVE_X86_LOOPS 1
 #endif
@@ -59,15 +61,7 @@ static inline __attribute__((always_inline)) float half_to_float(uint16_t h, int
     }
 #endif
     (void)hw;
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, bits;
-    if (exp == 0) { /* zero or subnormal: man * 2^-24, exact in float32 */
-        float f = (float)man * 5.9604644775390625e-8f;
-        return sign ? -f : f;
-    }
-    bits = sign | (exp == 31 ? 0x7f800000u : (exp + 112u) << 23) | (man << 13);
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
+    return half_bits_to_float(h);
 }
 
 static inline __attribute__((always_inline)) int32_t bin_of(float v, float scale, float beta, float top) {

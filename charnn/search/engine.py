@@ -294,7 +294,8 @@ def atlas(rec, concepts: Iterable[str] | None = None, kinds: Iterable[str] | Non
     A concept that is constant on this text (no URL in a novel) is left out and listed in
     per_concept.attrs["skipped"] with the reason. When the scan holds both the model's units and
     an autoencoder's latents (kinds sae-NAME), per_concept.attrs["units_vs_latents"] has, per
-    concept, the best unit against the best latent (charnn.search.versus); else it is [].
+    concept, the best unit against the best latent, over the whole text and on the text no
+    autoencoder trained on (charnn.search.versus); else it is [].
     """
     names = list(CONCEPTS if concepts is None else concepts)
     targets, used, skipped = [], [], {}
@@ -326,7 +327,8 @@ def atlas(rec, concepts: Iterable[str] | None = None, kinds: Iterable[str] | Non
     per_concept = pd.concat(per_concept, ignore_index=True)
     per_concept = per_concept[["concept", "binary", "rank"] + COLUMNS + ["baseline_r_p99", "baseline_auroc_p99"]]
     per_concept.attrs["skipped"] = skipped
-    per_concept.attrs["units_vs_latents"] = units_vs_latents(frames, used, binary)
+    per_concept.attrs["units_vs_latents"] = units_vs_latents(frames, used, binary, rec if getattr(rec, "path", None)
+                                                             is not None else None, targets)
     r = np.stack([f["r"].to_numpy() for f in frames], 1)  # (n_units, C)
     best = np.abs(r).argmax(1)  # (n_units,)
     rows = np.arange(len(best))

@@ -120,7 +120,7 @@ def run_pass(chunk: Chunk, p: Pass, binning: Binning, workers: int,
 
     counters(thread id): that thread's (U * groups * bins,) int32 counters, added into.
     """
-    U, B = chunk.U, binning.bins
+    U = chunk.U
     m = chunk.n if p.rows is None else p.rows.numel()
     acc, lock = {}, threading.Lock()
 

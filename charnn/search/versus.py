@@ -7,6 +7,10 @@ the best latent of the sparse autoencoders whose latents the recording stores (k
 A binary concept is scored by separation, max(AUROC, 1 - AUROC); a continuous one by |r|, as the
 atlas ranks them. `difference` is the latent's score minus the unit's: positive where the best
 latent separates the concept better than any single unit.
+
+With `rec` and the targets, the comparison is scored on the characters that no autoencoder
+trained on (`heldout`): `unit_heldout`, `latent_heldout` and `difference_heldout`, with
+`heldout_chars`, the range scored.
 """
 
 from __future__ import annotations
@@ -16,8 +20,11 @@ import pandas as pd
 
 from ..scan import separation
 from ..units import Unit, is_latent
+from . import heldout
 
 COLUMNS = ["concept", "metric", "unit", "unit_score", "latent", "latent_score", "difference"]
+HELDOUT = ["unit_heldout", "unit_heldout_score", "latent_heldout", "latent_heldout_score", "difference_heldout",
+           "heldout_chars"]
 
 
 def scores(df: pd.DataFrame, binary: bool) -> np.ndarray:
@@ -33,9 +40,16 @@ def _best(df: pd.DataFrame, score: np.ndarray, mask: np.ndarray) -> tuple[str, f
     return str(Unit(int(row.layer), row.kind, int(row.unit))), float(score[i])
 
 
-def units_vs_latents(frames: list[pd.DataFrame], concepts: list[str], binary: list[bool]) -> list[dict]:
+def _top(df: pd.DataFrame, score: np.ndarray, mask: np.ndarray) -> list[Unit]:
+    idx = np.flatnonzero(mask)[np.argsort(-score[mask], kind="stable")[:heldout.CANDIDATES]]
+    return [Unit(int(df.iloc[i].layer), df.iloc[i].kind, int(df.iloc[i].unit)) for i in idx]
+
+
+def units_vs_latents(frames: list[pd.DataFrame], concepts: list[str], binary: list[bool], rec=None,
+                     targets: list | None = None) -> list[dict]:
     """For each concept (frames[j]: every unit's statistics against concepts[j]), the best unit and
-    the best latent with their scores; [] when the frames hold no latents or nothing but latents."""
+    the best latent with their scores; [] when the frames hold no latents or nothing but latents.
+    rec, targets (each (n_chars,)): also the held-out comparison (see the module docstring)."""
     if not frames:
         return []
     latent = frames[0]["kind"].map(is_latent).to_numpy(bool)
@@ -49,6 +63,13 @@ def units_vs_latents(frames: list[pd.DataFrame], concepts: list[str], binary: li
         rows.append({"concept": name, "metric": "separation" if is_binary else "|r|", "unit": unit,
                      "unit_score": unit_score, "latent": best_latent, "latent_score": latent_score,
                      "difference": latent_score - unit_score})
+        if rec is not None and targets is not None:
+            split = heldout.latent_split(rec, df["kind"][latent].unique())
+            y = np.asarray(targets[len(rows) - 1])
+            u, us = heldout.held_out_best(rec, _top(df, score, ~latent), y, is_binary, split)
+            la, ls = heldout.held_out_best(rec, _top(df, score, latent), y, is_binary, split)
+            rows[-1].update(unit_heldout=u, unit_heldout_score=us, latent_heldout=la, latent_heldout_score=ls,
+                            difference_heldout=ls - us, heldout_chars=[int(split), int(len(y))])
     return rows
 
 
@@ -61,4 +82,12 @@ def versus_lines(rows: list[dict]) -> list[str]:
     for r in rows:
         lines.append(f"  {r['concept']:15s} {r['metric']:10s} unit {r['unit']:<10s} {r['unit_score']:.3f}   "
                      f"latent {r['latent']:<{width}s} {r['latent_score']:.3f}   latent - unit {r['difference']:+.3f}")
+    held = [r for r in rows if "heldout_chars" in r]
+    if held:
+        a, b = held[0]["heldout_chars"]
+        lines.append(f"held out: on characters {a:,}-{b:,}, which no autoencoder trained on (picked before them):")
+        for r in held:
+            lines.append(f"  {r['concept']:15s} {r['metric']:10s} unit {r['unit_heldout']:<10s} "
+                         f"{r['unit_heldout_score']:.3f}   latent {r['latent_heldout']:<{width}s} "
+                         f"{r['latent_heldout_score']:.3f}   latent - unit {r['difference_heldout']:+.3f}")
     return lines

@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 
 from ..limits import MAX_MAGNITUDE
-from .concepts import CONCEPTS
 from .atoms import CLASSES, Atom, CapitalisedWord, CharAtom, CharPred, Concept, Depth, Distance, Event, Inside, Recent
+from .concepts import CONCEPTS
 from .grammar import BoolOp, ExplanationError, Linear, Not, Program, is_binary
 
 

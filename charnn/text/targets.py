@@ -16,8 +16,8 @@ no statistic can be computed against a constant target.
 
 from __future__ import annotations
 
-import regex
 import numpy as np
+import regex
 
 from ..limits import MAX_TIMEOUT
 

@@ -75,6 +75,18 @@
     });
     el.addEventListener("mouseleave", function () { tooltip().style.display = "none"; });
     el.addEventListener("mouseup", function () { reportSelection(el); });
+    el.addEventListener("click", function (e) { reportClick(el, e); });
+  }
+
+  // A click (not a selection) on a character of the neuron view asks for the unit's value there to
+  // be attributed to the characters before it; window.charnnAttributeClick records when (tests read it).
+  function reportClick(el, e) {
+    const sel = window.getSelection();
+    if (el.id !== "text" || (sel && !sel.isCollapsed) || !el._charnn || !window.dash_clientside.set_props) return;
+    const span = e.target.closest("span[data-i]");
+    if (!span) return;
+    window.charnnAttributeClick = performance.now();
+    window.dash_clientside.set_props("attr-at", { data: { pos: el._charnn.win.start + Number(span.dataset.i) } });
   }
 
   function reportSelection(el) {
@@ -113,6 +125,7 @@
         if (!win || !p || p.key !== win.key) return window.dash_clientside.no_update;
         if (!paint("text", win, p.colors, p)) return window.dash_clientside.no_update;
         let text = p.unit;
+        if (p.note) text += "  ·  " + p.note;
         if (p.under && p.under.length) text += "  ·  matches underlined";
         if (p.error) text += "  ·  " + p.error;
         return status(win, text);

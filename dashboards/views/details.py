@@ -19,6 +19,7 @@ from charnn import colors
 from .. import explained
 from ..state import query, query_label, served, unit_label, view_unit
 from ..unitstats import histograms, position_profile, quantile_samples, top_positions
+from . import attribution
 from .explain import use_button
 
 CONTEXT = 32  # characters each side of a context's centre
@@ -42,6 +43,7 @@ def layout() -> html.Div:
         ]),
         html.H5("Contexts per activation decile (0 = lowest)"),
         html.Div(id="details-quantiles", className="contexts"),
+        attribution.layout(),
         dcc.Store(id="details-key"),
     ])
 

@@ -1,8 +1,9 @@
 """Explain: "which units can I name?". Each unit's best explanation (`charnn explain`: a short
 program over features of the text, fitted on the first half of the recording and scored on the
-second) in a sortable table, the share of units whose explanation reaches held-out r 0.5, 0.7
-and 0.8 per layer and kind, and filters by layer, kind, score and text. A recording with no
-explanations yet gets them computed here, as a `JobPanel` job with progress and Cancel
+second) in a sortable table beside its two-part explanation (a lookup on the last few
+characters, readable terms for what it leaves, the class and R² of each), the share of units
+whose explanation reaches held-out r 0.5, 0.7 and 0.8 per layer and kind, and filters by layer,
+kind, score and text. A recording with no explanations yet gets them computed here, as a `JobPanel` job with progress and Cancel
 (`charnn.explain`, which writes explanations.parquet beside the recording, as the CLI does).
 
 Clicking a row opens its unit; clicking an explanation (here, in the neuron view or in unit
@@ -38,12 +39,23 @@ TIPS = {
     "separation": "a 0/1 explanation's held-out max(AUROC, 1 − AUROC): 0.5 is chance, 1 separates perfectly",
     "terms": "features the explanation uses",
     "explanation": "click to search every unit against this explanation",
+    "class": "local: the last few characters say it; memory: readable terms say what it holds beyond them; "
+             "mixed: both; integrator: a cell summing over hundreds of characters; constant: dead",
+    "r2_local": "held-out R² of a lookup on the last K characters",
+    "r2_memory": "held-out R² that the readable terms add to the lookup",
+    "lookup": "the local part: the lookup, with its highest and lowest entries",
+    "readable": "the memory part: readable terms fitted on what the lookup leaves",
 }
-FORMATS = {"score": "+.3f", "r": "+.3f", "chance": ".3f", "separation": ".3f", "terms": "d"}
+FORMATS = {"score": "+.3f", "r": "+.3f", "chance": ".3f", "separation": ".3f", "terms": "d", "r2_local": ".3f",
+           "r2_memory": "+.3f"}
 COLUMNS = [grid.column("unit", unit=True, width=80),
            *(grid.column(c, TIPS[c], FORMATS[c]) for c in ("score", "r", "chance", "separation", "terms")),
            {**grid.column("explanation", TIPS["explanation"], width=360), "flex": 5, "cellClass": "use-explanation",
-            "tooltipField": "explanation"}]
+            "tooltipField": "explanation"},
+           grid.column("class", TIPS["class"], width=80),
+           *(grid.column(c, TIPS[c], FORMATS[c]) for c in ("r2_local", "r2_memory")),
+           {**grid.column("readable", TIPS["readable"], width=160), "flex": 3, "tooltipField": "readable"},
+           {**grid.column("lookup", TIPS["lookup"], width=160), "flex": 3, "tooltipField": "lookup"}]
 SHARE_COLUMNS = [grid.column("layer", fmt="d"), grid.column("kind"), grid.column("units", fmt=",d")] + [
     {**grid.column(explained.share_column(t), f"share of units whose best explanation reaches held-out r {t}", ".1%"),
      "headerName": f"r ≥ {t}"} for t in THRESHOLDS]

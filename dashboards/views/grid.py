@@ -36,7 +36,8 @@ def grid(grid_id: str, columns: list[dict], height: int | None = 380, empty: str
     """A grid with no rows; `empty` is what it says until it has some. height None: as tall as its
     rows (for a table of a few rows)."""
     options = {"rowHeight": 26, "headerHeight": 30, "tooltipShowDelay": 300, "animateRows": False,
-               "suppressCellFocus": True, "localeText": {"noRowsToShow": empty}}
+               "suppressCellFocus": True, "localeText": {"noRowsToShow": empty},
+               "suppressColumnVirtualisation": True}  # every column's cells exist, also those scrolled out of view
     if height is None:
         options["domLayout"] = "autoHeight"
     return dag.AgGrid(

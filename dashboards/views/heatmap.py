@@ -106,7 +106,8 @@ def heatmap_figure(values: np.ndarray, labels: list[str], chars: list[str], star
         customdata=np.tile(np.array(shown, dtype=object), (len(labels), 1)),
         hovertemplate="pos %{x} '%{customdata}'<br>%{y}: %{z:.3f}<extra></extra>", colorbar=dict(thickness=10)))
     tick = max(1, len(x) // 100)
-    fig.update_layout(title=title, height=max(300, 110 + 22 * len(labels)), margin=dict(l=90, r=10, t=40, b=40), yaxis_autorange="reversed",
+    fig.update_layout(title=title, height=max(300, 110 + 22 * len(labels)), margin=dict(l=90, r=10, t=40, b=40),
+                      yaxis_autorange="reversed",
                       xaxis=dict(tickmode="array", tickvals=x[::tick], ticktext=shown[::tick], tickangle=0,
                                  tickfont=dict(family="monospace", size=11)))
     return fig

@@ -54,7 +54,8 @@ def gates_figure(sat) -> go.Figure:
             fig.add_scatter(x=rows["left"], y=rows["right"], mode="markers", name=f"layer {layer}",
                             marker=dict(size=5, color=LAYER_COLORS[layer % len(LAYER_COLORS)], opacity=0.7),
                             customdata=rows["unit"], showlegend=col == 1, legendgroup=str(layer),
-                            hovertemplate="unit %{customdata}<br>< 0.1: %{x:.2f}<br>> 0.9: %{y:.2f}<extra></extra>", row=1, col=col)
+                            hovertemplate="unit %{customdata}<br>< 0.1: %{x:.2f}<br>> 0.9: %{y:.2f}<extra></extra>",
+                            row=1, col=col)
         fig.add_scatter(x=[0, 1], y=[1, 0], mode="lines", line=dict(color="#ccc", dash="dot"), showlegend=False,
                         hoverinfo="skip", row=1, col=col)
         fig.update_xaxes(range=[0, 1], title_text="fraction < 0.1", row=1, col=col)

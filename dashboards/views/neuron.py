@@ -1,6 +1,7 @@
 """Neuron view: the recorded text colored by one unit (blue negative, white zero, red positive),
 beside the search panel. Hover a character for its position, the value, the model's loss there
-and its top guesses for the next character. Above the text, the unit's best explanation
+and its top guesses for the next character; click one to colour the text before it by what each
+character contributed to the unit's value there (views/attribution.py). Above the text, the unit's best explanation
 (`charnn explain`) and its held-out score next to its chance level; clicking the explanation
 searches every unit against it.
 """
@@ -28,7 +29,7 @@ def layout(concepts: dict) -> html.Div:
             ]),
         ]),
         html.Div(className="side", children=[search.layout(concepts)]),
-        dcc.Store(id="win"), dcc.Store(id="win-key"), dcc.Store(id="paint"),
+        dcc.Store(id="win"), dcc.Store(id="win-key"), dcc.Store(id="paint"), dcc.Store(id="attr-at"),
     ])
 
 

@@ -19,7 +19,6 @@ import time
 from concurrent.futures import Future, wait
 
 import numpy as np
-
 from dash import Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 

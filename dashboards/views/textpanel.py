@@ -14,8 +14,8 @@ from dash import html
 
 from charnn import colors
 
-from ..unitstats import mask_runs
 from ..state import query, unit_label, window_bounds
+from ..unitstats import mask_runs
 
 
 def text_panel(panel_id: str, legend: list | None = None) -> html.Div:

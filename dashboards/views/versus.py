@@ -23,24 +23,28 @@ from . import grid
 from .jobpanel import JobPanel
 
 PANEL = JobPanel("versus", "Compare units and latents", cancel=True, progress=True)
-TIPS = {
-    "metric": "separation max(AUROC, 1 − AUROC) for a 0/1 concept, |r| for a continuous one",
-    "unit": "the best of the model's c and h units (click to open it)",
-    "unit_score": "the best unit's separation or |r|",
-    "latent": "the best latent of every autoencoder whose latents the recording stores (click to open it)",
-    "latent_score": "the best latent's separation or |r|",
-    "difference": "latent score − unit score: positive where a latent tracks the concept better than any unit",
-    "wins": "the side with the higher score (tie: equal to 3 places)",
-}
 FORMATS = {"unit_score": ".3f", "latent_score": ".3f", "difference": "+.3f"}
-COLUMNS = [grid.column("concept", width=110), grid.column("metric", TIPS["metric"], width=80),
-           {**grid.column("unit", TIPS["unit"], unit=True, width=80), "cellClass": "open-unit"},
-           grid.column("unit_score", TIPS["unit_score"], FORMATS["unit_score"]),
-           {**grid.column("latent", TIPS["latent"], unit=True, width=230), "cellClass": "open-unit", "flex": 2},
-           grid.column("latent_score", TIPS["latent_score"], FORMATS["latent_score"]),
-           grid.column("difference", TIPS["difference"], FORMATS["difference"]),
-           grid.column("wins", TIPS["wins"])]
-OPENS = ("unit", "latent")  # the columns whose cells open their unit
+COLUMNS = [
+    grid.column("concept", width=110),
+    grid.column("metric", "separation max(AUROC, 1 − AUROC) for a 0/1 concept, |r| for a continuous one", width=80),
+    {**grid.column("unit", "the best of the model's c and h units (click to open it)", unit=True, width=80),
+     "cellClass": "open-unit"},
+    grid.column("unit_score", "the best unit's separation or |r|", FORMATS["unit_score"]),
+    {**grid.column("latent", "the best latent of every autoencoder whose latents the recording stores (click to open it)",
+                   unit=True, width=230), "cellClass": "open-unit", "flex": 2},
+    grid.column("latent_score", "the best latent's separation or |r|", FORMATS["latent_score"]),
+    grid.column("difference", "latent score − unit score: positive where a latent tracks the concept better than any unit",
+                FORMATS["difference"]),
+    grid.column("wins", "the side with the higher score (tie: equal to 3 places)"),
+    {**grid.column("unit_heldout", "the best unit picked before, scored on the characters no autoencoder "
+                   "trained on", unit=True, width=80), "cellClass": "open-unit"},
+    grid.column("unit_heldout_score", "its score on those characters", ".3f"),
+    {**grid.column("latent_heldout", "the best latent picked before, scored on the characters no autoencoder "
+                   "trained on", unit=True, width=200), "cellClass": "open-unit"},
+    grid.column("latent_heldout_score", "its score on those characters", ".3f"),
+    grid.column("difference_heldout", "latent − unit, held out", "+.3f"),
+]
+OPENS = ("unit", "latent", "unit_heldout", "latent_heldout")  # the columns whose cells open their unit
 
 
 def layout() -> html.Div:
@@ -113,7 +117,7 @@ def register(app, data, jobs) -> None:
         if not isinstance(result, dict) or result.get("rec") != f"{run}/{name}":
             return note, {}, "", []
         table = versus.table(result["rows"])
-        rows = grid.rows(table, versus.COLUMNS, row_id=lambda r: r["concept"])
+        rows = grid.rows(table, versus.COLUMNS + versus.HELDOUT, row_id=lambda r: r["concept"])
         return note, {}, versus.summary(result["rows"], result.get("skipped") or {}, result["n_chars"]), rows
 
     @app.callback(Output("open", "data", allow_duplicate=True), Input("versus-table", "cellClicked"),

@@ -97,3 +97,10 @@ def test_bad_input_is_one_line_and_writes_nothing(lstm_rec, capsys, argv, messag
     captured = capsys.readouterr()
     assert captured.out == "" and len(captured.err.strip().splitlines()) == 1 and message in captured.err
     assert sorted(p.relative_to(lstm_rec.path) for p in lstm_rec.path.rglob("*")) == before
+
+
+def test_write_reports_the_half_life_of_its_window(lstm_rec):
+    from charnn.attribution import half_life_at
+    for at in (300, 2500):
+        a = attribute(lstm_rec, "0:c:11", at, window=at - lstm_rec.stream_start(at) + 1)
+        assert a.half_life == half_life_at(lstm_rec, "0:c:11", at)

@@ -39,15 +39,28 @@ def test_half_lives_equal_the_direct_loop(lstm_rec):
         assert np.mean(k == want_k) > 0.999  # a product within float rounding of 1/2 may tip either way
 
 
-def test_long_streams_are_read_in_slices_with_context():
-    """A stream longer than a slice: the context carries the earlier sums into the next slice."""
+def test_a_slice_with_context_gives_the_whole_streams_half_lives():
+    """A stream longer than a slice is read in slices that carry earlier rows as context."""
     g = torch.Generator().manual_seed(0)
     f = torch.rand(1, 300, 2, generator=g) * 0.1 + 0.9  # (1, n, U): gates near 1, half-lives ~10
-    whole, _ = mem.spans(f, torch.zeros(1, 1, 2, dtype=torch.float64))
-    a = torch.cumsum(-torch.log(f[:, :200].double()), dim=1)
-    ctx = torch.cat([torch.zeros(1, 1, 2, dtype=torch.float64), a], dim=1)
-    second, _ = mem.spans(f[:, 200:], ctx)
-    assert torch.equal(whole[:, :, 200:], second)
+    whole, censored = mem.spans(f)
+    sliced, none = mem.spans(f[:, 100:], real_start=False)
+    assert int(whole[:, 200:].max()) < 100 and torch.equal(whole[:, 200:], sliced[:, 100:])
+    assert censored[0, 0].all() and not none.any()
+
+
+@pytest.mark.parametrize("native", ["1", "0"])
+def test_short_and_long_half_lives_agree_with_the_direct_loop(native, monkeypatch):
+    """The C kernel, where built, and the torch ops give the direct loop's half-lives."""
+    monkeypatch.setenv("CHARNN_NATIVE", native)
+    g = torch.Generator().manual_seed(1)
+    f = torch.where(torch.rand(3, 500, 4, generator=g) < 0.7, torch.rand(3, 500, 4, generator=g) * 0.05 + 0.95,
+                    torch.rand(3, 500, 4, generator=g))  # (S, n, U): long and short memories mixed
+    k, censored = mem.spans(f)
+    for s in range(3):
+        for u in range(4):
+            want, want_c = reference_half_lives(f[s, :, u].double().numpy(), np.array([[0, 500]]))
+            assert np.mean(k[s, :, u].numpy() == want) > 0.998 and (censored[s, :, u].numpy() == want_c).all()
 
 
 def test_memory_spans_table(lstm_rec):
@@ -86,8 +99,9 @@ def test_a_kind_without_a_decay_gate_is_refused(lstm_rec):
 
 
 def test_cli_memory_json_and_errors(lstm_rec, capsys):
-    from charnn.cli import main
     import json
+
+    from charnn.cli import main
     assert main(["memory", str(lstm_rec.path), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 64 and {"layer", "kind", "unit", "half_life", "half_life_p90", "class"} <= set(rows[0])

@@ -21,7 +21,7 @@ import charnn
 from charnn.chromium import chromedriver, chromium
 from charnn.corpus_store import corpora_dir
 from charnn.recording import record
-from charnn.train import Trainer, TrainConfig
+from charnn.train import TrainConfig, Trainer
 
 CATASTROPHIC = r"(a|aa)+$"  # exponential on the run of a's planted in the fixture text
 SPARED_THREADS = ("charnn-", "job-")  # the engine's process-wide pools and the dashboard's jobs

@@ -30,6 +30,11 @@ def recording(runs):
     return runs / "tiny" / "recordings" / "pride"
 
 
+def number(text: str) -> float:
+    """A number as the grid shows it (d3 writes a minus sign as U+2212)."""
+    return float(text.replace("\u2212", "-"))
+
+
 def best(runs) -> tuple[Unit, object, object]:
     """(the best-explained unit, its rank-1 row, all its rows with an explanation)."""
     df = load_explanations(recording(runs))
@@ -82,7 +87,16 @@ def test_dsh011_the_explain_table_filters_sorts_and_opens_a_unit(dash_duo, expla
     unit, row, _ = best(explained_runs)
     until(lambda: cell(dash_duo, "explain-table", 0, "unit").text == str(unit), timeout=10)
     assert float(cell(dash_duo, "explain-table", 0, "score").text) == pytest.approx(row["score"], abs=1e-3)
+    assert cell(dash_duo, "explain-table", 0, "class").text == row["class"]  # the two-part explanation beside it
+    assert number(cell(dash_duo, "explain-table", 0, "r2_local").text) == pytest.approx(row["r2_local"], abs=1e-3)
+    assert number(cell(dash_duo, "explain-table", 0, "r2_memory").text) == pytest.approx(row["r2_memory"], abs=1e-3)
+    assert cell(dash_duo, "explain-table", 0, "lookup").text == row["lookup"]
+    assert cell(dash_duo, "explain-table", 0, "readable").text == row["readable"]
     dash_duo.wait_for_contains_text("#explain-shown", "64 of 64 units")
+    first = load_explanations(recording(explained_runs)).query("rank == 1")
+    dash_duo.find_element('#explain-table .ag-header-cell[col-id="r2_local"]').click()  # sortable by the parts
+    until(lambda: number(cell(dash_duo, "explain-table", 0, "r2_local").text) ==
+          pytest.approx(first["r2_local"].min(), abs=1e-3), timeout=10)
     dash_duo.select_dcc_dropdown("#explain-kind-filter", value="c")
     dash_duo.wait_for_contains_text("#explain-shown", "32 of 64 units")
     dash_duo.find_element('#explain-table .ag-header-cell[col-id="unit"]').click()  # sort by layer, kind, number

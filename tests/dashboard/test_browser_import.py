@@ -16,10 +16,10 @@ import torch.nn as nn
 
 pytest.importorskip("selenium", reason="browser tests need dash[testing] (selenium)")
 
+from test_browser import SPAN_COLORS, cell, start, status, tab, type_into  # noqa: E402
+
 from charnn.importers import import_min_char_rnn, import_torch  # noqa: E402
 from charnn.recording import record  # noqa: E402
-
-from test_browser import SPAN_COLORS, cell, start, status, tab, type_into  # noqa: E402
 
 pytestmark = pytest.mark.browser
 

@@ -31,7 +31,8 @@ def test_dsh014_compare_units_and_latents_and_open_both(dash_duo, latent_runs):
     until(lambda: cell(dash_duo, "versus-table", 0, "concept").text == rows[0]["concept"], timeout=10)
     shown = [[cell(dash_duo, "versus-table", i, c).text for c in ("concept", "unit", "latent", "difference", "wins")]
              for i in range(len(rows))]
-    assert shown == [[r["concept"], r["unit"], r["latent"], f"{r['difference']:+.3f}".replace("-", "\N{MINUS SIGN}"),  # d3's minus
+    assert shown == [[r["concept"], r["unit"], r["latent"],
+                      f"{r['difference']:+.3f}".replace("-", "\N{MINUS SIGN}"),  # d3's minus
                       "latent" if r["difference"] >= 0.0005 else "unit" if r["difference"] <= -0.0005 else "tie"]
                      for r in rows]
     assert "the best latent beats the best unit on" in dash_duo.find_element("#versus-summary").text

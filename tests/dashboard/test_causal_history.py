@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from charnn import colors
-from dashboards.data import DataStore
 from charnn.causal import Mode
 from charnn.units import Unit
+from dashboards.data import DataStore
 from dashboards.interventions import BURN_IN, Request, delta_colors, run_intervention, samples, scored_span, summary_lines
 from dashboards.jobs import Job, Jobs
 from dashboards.state import resolve

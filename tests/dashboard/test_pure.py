@@ -10,19 +10,26 @@ import time
 
 import numpy as np
 import pytest
-
-from charnn import colors
-from dashboards import paths
 from dash.exceptions import PreventUpdate
 
+from charnn import colors
 from charnn.units import Unit
+from dashboards import paths
 from dashboards.jobs import Busy, Jobs
 from dashboards.state import DEFAULT_WINDOW, WINDOWS, resolve, served, window_bounds
+from dashboards.unitstats import (
+    histograms,
+    mask_runs,
+    next_strong,
+    position_profile,
+    quantile_samples,
+    span_units,
+    strong_threshold,
+    top_positions,
+)
+from dashboards.urlstate import build_query, parse_query
 from dashboards.views import grid
 from dashboards.views.jobpanel import running_text
-from dashboards.unitstats import (histograms, mask_runs, next_strong, position_profile, quantile_samples, span_units,
-                                  strong_threshold, top_positions)
-from dashboards.urlstate import build_query, parse_query
 
 
 # ------------------------------------------------------------------ colors

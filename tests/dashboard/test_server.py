@@ -71,7 +71,8 @@ def test_waitress_serves_the_app_and_stops(dash_runs):
     running = server.start(app)
     try:
         with urllib.request.urlopen(running.url, timeout=30) as page:
-            assert page.status == 200 and page.headers["Server"] == "charnn" and b"charnn" in page.read()  # waitress, ident charnn
+            # waitress, ident charnn
+            assert page.status == 200 and page.headers["Server"] == "charnn" and b"charnn" in page.read()
         with urllib.request.urlopen(running.url + "_dash-layout", timeout=30) as layout:
             assert "search-table" in json.dumps(json.load(layout))
         jobs = app.server.extensions["charnn"].jobs

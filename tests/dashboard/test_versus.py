@@ -30,7 +30,7 @@ ROWS = [
 
 def test_the_table_says_which_side_wins_each_concept():
     df = versus.table(ROWS)
-    assert list(df.columns) == versus.COLUMNS
+    assert list(df.columns) == versus.COLUMNS + versus.HELDOUT and df[versus.HELDOUT].isna().all().all()  # no held-out rows given
     assert list(df["concept"]) == [r["concept"] for r in ROWS]  # the atlas's order
     assert list(df["wins"]) == ["latent", "unit", "tie", "latent"]  # digit: +0.0003 shows as +0.000
     assert df.loc[1, "latent"] == "0:sae-a:1214" and df.loc[1, "difference"] == pytest.approx(-0.196)

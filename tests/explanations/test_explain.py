@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 import charnn
-from charnn.explanations import ExplainCancelled, explain, load_explanations, shares
 from charnn.cli.explain import add_parser
+from charnn.explanations import ExplainCancelled, explain, load_explanations, shares
 from charnn.search import search
 
 

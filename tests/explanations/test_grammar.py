@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from charnn.text.grammar import ExplanationError
-from charnn.text.parser import parse
 from charnn.explanations.library import library
 from charnn.text.concepts import concept_target
+from charnn.text.grammar import ExplanationError
+from charnn.text.parser import parse
 
 
 def test_every_library_atom_prints_and_parses_back(austen_text):

@@ -10,10 +10,10 @@ import torch
 
 from charnn.explanations import beam as beammod
 from charnn.explanations import select
-from charnn.explanations.library import Library, library
 from charnn.explanations.featcache import compute
-from charnn.text.parser import parse
+from charnn.explanations.library import Library
 from charnn.explanations.moments import Moments, chunk_moments, fit_r
+from charnn.text.parser import parse
 
 
 def data(n=6000, p=8, U=5, seed=0):

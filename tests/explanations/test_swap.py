@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from charnn.cli import main as cli
-from charnn.explanations import explain, swap as swapmod
+from charnn.explanations import explain
+from charnn.explanations import swap as swapmod
 
 pytestmark = pytest.mark.slow
 

@@ -12,8 +12,8 @@ import json
 import numpy as np
 import pytest
 
-from charnn.explanations import lookup
 from charnn.cli.explain import add_parser
+from charnn.explanations import lookup
 from charnn.explanations.swap import predictions
 from charnn.explanations.table import TWO_PART
 from charnn.search import search

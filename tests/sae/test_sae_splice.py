@@ -13,11 +13,11 @@ from charnn import cli
 from charnn.causal import ablate
 from charnn.recording import RecordingError, open_recording, record
 from charnn.recording.manifest import model_hash
+from charnn.recording.replay import recording_ids, recording_run
 from charnn.recording.sources import text_corpus
 from charnn.run import load_run
 from charnn.sae.metrics import ce_metrics, evaluate
 from charnn.sae.model import SAEConfig, SparseAutoencoder
-from charnn.recording.replay import recording_ids, recording_run
 from charnn.sae.store import SAEError, load, save
 from charnn.vocab import DOC_ID
 

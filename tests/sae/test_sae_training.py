@@ -32,7 +32,8 @@ def test_training_recovers_a_known_sparse_dictionary(make_array_rec):
     sae, log = fit(rec, TrainOptions(latents=128, k=3, steps=1500, batch=512, lr=3e-3, seed=0, eval_fraction=0.1,
                                      dead_after=20_000), progress=False)
     learned = sae.W_dec.detach() * sae.input_scale  # (L, H): each latent's direction in the state's units
-    cos = torch.nn.functional.normalize(torch.from_numpy(truth).float(), dim=1) @ torch.nn.functional.normalize(learned, dim=1).t()
+    normalize = torch.nn.functional.normalize
+    cos = normalize(torch.from_numpy(truth).float(), dim=1) @ normalize(learned, dim=1).t()
     best = cos.max(1).values  # (atoms,): the closest latent to each true direction
     assert (best >= 0.9).float().mean() >= 0.8, f"recovered {(best >= 0.9).float().mean():.2f} of the directions"
     assert log["steps"] == 1500 and log["train_chars"] == [0, 36_000]

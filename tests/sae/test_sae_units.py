@@ -8,6 +8,7 @@ recording of the tiny run.
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -18,7 +19,7 @@ from charnn.recording import RecordingError, open_recording, record
 from charnn.run import load_run
 from charnn.sae.kind import add_latents
 from charnn.sae.model import SAEConfig, SparseAutoencoder
-from charnn.sae.store import SAEError, check_name, load, save
+from charnn.sae.store import SAEError, check_name, load, load_folder, save, trained_chars
 from charnn.sae.training import TrainOptions, train
 from charnn.search import atlas, concept_target, search
 from charnn.units import Unit
@@ -95,14 +96,26 @@ def test_atlas_puts_the_best_latent_beside_the_best_unit(rec, capsys):
     latents = search(rec, concept="whitespace", kinds=[KIND, "sae-eye"], progress=False)
     assert set(latents["kind"]) == {KIND, "sae-eye"}
     assert ws["latent_score"] == pytest.approx(max(latents["auroc"].max(), 1 - latents["auroc"].min()), abs=1e-6)
+    split = trained_chars(rec, NAME)  # held out: only what no autoencoder trained on
+    assert ws["heldout_chars"] == [split, rec.n_chars] and split > rec.n_chars // 2
+    latent = Unit.parse(ws["latent_heldout"])
+    x = rec.activations(latent.layer, latent.kind, units=[latent.index])[split:, 0]
+    y = concept_target(rec.string, "whitespace")[split:].astype(bool)
+    ranks = pd.Series(x).rank().to_numpy()
+    auroc = (ranks[y].sum() - y.sum() * (y.sum() + 1) / 2) / (y.sum() * (~y).sum())
+    assert ws["latent_heldout_score"] == pytest.approx(max(auroc, 1 - auroc), abs=1e-9)
     assert cli.main(["atlas", str(rec.path), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "units against latents" in out and f"latent - unit {ws['difference']:+.3f}" in out
+    assert f"held out: on characters {split:,}-{rec.n_chars:,}" in out
 
 
 def test_explain_explains_latents(rec):
     df = explain(rec, kinds=[KIND], max_terms=1, top=1, progress=False, save=False)
     assert set(df["kind"]) == {KIND} and set(df["layer"]) == {1} and df["unit"].nunique() == 64
+    trained = load_folder(rec.path / "sae" / NAME)  # scored only on what the autoencoder never saw
+    assert df.attrs["n_fit"] == trained_chars(rec, NAME) > rec.n_chars // 2 and trained is not None
+    assert df.attrs["n_fit"] + df.attrs["n_heldout"] == rec.n_chars and "never trained on" in df.attrs["settings"]["heldout"]
 
 
 @pytest.mark.parametrize("mode", ["zero", "mean", "clamp=0.5"])

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -62,10 +64,55 @@ def planted(n: int = 20_000, hidden: int = 16, unit: int = 5, seed: int = 0):
     return text, acts
 
 
-@pytest.fixture
-def planted_rec():
-    from charnn.text.targets import regex_target
-    text, acts = planted()
-    y = regex_target(text, r'"[^"]*"')
-    acts[(1, "c")][:, 5] = y + 0.2 * np.random.default_rng(1).standard_normal(len(text))
-    return FakeRecording(text, acts), y
+class Planted:
+    """Planted text with quoted spans, its quote target `y`, and c states of two layers (16 units
+    each, unit 5 of layer 1 the quote mask plus noise) that a test may change before it asks for
+    the recording: `rec()` is an in-memory FakeRecording (h random), or with backend "recording" a
+    real recording read through charnn's memory-mapped reader: a random-weight LSTM's h over the
+    text, and these c states stored as its kind c (float16, as recordings store states)."""
+
+    def __init__(self, backend: str, folder, base=None):
+        from charnn.text.targets import regex_target
+        self.backend, self.folder, self.base = backend, folder, base
+        self.text, acts = planted()
+        self.y = regex_target(self.text, r'"[^"]*"')
+        acts[(1, "c")][:, 5] = self.y + 0.2 * np.random.default_rng(1).standard_normal(len(self.text))
+        self.acts = {k: v for k, v in acts.items() if k[1] == "c"}  # what a test plants into
+        self.h = {k: v for k, v in acts.items() if k[1] == "h"}
+        self.blocks = list(acts)  # (0, c), (0, h), (1, c), (1, h)
+
+    def rec(self):
+        if self.backend == "memory":
+            return FakeRecording(self.text, {k: self.acts[k] if k in self.acts else self.h[k] for k in self.blocks})
+        from charnn.recording import open_recording
+        path = self.folder / f"rec-{len(list(self.folder.iterdir()))}"
+        shutil.copytree(self.base, path)
+        rec = open_recording(path)
+        for layer in (0, 1):
+            rec.add_kind(layer, "c", 16, lambda a, b, layer=layer: self.acts[(layer, "c")][a:b])
+        return open_recording(path)
+
+
+@pytest.fixture(scope="session")
+def planted_base(tmp_path_factory):
+    """A recording of the planted text by a random-weight 2x16 LSTM, h only (tests add their c)."""
+    import torch
+
+    from charnn.model import CharRNN, ModelConfig
+    from charnn.recording import record
+    from charnn.run import create_run
+    from charnn.vocab import Vocab
+    tmp = tmp_path_factory.mktemp("planted")
+    text, _ = planted()
+    vocab = Vocab.from_texts([text])
+    torch.manual_seed(0)
+    run = create_run(tmp / "run", CharRNN(ModelConfig(vocab_size=len(vocab), layers=2, hidden=16)).eval(), vocab)
+    (tmp / "text.txt").write_text(text)
+    return record(run, str(tmp / "text.txt"), kinds="h", streams=4, burn_in=32, out=tmp / "rec", progress=False)
+
+
+@pytest.fixture(params=["memory", "recording"])
+def planted_rec(request, tmp_path):
+    """A Planted (see there) read in memory, or through a real recording."""
+    base = request.getfixturevalue("planted_base") if request.param == "recording" else None
+    return Planted(request.param, tmp_path, base)

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_search_cache import random_data
 
 from charnn.search import native
 from charnn.search.stats import ChunkTargets, StreamStats
 
-from test_search_cache import random_data
-
-pytestmark = pytest.mark.skipif(not native.available(), reason="the C kernel was not built (no compiler?)")
+pytestmark = pytest.mark.skipif(not native.available(), reason="the C kernel charnn.search._tilestats was not built "
+                                "(no C compiler at install?): tests/test_kernels.py says so, and fails in CI")
 
 
 @pytest.fixture(params=["avx512", "avx2", "portable"], autouse=True)

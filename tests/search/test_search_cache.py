@@ -20,7 +20,6 @@ from charnn.search.stats import ChunkTargets, StreamStats
 from charnn.vocab import Vocab
 
 
-
 def random_data(n=12_000, U=24, seed=0):
     """Units of varied scale and offset, a 0/1 target some units follow, its shift, a continuous one."""
     rng = np.random.default_rng(seed)
@@ -201,6 +200,7 @@ def test_overlapping_passes_restore_the_thread_count():
     during the preparation begins with 1. Whichever pass ends last, threads started afterwards
     must get the full count back, and the search must still use two workers."""
     import threading
+
     from charnn.threads import per_tile
     suite_threads = torch.get_num_threads()  # the suite runs on 1 (tests/conftest.py)
     torch.set_num_threads(before := 2)  # new threads now start with 2

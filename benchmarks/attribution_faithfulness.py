@@ -1,0 +1,131 @@
+"""Faithfulness of attributions and circuits, measured by changing the input and rerunning the model.
+
+    .venv/bin/python benchmarks/attribution_faithfulness.py RECORDING --unit 0:c:115
+    .venv/bin/python benchmarks/attribution_faithfulness.py RECORDING --unit 0:c:115 --positions 20 --pairs 50   # quicker
+
+Deletion test (for each method and random, k = 1, 3, 5): over a 120-character window ending at a
+position, replace the k earlier characters with the largest |contribution| by a space (among the
+characters that are not spaces already: replacing a space by a space changes nothing), rerun the
+window through the stepped model (charnn.attribution.ablation.rerun: the recorder's state before the
+window, every layer stepped) and take |change| of the unit's value there; random: k random earlier
+characters of the same window (the median of 5 draws). On (a) the unit's `--positions` strongest
+positions (largest |value - median|) and (b) `--pairs` random (unit, position) pairs of the same
+kind. Printed per method and k: the median |change|, and the median over positions of the ratio to
+random.
+
+Circuit test: at the unit's strongest positions, the graph's 10 largest state nodes (not the
+target) set to 0 at their positions against 10 random active units (|value| above the layer's
+median there) of the same layers, kinds and positions, over a window starting DEPTH + 1 steps back;
+printed: the median |change| of each and the median ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from charnn.attribution import attribute, circuit
+from charnn.attribution.ablation import rerun
+from charnn.attribution.circuit import DEPTH
+from charnn.recording import open_recording
+from charnn.units import Unit
+
+WINDOW, KS, METHODS, DRAWS = 120, (1, 3, 5), ("write", "gradxinput", "ig"), 5
+
+
+def usable(rec, positions, back: int) -> np.ndarray:
+    """The positions whose window of `back` earlier characters lies inside their stream."""
+    return np.array([p for p in positions if p - back >= rec.stream_start(int(p))], np.int64)
+
+
+def strongest(rec, unit: Unit, n: int, back: int) -> list[int]:
+    values = rec.activations(unit.layer, unit.kind, [unit.index])[:, 0]
+    order = np.argsort(-np.abs(values - np.median(values)), kind="stable")
+    return [int(p) for p in usable(rec, order[:max(20 * n, 1000)], back)[:n]]
+
+
+def deletion(rec, unit: Unit, at: int, space: int, rng, methods) -> dict:
+    """{(method or "random", k): |change of the unit's value at `at`|}."""
+    start = at - WINDOW + 1
+    ids = rec.ids(start, at + 1)
+    base = rerun(rec, unit, at, start)
+
+    def moved(positions) -> float:
+        changed = ids.copy()
+        changed[np.asarray(positions) - start] = space
+        return abs(rerun(rec, unit, at, start, ids=changed) - base)
+
+    out = {}
+    for method in methods:
+        c = attribute(rec, unit, at, window=WINDOW, method=method).contributions.iloc[:-1]  # earlier characters
+        c = c[c["char"] != " "]
+        order = c["pos"].to_numpy()[np.argsort(-c["contribution"].abs().to_numpy(), kind="stable")]
+        for k in KS:
+            out[(method, k)] = moved(order[:k])
+    candidates = np.arange(start, at)[ids[:-1] != space]
+    for k in KS:
+        out[("random", k)] = statistics.median(moved(rng.choice(candidates, k, replace=False)) for _ in range(DRAWS))
+    return out
+
+
+def table(results: list[dict], title: str) -> None:
+    print(f"\n{title} ({len(results)} positions)\n")
+    print("| method | k | median abs change | median ratio to random |")
+    print("|---|---|---|---|")
+    for method in (*METHODS, "random"):
+        for k in KS:
+            changes = [r[(method, k)] for r in results if (method, k) in r]
+            if not changes:
+                continue
+            ratios = [r[(method, k)] / max(r[("random", k)], 1e-9) for r in results if (method, k) in r]
+            print(f"| {method} | {k} | {statistics.median(changes):.4g} | {statistics.median(ratios):.2f}x |")
+
+
+def circuit_test(rec, unit: Unit, positions: list[int], rng) -> None:
+    moved, random_moved, ratios = [], [], []
+    for at in positions:
+        g = circuit(rec, unit, at)
+        nodes = g.nodes[g.nodes["kind"].isin(["c", "h"]) & (g.nodes["id"] != f"{unit}@t")].head(10)
+        top = [(int(n.layer), n.kind, int(n.unit), at - int(n.offset)) for n in nodes.itertuples()]
+        if not top:
+            continue
+        rand = []
+        for layer, kind, _, pos in top:
+            values = np.abs(rec.activations(layer, kind, None, pos, pos + 1)[0])
+            rand.append((layer, kind, int(rng.choice(np.nonzero(values > np.median(values))[0])), pos))
+        start = at - DEPTH - 1
+        base = rerun(rec, unit, at, start)
+        a, b = abs(rerun(rec, unit, at, start, ablate=top) - base), abs(rerun(rec, unit, at, start, ablate=rand) - base)
+        moved.append(a), random_moved.append(b), ratios.append(a / max(b, 1e-9))
+    print(f"\ncircuit ablation ({len(moved)} positions): the graph's 10 largest nodes moved the unit by "
+          f"{statistics.median(moved):.4g} (median), 10 random active units by {statistics.median(random_moved):.4g}; "
+          f"median ratio {statistics.median(ratios):.2f}x")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("recording")
+    p.add_argument("--unit", required=True, help="the unit of (a) and the circuit test, e.g. 0:c:115")
+    p.add_argument("--positions", type=int, default=100)
+    p.add_argument("--pairs", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    rec, unit, rng = open_recording(args.recording), Unit.parse(args.unit), np.random.default_rng(args.seed)
+    space = int(np.nonzero(np.array(list(rec.string[:100000])) == " ")[0][0])
+    space = int(rec.ids(space, space + 1)[0])
+    t0 = time.perf_counter()
+    strong = strongest(rec, unit, args.positions, WINDOW)
+    table([deletion(rec, unit, at, space, rng, METHODS) for at in strong], f"(a) {unit} at its strongest positions")
+    pairs = usable(rec, rng.integers(WINDOW, rec.n_chars, 4 * args.pairs), WINDOW)[:args.pairs]
+    units = rng.integers(rec.width(unit.layer, unit.kind), size=len(pairs))
+    table([deletion(rec, Unit(unit.layer, unit.kind, int(u)), int(at), space, rng, METHODS) for u, at in zip(units, pairs)],
+          f"(b) random units of layer {unit.layer}, kind {unit.kind}, at random positions")
+    circuit_test(rec, unit, strong, rng)
+    print(f"\n{time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
