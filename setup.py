@@ -2,7 +2,7 @@
 
 - charnn/search/_tilestats.c: the search's statistics over a recording's pages (charnn/search/native.py)
 - charnn/recording/_pack.c: the recorder's copy of states into state files (charnn/recording/pack.py)
-- charnn/_lstm_cell.c: the elementwise half of a stepped LSTM step (charnn/stepper.py)
+- charnn/_lstm_cell.c: the elementwise half of a stepped LSTM step (charnn/cells/lstm.py)
 - charnn/attribution/_halflife.c: half-lives from decay gates, one pass per stream (charnn/attribution/memory.py)
 
 `optional=True`: where there is no C compiler, or the flags are refused, pip installs charnn

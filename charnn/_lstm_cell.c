@@ -1,8 +1,8 @@
-/* The elementwise half of one LSTM step, in one pass over the gates (charnn/stepper.py).
+/* The elementwise half of one LSTM step, in one pass over the gates (charnn/cells/lstm.py).
 
-   charnn/stepper.py loads this file's shared library with ctypes and calls charnn_lstm_cell once
+   charnn/cells/lstm.py loads this file's shared library with ctypes and calls charnn_lstm_cell once
    per step of a stepped layer without hooks; where it was not built, or the CPU lacks AVX-512,
-   the stepper runs the same equations as torch ops (six kernels a step instead of one pass).
+   the cell runs the same equations as torch ops (six kernels a step instead of one pass).
 
    Every array is B contiguous rows. gates: (B, 4H) pre-activations in the order i f o g (the
    stepper's reordered weights); c_prev: (B, H). Writes, per row,

@@ -1,5 +1,6 @@
 """Gate saturation (Karpathy, Johnson and Fei-Fei 2015, Fig. 3): per unit, the fraction of steps
-a gate is left-saturated (< 0.1) and right-saturated (> 0.9).
+a gate is left-saturated (< 0.1) and right-saturated (> 0.9), for the sigmoid gates its cell names
+(`Cell.saturating`: an LSTM's i f o, a GRU's r z, a minGRU's z, a minLSTM's f i).
 
     from charnn.gates import saturation
     saturation(open_recording("runs/austen/recordings/val"))   # layer, gate, unit, left, right
@@ -10,13 +11,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-GATES = ("i", "f", "o")  # the LSTM gates of the figure
+from . import cells
+
+
+def gates_of(cell: str) -> tuple[str, ...]:
+    """The sigmoid gates of a cell (by its name in a recording); none for a cell not registered here."""
+    known = cells.CELLS.get(cell)
+    return known.saturating if known else ()
 LEFT, RIGHT = 0.1, 0.9
 
 
 def saturation(rec, max_chars: int | None = None) -> pd.DataFrame:
     """One row per (layer, gate, unit) over the first `max_chars` characters (default all)."""
-    gates = [g for g in GATES if g in rec.kinds]
+    gates = [g for g in gates_of(rec.meta["cell"]) if g in rec.kinds]
     if not gates:
         return pd.DataFrame(columns=["layer", "gate", "unit", "left", "right"])
     n = rec.n_chars if max_chars is None else min(rec.n_chars, max_chars)

@@ -25,6 +25,12 @@ $CHARNN record "$RUN" val --name val
 echo
 echo "== which neurons track which concepts (best units per concept, best concept per unit)"
 $CHARNN atlas "$RUN/recordings/val" --kinds c,h
+echo
+echo "== why the quote unit has its value inside a quote: what each earlier character wrote into it"
+QUOTE=$($CHARNN search "$RUN/recordings/val" --concept inside_quotes --top 1 --format json 2>/dev/null |
+    .venv/bin/python -c 'import json, sys; print("%(layer)s:%(kind)s:%(unit)s" % json.load(sys.stdin)[0])')
+AT=$(.venv/bin/python -c 'import sys, charnn; s = charnn.open_recording(sys.argv[1]).string; q = s.index("\n\"", 5000) + 1; print(q + min(20, s.index("\"", q + 1) - q - 1))' "$RUN/recordings/val")
+$CHARNN attribute "$RUN/recordings/val" --unit "$QUOTE" --at "$AT"
 if [ -z "${NO_DASHBOARD:-}" ]; then
     echo
     echo "== the dashboard: open http://127.0.0.1:8050/ (Ctrl-C stops it)"

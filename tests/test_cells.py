@@ -15,6 +15,7 @@ from charnn.causal import ablate
 from charnn.cells import Cell
 from charnn.cli import main
 from charnn.explanations import explain
+from charnn.gates import saturation
 from charnn.model import CharRNN, ModelConfig
 from charnn.recording import open_recording, record
 from charnn.run import create_run, load_run
@@ -187,6 +188,8 @@ def test_charnn_train_cell_minimal_trains_records_searches_and_splits_exactly(tm
     assert rec.stored_kinds == ["h"] and rec.kinds == list(cells.get(cell).kinds)
     found = search(rec, concept="inside_quotes", kinds=rec.kinds, progress=False)
     assert len(found) == 2 * len(rec.kinds) * 16
+    sat = saturation(rec)  # the cell's sigmoid gates, derived on read
+    assert list(dict.fromkeys(sat["gate"])) == list(cells.get(cell).saturating) and len(sat) == 2 * len(set(sat["gate"])) * 16
     # h is linear given gates that read only the input: the write split sums to the stored value
     split = write_attribution(rec, Unit(1, "h", 3), at=1500, start=1400)
     total = split.contributions["contribution"].sum() + split.remainder

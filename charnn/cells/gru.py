@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from .protocol import no_edit
 from .torchrnn import TorchRNN, fused_kernel
 
 
@@ -20,6 +21,7 @@ class GRU(TorchRNN):
     kinds = ("r", "z", "n", "h")
     derived = ("r", "z", "n")
     linear = {"h": ("z", "1-z", "n")}
+    saturating = ("r", "z")
     module = nn.GRU
 
     def project(self, x):
@@ -41,7 +43,7 @@ class GRU(TorchRNN):
         edit("n", n)
         return r, z, n
 
-    def step(self, p, state, edit=lambda kind, value: None):
+    def step(self, p, state, edit=no_edit):
         (h,) = state
         r, z, n = self._gates(p, self._hidden(h), edit)
         h = torch.lerp(n, h, z)  # (1 - z) * n + z * h
@@ -49,7 +51,7 @@ class GRU(TorchRNN):
         return (h,), {"r": r, "z": z, "n": n, "h": h}
 
     def derive(self, kind, x, h_prev, units=None):
-        r, z, n = self._gates(self.project(x), self._hidden(h_prev), lambda kind, value: None)
+        r, z, n = self._gates(self.project(x), self._hidden(h_prev), no_edit)
         value = {"r": r, "z": z, "n": n}[kind]  # (n, H)
         return value if units is None else value[:, torch.as_tensor(units, dtype=torch.long)]
 
@@ -62,5 +64,5 @@ class GRU(TorchRNN):
         if wanted & {"r", "z", "n"}:
             h_prev = torch.cat([h0[None], hs[:-1]])  # (T, B, H)
             xp = self.project(x.flatten(0, 1)).view(T, B, -1)  # (T, B, 3H)
-            out["r"], out["z"], out["n"] = self._gates(xp, self._hidden(h_prev), lambda kind, value: None)
+            out["r"], out["z"], out["n"] = self._gates(xp, self._hidden(h_prev), no_edit)
         return out, (h_n[0],)

@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 
 from .. import clib
+from .protocol import no_edit
 from .torchrnn import TorchRNN, fused_kernel
 from .window import Arena, Inputs
 
@@ -62,6 +63,7 @@ class LSTM(TorchRNN):
     passes_on = ("c", "h")
     output_reads = ("c", "o")
     linear = {"c": ("f", "i", "g")}
+    saturating = ("i", "f", "o")
     module = nn.LSTM
 
     def __init__(self, weights, hidden):
@@ -86,7 +88,7 @@ class LSTM(TorchRNN):
             edit(name, value)
         return i, f, g, o
 
-    def step(self, p, state, edit=lambda kind, value: None):
+    def step(self, p, state, edit=no_edit):
         h, c = state
         B, H = h.shape
         pre = torch.addmm(p, h, self.w_hh_t)  # (B, 4H)
@@ -141,7 +143,7 @@ class LSTM(TorchRNN):
                 continue
             if edit:
                 edit.t = t
-            i, f, g, o = self._activate(gates, ifo, g, edit or (lambda kind, value: None))
+            i, f, g, o = self._activate(gates, ifo, g, edit or no_edit)
             _update(f, c, i, g, out=c_new)
             if edit:
                 edit("c", c_new)
@@ -160,7 +162,7 @@ class LSTM(TorchRNN):
         if wanted & set("ifgoc"):
             h_prev = torch.cat([h0[None], hs[:-1]])  # (T, B, H): the h each step reads
             pre = self.project(x.flatten(0, 1)).addmm_(h_prev.flatten(0, 1), self.w_hh_t).view(T, B, 4 * H)
-            i, f, g, o = self._activate(pre, pre[..., : 3 * H], pre[..., 3 * H :], lambda kind, value: None)
+            i, f, g, o = self._activate(pre, pre[..., : 3 * H], pre[..., 3 * H :], no_edit)
             out.update({"i": i, "f": f, "g": g, "o": o})
             if "c" in wanted:
                 c = torch.mul(i, g)  # (T, B, H): i * g, then c_t = f_t * c_{t-1} + i_t * g_t

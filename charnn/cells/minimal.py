@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .protocol import Cell, join_states, stack_state
+from .protocol import Cell, join_states, no_edit, stack_state
 from .scan import g, log_g, scan
 
 
@@ -52,6 +52,7 @@ class MinGRU(Cell):
     kinds = ("z", "n", "h")
     derived = ("z", "n")
     linear = {"h": ("1-z", "z", "n")}
+    saturating = ("z",)
     blocks = 2
 
     @classmethod
@@ -87,7 +88,7 @@ class MinGRU(Cell):
         """The gates -> (a, w, v) of h_t = a * h_{t-1} + w * v."""
         return 1 - kinds["z"], kinds["z"], kinds["n"]
 
-    def step(self, p, state, edit=lambda kind, value: None):
+    def step(self, p, state, edit=no_edit):
         (h,) = state
         kinds = self.gates(p, edit)
         a, w, v = self.recurrence(kinds)
@@ -97,7 +98,7 @@ class MinGRU(Cell):
         return (h,), kinds
 
     def derive(self, kind, x, h_prev, units=None):
-        value = self.gates(self.project(x), lambda kind, value: None)[kind]  # (n, H)
+        value = self.gates(self.project(x), no_edit)[kind]  # (n, H)
         return value if units is None else value[:, torch.as_tensor(units, dtype=torch.long)]
 
     def window(self, x, state, wanted):
@@ -107,7 +108,7 @@ class MinGRU(Cell):
         hs = scan(log_a.transpose(0, 1), log_b.transpose(0, 1), state[0]).transpose(0, 1)  # (T, B, H)
         out = {"h": hs}
         if wanted & set(self.derived):
-            out.update(self.gates(p, lambda kind, value: None))
+            out.update(self.gates(p, no_edit))
         return out, (hs[-1].clone(),)
 
 
@@ -116,6 +117,7 @@ class MinLSTM(MinGRU):
     kinds = ("f", "i", "g", "h")
     derived = ("f", "i", "g")
     linear = {"h": ("f", "i", "g")}
+    saturating = ("f", "i")
     blocks = 3
 
     @staticmethod

@@ -53,6 +53,7 @@ class Cell:
     # kind_t = decay * kind_{t-1} + gate * value, each a kind or "1-k" (one minus kind k). Attribution
     # splits such a state exactly into what each earlier step wrote, and reads memory spans off the decay.
     linear: ClassVar[dict[str, tuple[str, str, str]]] = {}
+    saturating: ClassVar[tuple[str, ...]] = ()  # the sigmoid gates (kinds in [0, 1]) whose saturation is drawn
 
     def __init__(self, weights: tuple[torch.Tensor, ...], hidden: int):
         self.weights, self.hidden = weights, hidden

@@ -44,8 +44,7 @@ def import_min_char_rnn(params: str | Path, vocab: str | Path, out: str | Path) 
     a = load_params(path)
     chars = read_vocab(vocab)
     V = len(chars)
-    Whh = a["Whh"]
-    H = Whh.shape[0] if Whh.ndim == 2 else -1
+    H = a["Whh"].shape[0] if a["Whh"].ndim == 2 else -1
     for name, shape in (("Whh", (H, H)), ("Wxh", (H, V)), ("bh", (H, 1)), ("Why", (V, H)), ("by", (V, 1))):
         if a[name].shape != shape and not (name in ("bh", "by") and a[name].shape == shape[:1]):
             raise ModelImportError(f"{path}: {name} is {a[name].shape}, expected {shape} for {V} characters "

@@ -116,8 +116,10 @@ def find(tensors: dict, V: int, path: Path, names: dict | None = None) -> tuple[
     cell, layers, where = _layers(tensors, names.get("rnn"), path)
     H, first_in = layers[0][1].shape[1], layers[0][0].shape[1]
     rest = {n: t for n, t in tensors.items() if n not in where["used"] and t.dim() in (1, 2)}
-    biased = {n for n, t in rest.items()
-              if t.dim() == 2 and rest.get(n.rsplit("weight", 1)[0] + "bias", torch.empty(0)).shape == (t.shape[0],)}
+    def has_bias(name: str, t: torch.Tensor) -> bool:  # a Linear's weight: a (rows,) bias beside it
+        return rest.get(name.rsplit("weight", 1)[0] + "bias", torch.empty(0)).shape == (t.shape[0],)
+
+    biased = {n for n, t in rest.items() if t.dim() == 2 and has_bias(n, t)}
     heads = [n for n, t in rest.items() if t.dim() == 2 and t.shape == (V, H) and n in biased]
     if not heads:  # a readout without a bias, or none of this vocabulary's size: report what there is
         heads = [n for n, t in rest.items() if t.dim() == 2 and t.shape[1] == H and n in biased] or \

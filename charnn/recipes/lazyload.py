@@ -15,10 +15,9 @@ The chunk's stated length is checked against what it decompresses to, and zlib, 
 check their own streams, so a damaged file fails here: rdata itself reads a truncated
 serialisation without complaint.
 
-Why rdata and not a parser of our own: on the janeaustenr ``Rdata.rdb`` (six novels, 1.6 MB),
-rdata takes 1.0 s where a 440-line standard-library parser of the format took 0.09 s, with the
-same bytes out (best of 5 on this project's 2-core development machine); ten times slower, on a
-build that runs once, does not pay for maintaining a parser.
+Why rdata and not a parser of our own: rdata is about ten times slower than a standard-library
+parser of the format was (charnn/corpora/README.md has the measurement), which on a build that
+runs once does not pay for maintaining a parser.
 """
 
 from __future__ import annotations

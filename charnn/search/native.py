@@ -6,12 +6,12 @@
     CHARNN_NATIVE_LOOP=portable ...     # one of the kernel's loops: auto (default), portable, avx2, avx512
 
 Why: one pass of the search over a chunk of rows x every unit is a float16 conversion, products
-with the targets and a histogram. Done as torch ops that is about ten Python calls per tile and
-3 ns per value on one core here, and two threads sharing the tiles only gave 1.3-1.4x (each op
-waits for the GIL between calls). The kernel does the same work in one call per row range,
+with the targets and a histogram. Done as torch ops that is about ten Python calls per tile, and
+threads sharing the tiles add little (each op waits for the GIL between calls; docs/search.md has
+the measured costs). The kernel does the same work in one call per row range,
 reading a recording's unit-major pages in place, binning every value with the same float32 ops
 (so the histograms are identical) and summing products in float64 (more accurate than the torch
-tiles' float32 matmuls); ctypes lets go of the GIL for the call, so two threads give 1.5-2x. It
+tiles' float32 matmuls); ctypes lets go of the GIL for the call, so threads use the cores. It
 is an optional extension (setup.py): where it cannot be built, `available()` is False and the
 search uses its torch path. It is compiled for any x86-64 (or other) CPU and picks its AVX-512
 or AVX2 loop at run time, so a build copied to an older CPU runs a slower loop instead of crashing.

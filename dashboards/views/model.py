@@ -11,13 +11,13 @@ from dash import ClientsideFunction, Input, Output, dcc, html
 from dash.exceptions import PreventUpdate
 from plotly.subplots import make_subplots
 
-from charnn.gates import GATES
+from charnn.gates import gates_of
 
 from ..data import SATURATION_CHARS
 from .textpanel import legend, text_panel
 
 LAYER_COLORS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02"]
-GATE_NAMES = {"i": "input gate", "f": "forget gate", "o": "output gate"}
+GATE_NAMES = {"i": "input gate", "f": "forget gate", "o": "output gate", "r": "reset gate", "z": "update gate"}
 
 
 def layout() -> html.Div:
@@ -46,8 +46,8 @@ def curves_figure(metrics, run: str) -> go.Figure:
 
 
 def gates_figure(sat) -> go.Figure:
-    gates = [g for g in GATES if g in set(sat["gate"])]
-    fig = make_subplots(rows=1, cols=len(gates), subplot_titles=[GATE_NAMES[g] for g in gates], shared_yaxes=True)
+    gates = list(dict.fromkeys(sat["gate"]))
+    fig = make_subplots(rows=1, cols=len(gates), subplot_titles=[GATE_NAMES.get(g, g) for g in gates], shared_yaxes=True)
     for col, gate in enumerate(gates, start=1):
         for layer in sorted(set(sat["layer"])):
             rows = sat[(sat.gate == gate) & (sat.layer == layer)]
@@ -75,10 +75,10 @@ def register(app, data) -> None:
         if not view.get("rec"):
             return curves, go.Figure(), "no recording", {"display": "none"}
         info = data.info(view["run"], view["rec"])
-        if info["cell"] != "lstm" or not set(GATES) & set(info["kinds"]):
-            note = ("gate saturation needs the LSTM gates i, f, o in the recording: record with "
-                    "`charnn record RUN TEXT --kinds i,f,o,c,h`" if info["cell"] == "lstm"
-                    else f"gate saturation is drawn for LSTMs; this model is a {info['cell']}")
+        gates = gates_of(info["cell"])
+        if not set(gates) & set(info["kinds"]):
+            note = (f"gate saturation needs the gates {', '.join(gates)} in the recording: record it again"
+                    if gates else f"a {info['cell']} has no sigmoid gates to draw the saturation of")
             return curves, go.Figure(), note, {"display": "none"}
         sat = data.gate_saturation(view["run"], view["rec"])
         note = f"over the first {min(info['n_chars'], SATURATION_CHARS):,} characters of {view['rec']}"

@@ -36,6 +36,10 @@ def test_dsh014_compare_units_and_latents_and_open_both(dash_duo, latent_runs):
                       "latent" if r["difference"] >= 0.0005 else "unit" if r["difference"] <= -0.0005 else "tie"]
                      for r in rows]
     assert "the best latent beats the best unit on" in dash_duo.find_element("#versus-summary").text
+    held = [[cell(dash_duo, "versus-table", i, c).text for c in ("unit_heldout", "latent_heldout",
+                                                                 "latent_heldout_score")] for i in range(len(rows))]
+    assert held == [[r["unit_heldout"], r["latent_heldout"], f"{r['latent_heldout_score']:.3f}"] for r in rows]
+    assert "held out (characters" in dash_duo.find_element("#versus-summary").text
 
     cell(dash_duo, "versus-table", 0, "latent").click()
     dash_duo.wait_for_contains_text("#text-status", f"unit {rows[0]['latent']}", timeout=10)
