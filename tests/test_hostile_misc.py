@@ -81,12 +81,15 @@ def test_explain_refuses_a_heldout_copy_of_the_same_text(tiny_run, tmp_path, cap
 def test_ctrl_c_during_explain_is_one_line(tiny_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("recordings"))
-    rec = record(run, "val", name="val", progress=False)
+    rec = record(run, "train", name="train", progress=False)
     proc = subprocess.Popen([sys.executable, "-m", "charnn", "explain", str(rec)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    time.sleep(8)  # well into the work: importing and reading take a few seconds
+                            stderr=subprocess.PIPE)
+    seen, deadline = b"", time.time() + 120
+    while b"%|" not in seen and time.time() < deadline:  # the progress bar: the work has begun
+        seen += os.read(proc.stderr.fileno(), 4096)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    lines = [line for line in err.splitlines() if line.strip() and "%|" not in line]
+    _, rest = proc.communicate(timeout=120)
+    err = (seen + rest).decode()
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip() and "%|" not in line]
     assert proc.returncode == 130 and "Traceback" not in err and lines[-1] == (
         "charnn explain: interrupted; files already complete are kept"), err[-2000:]
