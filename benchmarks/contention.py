@@ -28,7 +28,7 @@ def worker(out: str, seconds: float) -> None:
     """One training: warm up, print "ready", wait for a line on stdin, train `seconds`, print steps/s."""
     import charnn.cli  # noqa: F401 - what `charnn train` imports first: sets the threads up
     from charnn.corpus_store import corpora_dir
-    from charnn.train import Trainer, TrainConfig
+    from charnn.train import TrainConfig, Trainer
 
     corpus = Path(out) / "corpus.txt"
     corpus.parent.mkdir(parents=True, exist_ok=True)

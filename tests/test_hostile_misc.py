@@ -16,7 +16,7 @@ from charnn.corpus import document_paths
 from charnn.explanations.engine import explain
 from charnn.recording import open_recording, record
 from charnn.recording.layout import lock_file, partial_folder
-from charnn.train import Diverged, Trainer, TrainConfig
+from charnn.train import Diverged, TrainConfig, Trainer
 
 
 def test_symlinks_inside_a_corpus_folder_are_skipped_with_a_notice(tmp_path):

@@ -61,7 +61,8 @@ def add_parser(sub) -> None:
                    help="record --probe-text every N steps into OUT/recordings/step-XXXXXXX (default 0: never)")
     p.add_argument("--probe-text", default=GIVEN, help="text to record during training: a file, folder, bundled name or val")
     p.add_argument("--device", type=device, default=GIVEN, help="cpu or cuda (default: cuda when there is one)")
-    p.add_argument("--threads", type=at_least(1), default=None, help="torch threads (default: the cores this process may use, or CHARNN_THREADS)")
+    p.add_argument("--threads", type=at_least(1), default=None,
+                   help="torch threads (default: the cores this process may use, or CHARNN_THREADS)")
     p.set_defaults(func=main)
 
 
