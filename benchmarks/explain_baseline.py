@@ -40,7 +40,8 @@ from charnn.explanations import explain, passes, select, shares
 from charnn.explanations.library import Library
 from charnn.explanations.moments import chunk_moments, fit_r
 from charnn.explanations.report import swap_lines, two_part_shares
-from charnn.explanations.swap import swap as program_swap, whole_r
+from charnn.explanations.swap import swap as program_swap
+from charnn.explanations.swap import whole_r
 from charnn.recording import open_recording, record
 from charnn.search import CONCEPTS, search
 from charnn.text.atoms import CharAtom, CharPred, Concept, Distance, Event, TextIndex

@@ -10,7 +10,10 @@ Python API (the CLI and the dashboard call the same functions):
 Names are imported on first use, so `import charnn` stays cheap (no torch until needed).
 """
 
+from . import threads
 from .lazy import lazy_exports
+
+threads.before_torch()  # OpenMP reads its wait policy when torch loads: set it before anything imports torch
 
 _EXPORTS = {
     "CorpusError": "corpus", "load_corpus": "corpus",

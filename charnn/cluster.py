@@ -26,12 +26,24 @@ from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
+from .threads import count as cores
+
 RETRIES = 2  # reruns of a task whose worker died or that raised
 THREADS_ENV = "CHARNN_TORCH_THREADS"  # torch's threads in a worker's task (set by connect for a LocalCluster)
 
 
+CONNECT_TIMEOUT = "5s"  # how long a --cluster address may take to answer: a scheduler answers in milliseconds
+
+
 class ClusterError(RuntimeError):
     """A task failed on the cluster (its message names which and why)."""
+
+
+class ClusterUnreachable(ConnectionError):
+    """No Dask scheduler answers at the address given (the CLI prints it as one line)."""
+
+    def __str__(self) -> str:
+        return self.args[0]
 
 
 @contextmanager
@@ -48,13 +60,15 @@ def connect(cluster: str | None = None, workers: int | None = None):
         raise ClusterError("--cluster and --workers need Dask: pip install 'dask[distributed]'") from None
     if cluster is not None:
         try:
-            client = Client(cluster, timeout="30s")
-        except OSError as err:
-            raise ClusterError(f"no Dask scheduler answers at {cluster}: {err}") from None
+            client = Client(cluster, timeout=CONNECT_TIMEOUT)
+        except Exception as err:  # noqa: BLE001 - refused, timed out, not an address, or not a Dask scheduler's answer
+            raise ClusterUnreachable(f"no Dask scheduler answers at {cluster} within {CONNECT_TIMEOUT} "
+                                     f"({type(err).__name__}: {str(err)[:200]}): start one "
+                                     "(`dask scheduler`) or leave out --cluster") from None
         with client:
             yield client
         return
-    threads = str(max(1, (os.cpu_count() or 1) // workers))  # the cores shared out
+    threads = str(max(1, cores() // workers))  # the cores shared out
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                       silence_logs=logging.ERROR, env={THREADS_ENV: threads}) as local, Client(local) as client:
         yield client

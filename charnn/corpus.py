@@ -10,6 +10,7 @@ separator counts as one position). Errors name the file and what to do.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -33,9 +34,21 @@ def is_document(relpath: str) -> bool:
 
 
 def document_paths(folder: Path) -> list[Path]:
-    """A corpus folder's documents in the order loaders read them (sorted path)."""
+    """A corpus folder's documents in the order loaders read them (sorted path). A symbolic link
+    inside the folder is skipped, with a notice: it may lead anywhere (/etc/passwd as training data)."""
     folder = Path(folder)
-    return sorted(p for p in folder.rglob("*") if p.is_file() and is_document(p.relative_to(folder).as_posix()))
+    found, links = [], []
+    for p in sorted(folder.rglob("*")):
+        inner = p.relative_to(folder)
+        if any((folder / Path(*inner.parts[:i + 1])).is_symlink() for i in range(len(inner.parts))):
+            links.append(inner.as_posix())
+        elif p.is_file() and is_document(inner.as_posix()):
+            found.append(p)
+    if links:
+        shown = ", ".join(links[:3]) + (f" and {len(links) - 3} more" if len(links) > 3 else "")
+        warnings.warn(f"corpus folder {folder}: skipped {len(links)} symbolic link(s) ({shown}); copy the files in "
+                      "to use them", stacklevel=2)
+    return found
 
 
 def looks_binary(data: bytes) -> bool:

@@ -145,6 +145,27 @@ def exclusive_lock(path: Path, busy: str):
         os.close(fd)
 
 
+def remove_free_locks(folder: Path) -> list[Path]:
+    """Remove the `.*.lock` files in `folder` that no live process holds (left by a killed writer);
+    returns them. A held lock is left alone; a writer that opens one just now sees it replaced and
+    locks the new file (exclusive_lock checks the inode it locked)."""
+    removed = []
+    for path in sorted(Path(folder).glob(".*.lock")) if Path(folder).is_dir() else []:
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            path.unlink(missing_ok=True)
+            removed.append(path)
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
 class LockBusy(BlockingIOError):
     """A lock another live process holds."""
 

@@ -312,6 +312,24 @@ def stored_shapes(weights: Path, error=RunError) -> dict[str, tuple]:
         raise error(f"{weights} is damaged ({err}): retrain, or load another weights file") from None
 
 
+def check_device(device) -> str:
+    """`device` if this torch can run on it (cpu, or cuda/cuda:N with such a GPU), else ValueError
+    saying what to use instead: checked before any work, so a bad --device leaves nothing behind."""
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device {device!r} is not one torch knows: use cpu or cuda") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r}: this torch has no CUDA GPU (a CPU-only build, or no GPU visible): "
+                             "use cpu")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r}: there are {torch.cuda.device_count()} CUDA GPUs")
+    elif parsed.type != "cpu":
+        raise ValueError(f"device {device!r} is not supported by charnn: use cpu or cuda")
+    return str(device)
+
+
 def model_on(run: Run, device: torch.device | str) -> torch.nn.Module:
     """The run's model on `device`: itself when it is there already, else a copy (the run is not moved)."""
     model, device = run.model, torch.device(device)

@@ -1,9 +1,20 @@
-"""Worker threads that run torch single-threaded: one process-wide pool per size, and torch's
-thread count while a pass uses them (the search's row tiles, the recorder's streams).
+"""The process's threads: how many cores charnn uses, torch's OpenMP wait policy, and worker
+threads that run torch single-threaded (the search's row tiles, the explainer's blocks, the
+recorder's streams).
 
     from charnn import threads
+    threads.configure()                        # torch's threads = the cores this process may use
     with threads.per_tile(1) as workers:       # torch ops single-threaded; `workers` threads share the work
         threads.run(job, jobs, workers)
+
+The core count is the cores this process may run on (`os.process_cpu_count()`, else the affinity
+mask), overridden by CHARNN_THREADS or a command's --threads. Importing charnn sets OpenMP's wait
+policy to PASSIVE unless the environment says otherwise (`before_torch`): with OpenMP's default,
+a thread waiting at the end of each small op spins on its core, and two processes stepping small
+matrices on two cores spin against each other. Measured on this project's 2-core development
+machine, shared with other jobs: a 1x256 LSTM training step ran at 0.11-0.16 steps/s with the
+spinning default and 1.8-2.1 with PASSIVE under the same load (benchmarks/contention.py,
+docs/safety.md). The policy is read when torch loads its OpenMP library, so it must be set first.
 
 Both the search's statistics and the recorder's stepping are many small ops (or a few long
 GIL-free kernel calls). With torch's own threads each small op waits at a barrier, and when
@@ -14,12 +25,46 @@ stepped LSTM 4-12x slower; so ops run single-threaded and the work is shared by 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import torch
+ENV = "CHARNN_THREADS"  # overrides the core count (a whole number >= 1)
 
-MAX_WORKERS = 2  # threads for the search's row tiles (at most torch's own thread count)
+
+def before_torch() -> None:
+    """OMP_WAIT_POLICY=PASSIVE unless set: waiting OpenMP threads sleep instead of spinning. Takes
+    effect only if torch has not loaded yet (charnn's package import calls it first)."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def cpu_count() -> int:
+    """Cores this process may run on: os.process_cpu_count() (Python 3.13+), else the affinity mask."""
+    counter = getattr(os, "process_cpu_count", None)
+    if counter is not None:
+        return max(1, counter() or 1)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def count() -> int:
+    """The threads charnn uses: CHARNN_THREADS if it is a whole number >= 1, else cpu_count()."""
+    given = os.environ.get(ENV, "").strip()
+    if given:
+        if not given.isdigit() or int(given) < 1:
+            raise ValueError(f"{ENV}={given!r} must be a whole number of threads >= 1")
+        return int(given)
+    return cpu_count()
+
+
+def configure(threads: int | None = None) -> int:
+    """torch's thread count for this process: `threads` (a command's --threads), else count()."""
+    import torch
+    n = threads or count()
+    torch.set_num_threads(n)
+    return n
 
 _pool_lock = threading.Lock()
 _pools: dict[tuple[str, int], ThreadPoolExecutor] = {}
@@ -36,8 +81,13 @@ def pool(workers: int, name: str = "search") -> ThreadPoolExecutor:
             if found is not None:
                 found.shutdown(wait=False, cancel_futures=True)
             found = _pools[(name, workers)] = ThreadPoolExecutor(workers, thread_name_prefix=f"charnn-{name}",
-                                                         initializer=torch.set_num_threads, initargs=(1,))
+                                                         initializer=_single_threaded)
         return found
+
+
+def _single_threaded() -> None:
+    import torch
+    torch.set_num_threads(1)
 
 
 _count_lock = threading.Lock()
@@ -55,6 +105,7 @@ def per_tile(k: int):
     with another pass's 1 and restore it for good.
     """
     global _users, _before
+    import torch
     with _count_lock:
         if _users == 0:
             _before = torch.get_num_threads()
@@ -62,7 +113,7 @@ def per_tile(k: int):
         _users += 1
         before = _before
     try:
-        yield max(1, min(before, MAX_WORKERS))
+        yield max(1, min(before, count()))
     finally:
         with _count_lock:
             _users -= 1

@@ -89,6 +89,10 @@ def evaluate_bpc(model: CharRNN, ids, batch: int = 64, seq_len: int = 256, devic
     return total / count / LN2
 
 
+class Diverged(ValueError):
+    """The training loss stopped being a finite number."""
+
+
 class RunBusy(OSError):
     """Another trainer holds the run folder."""
 
@@ -106,7 +110,7 @@ class Trainer:
         self.folder = runio.RunFolder(cfg.out)
         if resume:
             cfg = resumed_config(cfg.out, model_cfg, **{k: v for k, v in asdict(cfg).items() if k != "out"})
-        self.dist = Dist.from_env(cfg.device)
+        self.dist = Dist.from_env(runio.check_device(cfg.device))
         cfg.device = self.dist.device
         self.cfg, self.out = cfg, Path(cfg.out)
         self._lock = contextlib.ExitStack()
@@ -277,7 +281,14 @@ class Trainer:
 
     def fit(self, progress: bool = True) -> dict:
         """Train until the budget is spent or a stop is requested; returns the summary.
-        progress=False hides the progress bar (only rank 0 shows one)."""
+        progress=False hides the progress bar (only rank 0 shows one). The run folder's lock is
+        released when it returns or raises."""
+        try:
+            return self._fit(progress)
+        finally:
+            self._lock.close()
+
+    def _fit(self, progress: bool) -> dict:
         previous = self._handle_signals()
         chars_per_step = self.cfg.batch_size * self.cfg.seq_len
         bar, counts_seconds = self._progress_bar(disable=not (progress and self.dist.main))
@@ -290,6 +301,10 @@ class Trainer:
                 lr = lr_at(self.cfg, self.step, self.seconds)
                 train_bpc = self.train_step(lr)
                 train_bpc, dt = (v / self.dist.world for v in self.dist.sum([train_bpc, time.perf_counter() - t0]))
+                if not math.isfinite(train_bpc):
+                    raise Diverged(f"training diverged at step {self.step + 1}: the loss is {train_bpc} "
+                                   f"(learning rate {lr:.3g}); {self.out} keeps the best weights and the checkpoint "
+                                   "of its last evaluation, if any: train again with a lower --lr or --clip")
                 self.seconds += dt  # the mean over processes, so every process sees one clock
                 self.step += 1
                 val_bpc = self.validate() if self.step % self.cfg.eval_every == 0 else None
@@ -314,10 +329,7 @@ class Trainer:
             bar.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        try:
-            return self.finish()
-        finally:
-            self._lock.close()
+        return self.finish()
 
     def _agree_to_stop(self) -> bool:
         """Whether any process was asked to stop (Ctrl-C or SIGTERM may reach one process first)."""

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from safetensors.torch import load_file, save_file
 
 from charnn.cli import main
@@ -168,3 +169,20 @@ def test_weights_check_does_not_allocate_the_claimed_size(run_copy):
     edit_json(run_copy / "config.json", lambda c: c["model"].update(vocab_size=10 ** 12))
     with pytest.raises(RunError, match="does not match"):
         load_run(run_copy)
+
+
+@pytest.mark.parametrize("device", ["tpu", "cuda:7", "cuda" if not torch.cuda.is_available() else "cuda:99"])
+def test_an_unusable_device_is_refused_up_front_and_leaves_nothing(run_copy, device, capsys):
+    one_line_error(capsys, ["record", run_copy, "val", "--device", device, "--max-chars", "300"], device)
+    with pytest.raises(ValueError, match="device"):
+        record(run_copy, "val", device=device, max_chars=300, progress=False)
+    assert not (run_copy / "recordings").exists()
+
+
+@pytest.mark.slow
+def test_an_unreachable_cluster_is_one_line_and_quick(recorded, capsys):
+    import time
+    t0 = time.perf_counter()
+    one_line_error(capsys, ["search", recorded, "--concept", "whitespace", "--quiet", "--cluster", "tcp://127.0.0.1:9"],
+                   "no Dask scheduler answers at tcp://127.0.0.1:9")
+    assert time.perf_counter() - t0 < 60

@@ -12,6 +12,8 @@ import argparse
 import importlib
 import sys
 
+from .. import threads
+
 # module names under charnn.cli, in help order
 COMMANDS = ["corpus", "train", "import_", "sample", "record", "search", "explain", "attribute", "memory", "circuit",
             "ablate", "sae", "history", "export", "dashboard"]
@@ -42,10 +44,14 @@ def main(argv=None) -> int:
     except SystemExit as done:  # --help, or a usage error already printed
         return done.code if isinstance(done.code, int) else 2
     try:
+        threads.configure(getattr(args, "threads", None))
         return args.func(args) or 0
     except (CLIError, ValueError, FileNotFoundError, OSError) as err:
         print(f"charnn {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: writers rename only complete files into place, so one line says enough
+        print(f"charnn {args.command}: interrupted; files already complete are kept", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

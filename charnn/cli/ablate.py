@@ -17,7 +17,7 @@ import torch
 
 from ..causal import Mode, ablate
 from ..units import is_latent
-from .args import at_least, units
+from .args import at_least, device, units
 
 
 def add_parser(sub) -> None:
@@ -36,7 +36,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=at_least(0), default=0)
     p.add_argument("--max-chars", type=at_least(1), default=None)
     p.add_argument("--format", choices=["table", "json"], default="table")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="where the passes run")
+    p.add_argument("--device", type=device, default="cuda" if torch.cuda.is_available() else "cpu", help="where the passes run")
     p.set_defaults(func=main)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from ..run import check_device
 from ..units import Unit
 
 
@@ -45,6 +46,14 @@ def finite(low: float = -math.inf, low_open: bool = False, high: float = math.in
         return value
     parse.__name__ = "number"
     return parse
+
+
+def device(text: str) -> str:
+    """cpu, cuda or cuda:N, checked against this torch before anything runs."""
+    try:
+        return check_device(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def unit(text: str) -> Unit:

@@ -40,9 +40,6 @@ def main(args) -> int:
     if args.debug and warning:
         raise CLIError(f"--debug serves Flask's debugger, which runs code the page sends: it binds only a loopback "
                        f"address, not {args.host}")
-    import torch
-
-    torch.set_num_threads(max(1, args.threads))
     app = create_app(runs)
     if args.debug:
         app.run(host=args.host, port=args.port, debug=True)

@@ -8,7 +8,7 @@ import torch
 from .. import cluster
 from ..recording import open_recording, record
 from ..recording.streams import PART_CHARS
-from .args import at_least, cluster_arguments
+from .args import at_least, cluster_arguments, device
 
 
 def add_parser(sub) -> None:
@@ -27,15 +27,20 @@ def add_parser(sub) -> None:
     p.add_argument("--burn-in", type=at_least(0), default=256, help="characters each stream reads before it records")
     p.add_argument("--part-chars", type=at_least(1), default=PART_CHARS,
                    help=f"characters per part, each written on its own (default {PART_CHARS:,})")
-    p.add_argument("--threads", type=at_least(1), default=None)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="where the model runs")
+    p.add_argument("--threads", type=at_least(1), default=None,
+                   help="torch threads (default: the cores this process may use, or CHARNN_THREADS)")
+    p.add_argument("--device", type=device, default="cuda" if torch.cuda.is_available() else "cpu", help="where the model runs")
     cluster_arguments(p)
     p.set_defaults(func=main)
 
 
+def bits_per_char(loss_bits: np.ndarray) -> str:
+    """The mean loss of the predicted characters (the first has no prediction)."""
+    known = loss_bits[np.isfinite(loss_bits)]
+    return f"{known.mean():.3f} bits/char" if known.size else "no character predicted (one character of text)"
+
+
 def main(args) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
     with cluster.connect(args.cluster, args.workers) as client:
         path = record(args.run, args.text, name=args.name, kinds=args.kinds, max_chars=args.max_chars,
                       dtype=args.dtype, streams=args.streams, burn_in=args.burn_in, device=args.device,
@@ -44,6 +49,6 @@ def main(args) -> int:
     meta = rec.meta
     unknown = f", {meta['unknown_chars']} characters unknown to the vocabulary" if meta["unknown_chars"] else ""
     print(f"recorded {rec.n_chars:,} chars in {meta['seconds']:.1f} s ({len(rec.parts)} parts, {meta['streams']} "
-          f"streams, burn-in {meta['burn_in']}){unknown}: {np.nanmean(rec.text_column('loss_bits')):.3f} bits/char "
+          f"streams, burn-in {meta['burn_in']}){unknown}: {bits_per_char(rec.text_column('loss_bits'))} "
           f"-> {path}")
     return 0

@@ -23,7 +23,7 @@ from ..recording.replay import recording_run
 from ..sae.kind import add_latents, latent_kind, latent_units
 from ..sae.training import TrainOptions, train
 from .ablate import show
-from .args import at_least, finite
+from .args import at_least, device, finite
 
 
 def latent_list(text: str) -> list[int]:
@@ -58,7 +58,7 @@ def add_parser(sub) -> None:
                    help="last part of the recording held out for the metrics")
     t.add_argument("--seed", type=at_least(0), default=0)
     t.add_argument("--name", default=None, help="folder under REC/sae/ (default e.g. c0-2048-k32)")
-    t.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    t.add_argument("--device", type=device, default="cuda" if torch.cuda.is_available() else "cpu")
     t.add_argument("--no-add", action="store_true", help="do not store the latents as kind sae-NAME of the recording")
     t.add_argument("--format", choices=["table", "json"], default="table")
     t.set_defaults(func=train_main)
@@ -78,7 +78,7 @@ def add_parser(sub) -> None:
     a.add_argument("--random", type=at_least(0), default=20, help="random sets of active latents as a baseline")
     a.add_argument("--seed", type=at_least(0), default=0)
     a.add_argument("--max-chars", type=at_least(1), default=None)
-    a.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    a.add_argument("--device", type=device, default="cuda" if torch.cuda.is_available() else "cpu")
     a.add_argument("--format", choices=["table", "json"], default="table")
     a.set_defaults(func=ablate_main)
 

@@ -16,7 +16,7 @@ import torch
 from ..cells import BUILT_IN
 from ..names import BadName, check_name
 from ..train import TrainConfig, Trainer
-from .args import at_least, finite
+from .args import at_least, device, finite
 
 MODEL_FLAGS = ("cell", "layers", "hidden", "embed", "dropout")
 GIVEN = argparse.SUPPRESS  # a flag not given leaves no attribute: the run or the config decides
@@ -60,8 +60,9 @@ def add_parser(sub) -> None:
     p.add_argument("--record-every", type=at_least(0), default=GIVEN,
                    help="record --probe-text every N steps into OUT/recordings/step-XXXXXXX (default 0: never)")
     p.add_argument("--probe-text", default=GIVEN, help="text to record during training: a file, folder, bundled name or val")
-    p.add_argument("--device", default=GIVEN, help="cpu or cuda (default: cuda when there is one)")
-    p.add_argument("--threads", type=at_least(1), default=None, help="torch threads (default: all cores)")
+    p.add_argument("--device", type=device, default=GIVEN, help="cpu or cuda (default: cuda when there is one)")
+    p.add_argument("--threads", type=at_least(1), default=None,
+                   help="torch threads (default: the cores this process may use, or CHARNN_THREADS)")
     p.set_defaults(func=main)
 
 
@@ -76,8 +77,6 @@ def parse_split(text: str) -> tuple[float, ...]:
 
 
 def main(args) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
     given = {k: v for k, v in vars(args).items() if k not in ("corpus", "out", "resume", "threads", "func", "command")}
     if "split" in given:
         given["split"] = parse_split(given["split"])

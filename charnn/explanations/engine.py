@@ -88,6 +88,16 @@ class _Progress:
         self._clock, self._cpu = now, cpu
 
 
+def check_heldout(rec, heldout) -> None:
+    """Refuse a held-out recording of the same text (the same recording, or a copy): its scores
+    would be in-sample scores reported as held out. Texts are compared by their sha256 in meta.json."""
+    mine, theirs = (getattr(r, "meta", {}).get("source_sha256") for r in (rec, heldout))
+    if mine is not None and mine == theirs:
+        raise ValueError(f"the held-out recording {getattr(heldout, 'path', heldout)} holds the same text as "
+                         f"{getattr(rec, 'path', rec)} (sha256 {mine[:12]}...): its scores would not be held out; "
+                         "record another text for --heldout, or leave it out to hold out the second half")
+
+
 def explain(rec, kinds=None, max_terms: int = 3, top: int = 3, heldout=None, progress: Progress = True,
             cancel: Callable[[], bool] | None = None, *, max_set: int = 3, sample: int = 16384, width: int = 5,
             hist_sample: int = 65536, seed: int = 0, chunk_chars: int = CHUNK_ROWS, save: bool = True,
@@ -114,6 +124,7 @@ def explain(rec, kinds=None, max_terms: int = 3, top: int = 3, heldout=None, pro
         raise ValueError(f"top must be at least 1, not {top}")
     blocks = scan_blocks(rec, kinds)
     if heldout is not None:
+        check_heldout(rec, heldout)
         scan_blocks(heldout, [k for _, k in blocks])
     parts = passes.make_parts(rec, heldout, blocks)
     where = "second half" if parts[0].n == rec.n_chars // 2 else \

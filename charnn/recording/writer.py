@@ -18,15 +18,16 @@ import contextlib
 import shutil
 import time
 import uuid
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from .. import cells
-from ..fsio import LockBusy, check_replaceable, exclusive_lock, install_dir, write_json
+from ..fsio import LockBusy, check_replaceable, exclusive_lock, install_dir, remove_free_locks, write_json
 from ..names import check_name
-from ..run import Run, load_run, model_on, save_weights
+from ..run import Run, check_device, load_run, model_on, save_weights
 from . import layout, manifest
 from .manifest import RecordingError
 from .part import write_part
@@ -82,10 +83,12 @@ def record(run: str | Path | Run, text: str, name: str | None = None, kinds=None
     if top_k < 1:
         raise ValueError(f"top-k must be >= 1, not {top_k}")
     stored = parse_kinds(kinds, run.model_config.cell)
+    check_device(device)
     target = target_folder(run, text, name, out)
     source = TextSource.from_corpus(text_corpus(run, text, max_chars), run.vocab)
     plan = make_plan(run, source, text, max_chars, stored, dtype, top_k, streams, burn_in, part_chars)
     started = time.time()
+    stale_leftovers(target)
     with recording_lock(target):
         for stale in target.parent.glob(f".{target.name}.partial-*"):  # left by a killed older charnn
             shutil.rmtree(stale, ignore_errors=True)
@@ -106,6 +109,16 @@ def record(run: str | Path | Run, text: str, name: str | None = None, kinds=None
         (partial / manifest.PLAN).unlink()
         install_dir(partial, target, manifest.written_by_charnn, "recording")
     return target
+
+
+def stale_leftovers(target: Path) -> None:
+    """Remove the lock files killed recorders left beside `target`, and name their unfinished
+    recordings (kept: rerunning the same command finishes one from its complete parts)."""
+    remove_free_locks(target.parent)
+    for partial in sorted(target.parent.glob(".*.partial")):
+        if partial != layout.partial_folder(target) and not layout.lock_file(partial.parent / partial.name[1:-8]).exists():
+            warnings.warn(f"{partial} is an unfinished recording a killed recorder left: rerun its `charnn record` "
+                          "command to finish it, or delete the folder", stacklevel=3)
 
 
 def write_part_task(job: tuple[str, int]) -> dict:
