@@ -11,6 +11,7 @@ import torch
 
 from charnn import cells
 from charnn.attribution.writes import write_attribution
+from charnn.attribution.circuit import circuit
 from charnn.causal import ablate
 from charnn.cells import Cell
 from charnn.cli import main
@@ -194,3 +195,5 @@ def test_charnn_train_cell_minimal_trains_records_searches_and_splits_exactly(tm
     split = write_attribution(rec, Unit(1, "h", 3), at=1500, start=1400)
     total = split.contributions["contribution"].sum() + split.remainder
     assert abs(total - split.value) < 2e-3  # float16 storage of h and its derived gates
+    with pytest.raises(ValueError, match=f"not {cell}: use charnn attribute"):
+        circuit(rec, "1:h:3", at=1500)

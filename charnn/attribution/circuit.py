@@ -59,6 +59,9 @@ class Circuit:
                 "nodes": nodes.to_dict(orient="records"), "edges": self.edges.to_dict(orient="records")}
 
 
+CIRCUIT_CELLS = ("lstm", "gru", "rnn")  # the cells whose equations _split writes out
+
+
 def _safe(a: torch.Tensor) -> torch.Tensor:
     return torch.where(a.abs() < 1e-6, torch.full_like(a, 1e-6), a)
 
@@ -206,6 +209,9 @@ def strongest(rec, unit: Unit, n: int = STRONG) -> list[int]:
 def circuit(rec, unit, at: int | None = None, depth: int = DEPTH) -> Circuit:
     """The pruned graph of `unit` at `at`, or (at None) averaged over its STRONG strongest positions."""
     rec = rec if isinstance(rec, Recording) else open_recording(rec)
+    if rec.meta["cell"] not in CIRCUIT_CELLS:
+        raise ValueError(f"charnn circuit expands the equations of {', '.join(CIRCUIT_CELLS)} layers, not "
+                         f"{rec.meta['cell']}: use charnn attribute (its write split is exact for this cell)")
     if at is None:
         unit = Unit.parse(unit)
         rec.check(unit.layer, unit.kind, [unit.index])
