@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from charnn import cells
-from charnn.attribution.writes import write_attribution
 from charnn.attribution.circuit import circuit
+from charnn.attribution.writes import write_attribution
 from charnn.causal import ablate
 from charnn.cells import Cell
 from charnn.cli import main
