@@ -60,7 +60,11 @@ def deletion(rec, unit: Unit, at: int, space: int, rng, methods) -> dict:
 
     out = {}
     for method in methods:
-        c = attribute(rec, unit, at, window=WINDOW, method=method).contributions.iloc[:-1]  # earlier characters
+        try:
+            c = attribute(rec, unit, at, window=WINDOW, method=method).contributions.iloc[:-1]  # earlier characters
+        except ValueError:  # integrated gradients that do not add up (the path leaves the model's regime)
+            out[("incomplete", method)] = 1
+            continue
         c = c[c["char"] != " "]
         order = c["pos"].to_numpy()[np.argsort(-c["contribution"].abs().to_numpy(), kind="stable")]
         for k in KS:
@@ -78,6 +82,9 @@ def table(results: list[dict], title: str) -> None:
     for method in (*METHODS, "random"):
         for k in KS:
             changes = [r[(method, k)] for r in results if (method, k) in r]
+            if k == KS[0] and any(("incomplete", method) in r for r in results):
+                print(f"| {method} | - | incomplete at {sum(('incomplete', method) in r for r in results)} of "
+                      f"{len(results)} positions: left out | |")
             if not changes:
                 continue
             ratios = [r[(method, k)] / max(r[("random", k)], 1e-9) for r in results if (method, k) in r]
@@ -112,16 +119,18 @@ def main() -> None:
     p.add_argument("--positions", type=int, default=100)
     p.add_argument("--pairs", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--methods", default=",".join(METHODS), help="attribution methods to test (default: all)")
     args = p.parse_args()
+    methods = tuple(args.methods.split(","))
     rec, unit, rng = open_recording(args.recording), Unit.parse(args.unit), np.random.default_rng(args.seed)
     space = int(np.nonzero(np.array(list(rec.string[:100000])) == " ")[0][0])
     space = int(rec.ids(space, space + 1)[0])
     t0 = time.perf_counter()
     strong = strongest(rec, unit, args.positions, WINDOW)
-    table([deletion(rec, unit, at, space, rng, METHODS) for at in strong], f"(a) {unit} at its strongest positions")
+    table([deletion(rec, unit, at, space, rng, methods) for at in strong], f"(a) {unit} at its strongest positions")
     pairs = usable(rec, rng.integers(WINDOW, rec.n_chars, 4 * args.pairs), WINDOW)[:args.pairs]
     units = rng.integers(rec.width(unit.layer, unit.kind), size=len(pairs))
-    table([deletion(rec, Unit(unit.layer, unit.kind, int(u)), int(at), space, rng, METHODS) for u, at in zip(units, pairs)],
+    table([deletion(rec, Unit(unit.layer, unit.kind, int(u)), int(at), space, rng, methods) for u, at in zip(units, pairs)],
           f"(b) random units of layer {unit.layer}, kind {unit.kind}, at random positions")
     circuit_test(rec, unit, strong, rng)
     print(f"\n{time.perf_counter() - t0:.0f} s")

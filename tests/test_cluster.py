@@ -91,7 +91,8 @@ def test_a_part_that_keeps_killing_its_worker_fails_the_command_and_leaves_no_re
     monkeypatch.setattr(writer, "write_part_task", lambda job: os._exit(1) if job[1] == 2 else
                         writer.write_part(Path(job[0]), job[1]))
     target = tmp_path / "rec"
-    with pytest.raises(cluster.ClusterError, match=r"record: part 2 failed on the cluster"):
+    # part 2 kills its worker; a part that shared that worker may be the one reported first
+    with pytest.raises(cluster.ClusterError, match=r"record: part \d+ failed on the cluster"):
         record(tiny_run, "val", out=target, client=client, **RECORD)
     with pytest.raises(RecordingError):
         open_recording(target)
