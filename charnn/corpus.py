@@ -1,6 +1,6 @@
 """Corpus loading: a UTF-8 file, a folder of files (one document each), or a bundled corpus name.
 
-    corpus = load_corpus("austen")              # charnn/corpora/austen/, six novels, six documents
+    corpus = load_corpus("austen")              # corpora/austen/, six novels, six documents
     train, val, test = corpus.split_ids(vocab)  # contiguous 90/5/5 split of the id stream
 
 The id stream is the documents' characters with `DOC_ID` between documents, so a model trained

@@ -16,11 +16,12 @@ MARKER = ".complete"  # the manifest a recipe's build writes last: a folder with
 
 
 def corpora_dir() -> Path:
-    """Where bundled corpora live: $CHARNN_CORPORA, else the package's own `corpora/` (package data,
-    so an installed charnn has them as a checkout does)."""
+    """Where bundled corpora live: $CHARNN_CORPORA, else the `corpora/` an installed wheel carries
+    inside the package (setup.py copies it there), else the checkout's top-level `corpora/`."""
     if os.environ.get("CHARNN_CORPORA"):
         return Path(os.environ["CHARNN_CORPORA"])
-    return Path(str(resources.files("charnn") / "corpora"))
+    packaged = Path(str(resources.files("charnn") / "corpora"))
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[1] / "corpora"
 
 
 def bundled_corpora() -> list[str]:

@@ -3,7 +3,7 @@
     charnn corpus build linux                       # ~/.cache/charnn/corpora/linux (GPL: never committed)
     charnn corpus build linux --subsystems kernel,mm,fs --from linux-6.1.tar.xz
     charnn corpus build python-stdlib --include-tests
-    charnn corpus build austen --out charnn/corpora/austen # rebuild a bundled corpus in place
+    charnn corpus build austen --out corpora/austen # rebuild a bundled corpus in place
     charnn corpus list
 
 The one command that builds corpora (``python -m charnn.recipes`` forwards here). A build is
@@ -115,7 +115,7 @@ def main_list(args) -> int:
             license_ = f"(cannot import: {err})"
         variants = [(f, m) for f, m in built if m.get("recipe") == name]
         if not variants:
-            where = f"not built{' (bundled copy in charnn/corpora/)' if name in names else ''}"
+            where = f"not built{' (bundled copy in corpora/)' if name in names else ''}"
             print(f"  {name:<15} {license_:<16} {where}")
         defaults = normalized_options(name, {})
         for folder, manifest in variants:

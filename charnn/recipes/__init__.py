@@ -10,19 +10,19 @@ and what a recipe keeps of its source files is :class:`charnn.recipes.documents.
 The one command that builds them is ``charnn corpus build`` (:mod:`charnn.recipes.cache` makes
 each build atomic and records a manifest); ``python -m charnn.recipes`` forwards to it:
 
-    charnn corpus build austen --out charnn/corpora/austen [--from PATH]
-    charnn corpus build mdn-bcd --out charnn/corpora/mdn-bcd [--from PATH]
+    charnn corpus build austen --out corpora/austen [--from PATH]
+    charnn corpus build mdn-bcd --out corpora/mdn-bcd [--from PATH]
     charnn corpus build linux|python-stdlib|debian-docs [--from PATH]   # into the cache
 
 Recipes may take keyword options after ``source`` (``subsystems=`` for linux, ``include_tests=``
 for python-stdlib, ``non_utf8=``); ``charnn corpus build`` passes them and names the cache folder
 after the non-default ones.
 
-Only permissively licensed corpora are committed under ``charnn/corpora/``; GPL sources (the Linux
-kernel, Debian documentation) are built on demand and never committed. See charnn/corpora/README.md.
+Only permissively licensed corpora are committed under ``corpora/``; GPL sources (the Linux
+kernel, Debian documentation) are built on demand and never committed. See corpora/README.md.
 """
 
-# Recipe name (also the folder name under charnn/corpora/) -> module.
+# Recipe name (also the folder name under corpora/) -> module.
 RECIPES = {
     "austen": "charnn.recipes.austen",
     "mdn-bcd": "charnn.recipes.mdn",

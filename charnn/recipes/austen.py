@@ -7,8 +7,8 @@ package, charnn's ``recipes`` extra). The output is one UTF-8 ``.txt`` per novel
 publication, lines joined with ``\\n`` and a final newline; the hard wraps (about 70 columns) are
 kept exactly as stored.
 
-    charnn corpus build austen --out charnn/corpora/austen                # apt-get download
-    charnn corpus build austen --out charnn/corpora/austen --from X.deb   # or a local copy
+    charnn corpus build austen --out corpora/austen                # apt-get download
+    charnn corpus build austen --out corpora/austen --from X.deb   # or a local copy
 
 ``source`` may be the .deb, a folder (the unpacked .deb, an installed R library, or the CRAN
 source tree with ``data/*.rda``), an ``.rdx``/``.rdb`` file, an ``.rda`` file or a tarball of
@@ -197,7 +197,7 @@ newlines, from the R package janeaustenr (https://github.com/juliasilge/janeaust
 {source_desc}, whose packaging is under the MIT license:
 
 {MIT_TEXT}
-Rebuild: python -m charnn.recipes austen --out charnn/corpora/austen [--from r-cran-janeaustenr_*.deb]
+Rebuild: python -m charnn.recipes austen --out corpora/austen [--from r-cran-janeaustenr_*.deb]
 """
 
 

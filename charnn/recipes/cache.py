@@ -2,7 +2,7 @@
 
     folder, manifest, built = build_cached("linux")        # ~/.cache/charnn/corpora/linux
     build_cached("linux", subsystems=("kernel", "mm", "fs"))   # .../corpora/linux-fs-kernel-mm
-    build_cached("austen", out="charnn/corpora/austen")           # any folder
+    build_cached("austen", out="corpora/austen")           # any folder
 
 The cache root is ``$CHARNN_CACHE/corpora``, else ``$XDG_CACHE_HOME/charnn/corpora``, else
 ``~/.cache/charnn/corpora``. A recipe builds into a temporary sibling folder

@@ -16,7 +16,7 @@ check their own streams, so a damaged file fails here: rdata itself reads a trun
 serialisation without complaint.
 
 Why rdata and not a parser of our own: rdata is about ten times slower than a standard-library
-parser of the format was (charnn/corpora/README.md has the measurement), which on a build that
+parser of the format was (corpora/README.md has the measurement), which on a build that
 runs once does not pay for maintaining a parser.
 """
 

@@ -5,8 +5,8 @@ top-level sections and pretty-prints each as its own document, ``{"SECTION": ...
 ``indent=2``, key order as in ``data.json``, non-ASCII characters kept, and a final newline. The
 ``mdn_url`` and ``spec_url`` fields carry the URLs (about 1,100 per MB of output).
 
-    charnn corpus build mdn-bcd --out charnn/corpora/mdn-bcd                  # npm pack (pinned version)
-    charnn corpus build mdn-bcd --out charnn/corpora/mdn-bcd --from X.tgz     # or a local copy
+    charnn corpus build mdn-bcd --out corpora/mdn-bcd                  # npm pack (pinned version)
+    charnn corpus build mdn-bcd --out corpora/mdn-bcd --from X.tgz     # or a local copy
 
 ``source`` may be the package tarball (``npm pack``), a folder holding ``data.json`` (the one
 nearest its top, e.g. ``package/data.json``), or ``data.json`` itself. The output depends on the
@@ -82,7 +82,7 @@ Source: npm package {PACKAGE} {version or '(version unknown)'}
 License: CC0 1.0 Universal (public domain dedication),
 https://creativecommons.org/publicdomain/zero/1.0/
 
-Rebuild: python -m charnn.recipes mdn-bcd --out charnn/corpora/mdn-bcd [--from mdn-browser-compat-data-*.tgz]
+Rebuild: python -m charnn.recipes mdn-bcd --out corpora/mdn-bcd [--from mdn-browser-compat-data-*.tgz]
 """
 
 
