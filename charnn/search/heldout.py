@@ -16,6 +16,7 @@ import numpy as np
 
 from ..sae.kind import latent_name
 from ..sae.store import trained_chars
+from ..scan import separation
 from ..units import Unit, is_latent
 
 CANDIDATES = 10  # best units (and best latents) by full-text score that are scored held out
@@ -34,14 +35,8 @@ def score(x: np.ndarray, y: np.ndarray, binary: bool) -> float:
         n1, n0 = int(pos.sum()), int((~pos).sum())
         if n1 == 0 or n0 == 0 or x.min() == x.max():
             return 0.0
-        order = np.argsort(x, kind="stable")
-        ranks = np.empty(len(x))
-        ranks[order] = np.arange(1, len(x) + 1)
-        _, inverse, counts = np.unique(x[order], return_inverse=True, return_counts=True)
-        mean_rank = np.bincount(inverse, weights=ranks[order]) / counts  # ties share their mean rank
-        ranks[order] = mean_rank[inverse]
-        auroc = (ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0)
-        return float(max(auroc, 1 - auroc))
+        from sklearn.metrics import roc_auc_score  # imported here, as by the probe: only this score needs it
+        return float(separation(roc_auc_score(pos, x)))  # ties count half
     if x.std() == 0 or np.std(y) == 0:
         return 0.0
     return float(abs(np.corrcoef(x, y.astype(np.float64))[0, 1]))
