@@ -47,11 +47,11 @@ import torch
 
 from .. import cells, clib
 from ..cells.protocol import term
+from ..recording.reader import CHUNK_ROWS
 from ..units import Unit
 from . import spancache
 
 CAP = 4096  # half-lives are counted exactly up to this many steps (a longer one counts as CAP)
-CHUNK_ROWS = 65536  # rows read at a time
 SHORT_STEPS = 8  # half-lives up to this are found by direct comparison, longer ones by binary search
 INTEGRATOR_GATE = 0.97  # mean forget gate of an integrator (a half-life of ~23 steps or more)
 INTEGRATOR_C = 3.0  # |c| beyond which tanh(c) is flat (tanh(3) = 0.995)
@@ -198,24 +198,20 @@ class _Tally:
 
 
 def stream_slices(rec, max_rows: int = CHUNK_ROWS):
-    """(first, rows, count, skip) over the recording: `count` streams of `rows` rows from text position
-    `first`, whole streams batched; or one slice of a stream longer than max_rows, its first `skip`
-    rows (up to CAP) read only as the context of the rest (skip > 0: not the stream's start). Every
-    row of the text is counted in exactly one."""
+    """(first, rows, count, skip) over the recording, one per chunk of the reader (`PartPlan.chunks`):
+    `count` whole streams of `rows` rows from text position `first`; or one slice of a stream (a
+    shorter last stream, or a part of a stream longer than max_rows), its first `skip` rows (up to
+    CAP) read only as the context of the rest (skip > 0: not the stream's start). Every row of the
+    text is counted in exactly one."""
     for p in rec.parts:
         L = p.segment
-        if L <= max_rows:
-            per = max(1, max_rows // L)
-            for s in range(0, p.full_streams, per):
-                yield p.start + s * L, L, min(per, p.full_streams - s), 0
-            if p.last_rows:
-                yield p.start + p.full_streams * L, p.last_rows, 1, 0
-            continue
-        for s in range(p.streams):
-            a, b = p.start + s * L, min(p.stop, p.start + (s + 1) * L)
-            for x in range(a, b, max_rows):
-                skip = min(CAP, x - a)
-                yield x - skip, skip + min(max_rows, b - x), 1, skip
+        for a, b in p.chunks(max_rows):
+            begin = p.start + (a - p.start) // L * L  # the first row of the stream that holds a
+            if a == begin and (b - a) % L == 0:
+                yield a, L, (b - a) // L, 0
+            else:
+                skip = min(CAP, a - begin)
+                yield a - skip, skip + b - a, 1, skip
 
 
 def _scan(rec, layer: int, kind: str, units, keep: bool = False):
