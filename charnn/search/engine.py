@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..attribution.memory import half_lives
 from ..limits import MAX_BINS
 from ..recording.reader import CHUNK_ROWS, Recording, scan_blocks
 from ..scan import Cancelled, Progress, baseline_offset, direction, separation
@@ -278,7 +279,8 @@ def atlas(rec, concepts: Iterable[str] | None = None, kinds: Iterable[str] | Non
       per_unit: each unit's best concept by |r| (comparable across binary and continuous
         concepts), sorted by |r|: layer, kind, unit, concept, r, auroc; and, when `charnn explain`
         has explained the recording, its best explanation and that explanation's held-out r
-        (explanation, explanation_r).
+        (explanation, explanation_r); then half_life and memory_class (`charnn memory`'s median
+        half-life and class; empty for a kind no gate decays, such as an LSTM's h).
     A concept that is constant on this text (no URL in a novel) is left out and listed in
     per_concept.attrs["skipped"] with the reason. When the scan holds both the model's units and
     an autoencoder's latents (kinds sae-NAME), per_concept.attrs["units_vs_latents"] has, per
@@ -328,4 +330,4 @@ def atlas(rec, concepts: Iterable[str] | None = None, kinds: Iterable[str] | Non
     named = best_explanations(rec) if getattr(rec, "path", None) is not None else None
     if named is not None:
         per_unit = per_unit.merge(named, on=["layer", "kind", "unit"], how="left")
-    return per_concept, per_unit
+    return per_concept, half_lives(rec, per_unit)
