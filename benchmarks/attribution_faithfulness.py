@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 from charnn.attribution import attribute, circuit
-from charnn.attribution.ablation import rerun
+from charnn.attribution.ablation import reruns
 from charnn.attribution.circuit import DEPTH
 from charnn.recording import open_recording
 from charnn.units import Unit
@@ -48,38 +48,41 @@ def strongest(rec, unit: Unit, n: int, back: int) -> list[int]:
 
 
 def deletion(rec, unit: Unit, at: int, space: int, rng, methods) -> dict:
-    """{(method or "random", k): |change of the unit's value at `at`|}."""
+    """{(method or "random", k): |change of the unit's value at `at`|}: every deleted variant of the
+    window rerun at once, as parallel streams from the recorder's state (`ablation.reruns`)."""
     start = at - WINDOW + 1
     ids = rec.ids(start, at + 1)
-    base = rerun(rec, unit, at, start)
-
-    def moved(positions) -> float:
-        changed = ids.copy()
-        changed[np.asarray(positions) - start] = space
-        return abs(rerun(rec, unit, at, start, ids=changed) - base)
-
-    out = {}
+    keys, deleted, out = [("base", 0)], [[]], {}
     for method in methods:
         try:
             c = attribute(rec, unit, at, window=WINDOW, method=method).contributions.iloc[:-1]  # earlier characters
-        except ValueError:  # integrated gradients that do not add up (the path leaves the model's regime)
+        except ValueError:  # integrated gradients that do not add up within their budget
             out[("incomplete", method)] = 1
             continue
         c = c[c["char"] != " "]
         order = c["pos"].to_numpy()[np.argsort(-c["contribution"].abs().to_numpy(), kind="stable")]
-        for k in KS:
-            out[(method, k)] = moved(order[:k])
+        keys += [(method, k) for k in KS]
+        deleted += [order[:k] for k in KS]
     candidates = np.arange(start, at)[ids[:-1] != space]
     for k in KS:
-        out[("random", k)] = statistics.median(moved(rng.choice(candidates, k, replace=False)) for _ in range(DRAWS))
+        keys += [("random", k)] * DRAWS
+        deleted += [rng.choice(candidates, k, replace=False) for _ in range(DRAWS)]
+    variants = np.repeat(ids[None], len(deleted), axis=0)  # (B, T)
+    for row, positions in zip(variants, deleted):
+        row[np.asarray(positions, np.int64) - start] = space
+    values = reruns(rec, unit, at, start, ids=variants)  # (B,)
+    moved: dict = {}
+    for key, value in zip(keys[1:], values[1:]):
+        moved.setdefault(key, []).append(abs(value - values[0]))
+    out.update({key: statistics.median(changes) for key, changes in moved.items()})  # random: the median of DRAWS
     return out
 
 
-def table(results: list[dict], title: str) -> None:
+def table(results: list[dict], title: str, methods) -> None:
     print(f"\n{title} ({len(results)} positions)\n")
     print("| method | k | median abs change | median ratio to random |")
     print("|---|---|---|---|")
-    for method in (*METHODS, "random"):
+    for method in (*methods, "random"):
         for k in KS:
             changes = [r[(method, k)] for r in results if (method, k) in r]
             if k == KS[0] and any(("incomplete", method) in r for r in results):
@@ -103,9 +106,8 @@ def circuit_test(rec, unit: Unit, positions: list[int], rng) -> None:
         for layer, kind, _, pos in top:
             values = np.abs(rec.activations(layer, kind, None, pos, pos + 1)[0])
             rand.append((layer, kind, int(rng.choice(np.nonzero(values > np.median(values))[0])), pos))
-        start = at - DEPTH - 1
-        base = rerun(rec, unit, at, start)
-        a, b = abs(rerun(rec, unit, at, start, ablate=top) - base), abs(rerun(rec, unit, at, start, ablate=rand) - base)
+        base, a, b = reruns(rec, unit, at, at - DEPTH - 1, ablate=[[], top, rand])
+        a, b = abs(a - base), abs(b - base)
         moved.append(a), random_moved.append(b), ratios.append(a / max(b, 1e-9))
     print(f"\ncircuit ablation ({len(moved)} positions): the graph's 10 largest nodes moved the unit by "
           f"{statistics.median(moved):.4g} (median), 10 random active units by {statistics.median(random_moved):.4g}; "
@@ -120,19 +122,28 @@ def main() -> None:
     p.add_argument("--pairs", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--methods", default=",".join(METHODS), help="attribution methods to test (default: all)")
+    p.add_argument("--parts", default="a,b,circuit", help="which tests to run: a, b, circuit (default: all)")
     args = p.parse_args()
-    methods = tuple(args.methods.split(","))
+    methods, parts = tuple(args.methods.split(",")), set(args.parts.split(","))
     rec, unit, rng = open_recording(args.recording), Unit.parse(args.unit), np.random.default_rng(args.seed)
-    space = int(np.nonzero(np.array(list(rec.string[:100000])) == " ")[0][0])
-    space = int(rec.ids(space, space + 1)[0])
-    t0 = time.perf_counter()
+    space = int(rec.ids(rec.string.index(" "), rec.string.index(" ") + 1)[0])
     strong = strongest(rec, unit, args.positions, WINDOW)
-    table([deletion(rec, unit, at, space, rng, methods) for at in strong], f"(a) {unit} at its strongest positions")
-    pairs = usable(rec, rng.integers(WINDOW, rec.n_chars, 4 * args.pairs), WINDOW)[:args.pairs]
-    units = rng.integers(rec.width(unit.layer, unit.kind), size=len(pairs))
-    table([deletion(rec, Unit(unit.layer, unit.kind, int(u)), int(at), space, rng, methods) for u, at in zip(units, pairs)],
-          f"(b) random units of layer {unit.layer}, kind {unit.kind}, at random positions")
-    circuit_test(rec, unit, strong, rng)
+    if "a" in parts:
+        timed(lambda: table([deletion(rec, unit, at, space, rng, methods) for at in strong],
+                            f"(a) {unit} at its strongest positions", methods))
+    if "b" in parts:
+        pairs = usable(rec, rng.integers(WINDOW, rec.n_chars, 4 * args.pairs), WINDOW)[:args.pairs]
+        units = rng.integers(rec.width(unit.layer, unit.kind), size=len(pairs))
+        timed(lambda: table([deletion(rec, Unit(unit.layer, unit.kind, int(u)), int(at), space, rng, methods)
+                             for u, at in zip(units, pairs)],
+                            f"(b) random units of layer {unit.layer}, kind {unit.kind}, at random positions", methods))
+    if "circuit" in parts:
+        timed(lambda: circuit_test(rec, unit, strong, rng))
+
+
+def timed(run) -> None:
+    t0 = time.perf_counter()
+    run()
     print(f"\n{time.perf_counter() - t0:.0f} s")
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 NODES, FIRST = 4, 8  # Gauss-Legendre nodes per interval; intervals to begin with
-MAX_POINTS = 2048  # gradient evaluations at most per attribution
+MAX_POINTS = 2048  # gradient evaluations at most per path
 BATCH = 64  # path points per pass
 TOLERANCE = 0.01  # completeness, relative to |F(e) - F(b)|
 
@@ -76,7 +76,8 @@ def _worst(miss: torch.Tensor, allowed: float) -> torch.Tensor:
     return split
 
 
-def integrated_gradients(F, emb: torch.Tensor, baseline: torch.Tensor) -> tuple[torch.Tensor, float, float, float]:
+def integrated_gradients(F, emb: torch.Tensor, baseline: torch.Tensor,
+                         max_points: int = MAX_POINTS) -> tuple[torch.Tensor, float, float, float]:
     """emb, baseline (T, E) -> (attributions (T,), F(emb), F(baseline), relative completeness error)."""
     path = _Path(F, emb, baseline)
     edges = torch.linspace(0, 1, FIRST + 1, dtype=emb.dtype)  # (m + 1,)
@@ -87,7 +88,7 @@ def integrated_gradients(F, emb: torch.Tensor, baseline: torch.Tensor) -> tuple[
     parts = path.pieces(lo, hi)  # (m, T)
     while True:
         miss = (parts.sum(1) - (f_hi - f_lo)).abs()  # (m,): each interval against its exact integral
-        if float(miss.sum()) <= TOLERANCE * scale or path.points >= MAX_POINTS:
+        if float(miss.sum()) <= TOLERANCE * scale or path.points >= max_points:
             break
         split = _worst(miss, TOLERANCE * scale / 2)
         mid = (lo[split] + hi[split]) / 2
