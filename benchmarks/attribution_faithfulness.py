@@ -1,22 +1,26 @@
 """Faithfulness of attributions and circuits, measured by changing the input and rerunning the model.
 
-    .venv/bin/python benchmarks/attribution_faithfulness.py RECORDING --unit 0:c:115
-    .venv/bin/python benchmarks/attribution_faithfulness.py RECORDING --unit 0:c:115 --positions 20 --pairs 50   # quicker
+    .venv/bin/python benchmarks/attribution_faithfulness.py RECORDING --unit 0:c:229
+    .venv/bin/python benchmarks/attribution_faithfulness.py RECORDING --unit 0:c:229 --positions 20 --pairs 50   # quicker
+    .venv/bin/python benchmarks/attribution_faithfulness.py RECORDING --unit 0:c:229 --methods write,gradxinput --parts a
 
 Deletion test (for each method and random, k = 1, 3, 5): over a 120-character window ending at a
 position, replace the k earlier characters with the largest |contribution| by a space (among the
 characters that are not spaces already: replacing a space by a space changes nothing), rerun the
-window through the stepped model (charnn.attribution.ablation.rerun: the recorder's state before the
-window, every layer stepped) and take |change| of the unit's value there; random: k random earlier
-characters of the same window (the median of 5 draws). On (a) the unit's `--positions` strongest
-positions (largest |value - median|) and (b) `--pairs` random (unit, position) pairs of the same
-kind. Printed per method and k: the median |change|, and the median over positions of the ratio to
-random.
+window through the stepped model from the recorder's state before it (every layer stepped) and take
+|change| of the unit's value there; random: k random earlier characters of the same window (the
+median of 5 draws). Every variant of one window, the methods' and the random draws', runs at once as
+parallel streams of one stepped run (charnn.attribution.ablation.reruns). On (a) the unit's
+`--positions` strongest positions (largest |value - median|), at least `--spacing` characters apart
+(default: the window, so that every position brings a passage of its own; the strongest positions of
+a cell that holds a state through a passage are otherwise mostly neighbours in one passage), and (b)
+`--pairs` random (unit, position) pairs of the same layer and kind. Printed per method and k: the
+median |change|, and the median over positions of the ratio to random.
 
-Circuit test: at the unit's strongest positions, the graph's 10 largest state nodes (not the
-target) set to 0 at their positions against 10 random active units (|value| above the layer's
-median there) of the same layers, kinds and positions, over a window starting DEPTH + 1 steps back;
-printed: the median |change| of each and the median ratio.
+Circuit test: at the positions of (a), the graph's 10 largest state nodes (not the target) set to 0
+at their positions against 10 random active units (|value| above the layer's median there) of the
+same layers, kinds and positions, over a window starting DEPTH + 1 steps back; printed: the median
+|change| of each and the median ratio.
 """
 
 from __future__ import annotations
@@ -41,10 +45,18 @@ def usable(rec, positions, back: int) -> np.ndarray:
     return np.array([p for p in positions if p - back >= rec.stream_start(int(p))], np.int64)
 
 
-def strongest(rec, unit: Unit, n: int, back: int) -> list[int]:
+def strongest(rec, unit: Unit, n: int, back: int, spacing: int = 1) -> list[int]:
+    """The unit's n strongest positions (largest |value - median|) whose window of `back` characters
+    lies in their stream, each at least `spacing` characters from a stronger one."""
     values = rec.activations(unit.layer, unit.kind, [unit.index])[:, 0]
     order = np.argsort(-np.abs(values - np.median(values)), kind="stable")
-    return [int(p) for p in usable(rec, order[:max(20 * n, 1000)], back)[:n]]
+    chosen: list[int] = []
+    for p in usable(rec, order[:max(20 * n * spacing, 1000)], back):
+        if all(abs(int(p) - q) >= spacing for q in chosen):
+            chosen.append(int(p))
+            if len(chosen) == n:
+                break
+    return chosen
 
 
 def deletion(rec, unit: Unit, at: int, space: int, rng, methods) -> dict:
@@ -54,11 +66,14 @@ def deletion(rec, unit: Unit, at: int, space: int, rng, methods) -> dict:
     ids = rec.ids(start, at + 1)
     keys, deleted, out = [("base", 0)], [[]], {}
     for method in methods:
+        t0 = time.perf_counter()
         try:
             c = attribute(rec, unit, at, window=WINDOW, method=method).contributions.iloc[:-1]  # earlier characters
         except ValueError:  # integrated gradients that do not add up within their budget
             out[("incomplete", method)] = 1
             continue
+        finally:
+            out[("seconds", method)] = time.perf_counter() - t0
         c = c[c["char"] != " "]
         order = c["pos"].to_numpy()[np.argsort(-c["contribution"].abs().to_numpy(), kind="stable")]
         keys += [(method, k) for k in KS]
@@ -90,6 +105,9 @@ def table(results: list[dict], title: str, methods) -> None:
                       f"{len(results)} positions: left out | |")
             if not changes:
                 continue
+            if k == KS[0] and method != "random":
+                seconds = statistics.median(r[("seconds", method)] for r in results if ("seconds", method) in r)
+                print(f"| {method} | - | one attribution: {seconds * 1000:.0f} ms (median) | |")
             ratios = [r[(method, k)] / max(r[("random", k)], 1e-9) for r in results if (method, k) in r]
             print(f"| {method} | {k} | {statistics.median(changes):.4g} | {statistics.median(ratios):.2f}x |")
 
@@ -122,12 +140,15 @@ def main() -> None:
     p.add_argument("--pairs", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--methods", default=",".join(METHODS), help="attribution methods to test (default: all)")
+    p.add_argument("--spacing", type=int, default=WINDOW,
+                   help="(a) and the circuit test: characters at least between two positions (default the window, "
+                        "so that no two share a character; 1: the strongest positions as they come)")
     p.add_argument("--parts", default="a,b,circuit", help="which tests to run: a, b, circuit (default: all)")
     args = p.parse_args()
     methods, parts = tuple(args.methods.split(",")), set(args.parts.split(","))
     rec, unit, rng = open_recording(args.recording), Unit.parse(args.unit), np.random.default_rng(args.seed)
     space = int(rec.ids(rec.string.index(" "), rec.string.index(" ") + 1)[0])
-    strong = strongest(rec, unit, args.positions, WINDOW)
+    strong = strongest(rec, unit, args.positions, WINDOW, args.spacing)
     if "a" in parts:
         timed(lambda: table([deletion(rec, unit, at, space, rng, methods) for at in strong],
                             f"(a) {unit} at its strongest positions", methods))
