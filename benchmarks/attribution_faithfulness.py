@@ -27,7 +27,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 
 import numpy as np
 
@@ -144,22 +147,64 @@ def main() -> None:
                    help="(a) and the circuit test: characters at least between two positions (default the window, "
                         "so that no two share a character; 1: the strongest positions as they come)")
     p.add_argument("--parts", default="a,b,circuit", help="which tests to run: a, b, circuit (default: all)")
+    p.add_argument("--workers", type=int, default=1, help="processes for the deletion tests (default 1)")
     args = p.parse_args()
     methods, parts = tuple(args.methods.split(",")), set(args.parts.split(","))
-    rec, unit, rng = open_recording(args.recording), Unit.parse(args.unit), np.random.default_rng(args.seed)
-    space = int(rec.ids(rec.string.index(" "), rec.string.index(" ") + 1)[0])
+    rec, unit = open_recording(args.recording), Unit.parse(args.unit)
     strong = strongest(rec, unit, args.positions, WINDOW, args.spacing)
+    run = Deletions(args.recording, methods, args.seed, args.workers)
     if "a" in parts:
-        timed(lambda: table([deletion(rec, unit, at, space, rng, methods) for at in strong],
-                            f"(a) {unit} at its strongest positions", methods))
+        timed(lambda: table(run([(str(unit), at) for at in strong], "a"), f"(a) {unit} at its strongest positions", methods))
     if "b" in parts:
+        rng = np.random.default_rng([args.seed, 1])
         pairs = usable(rec, rng.integers(WINDOW, rec.n_chars, 4 * args.pairs), WINDOW)[:args.pairs]
         units = rng.integers(rec.width(unit.layer, unit.kind), size=len(pairs))
-        timed(lambda: table([deletion(rec, Unit(unit.layer, unit.kind, int(u)), int(at), space, rng, methods)
-                             for u, at in zip(units, pairs)],
+        timed(lambda: table(run([(str(Unit(unit.layer, unit.kind, int(u))), int(at)) for u, at in zip(units, pairs)], "b"),
                             f"(b) random units of layer {unit.layer}, kind {unit.kind}, at random positions", methods))
     if "circuit" in parts:
-        timed(lambda: circuit_test(rec, unit, strong, rng))
+        timed(lambda: circuit_test(rec, unit, strong, np.random.default_rng([args.seed, 2])))
+
+
+class Deletions:
+    """The deletion test at many (unit, position) cases, in `workers` processes; case i draws its random
+    characters from the seed and i alone, so the results do not depend on the number of workers."""
+
+    def __init__(self, recording: str, methods, seed: int, workers: int):
+        self.args, self.workers = (recording, methods, seed), workers
+
+    def __call__(self, cases: list[tuple[str, int]], name: str) -> list[dict]:
+        jobs = [(unit, at, i) for i, (unit, at) in enumerate(cases)]
+        if self.workers <= 1:
+            _open(*self.args)
+            return [_case(job) for job in progress(jobs, name)]
+        with ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=_open,
+                                 initargs=self.args) as pool:
+            return list(progress(pool.map(_case, jobs), name, len(jobs)))
+
+
+_worker: dict = {}  # the recording and the settings, once per process
+
+
+def _open(recording: str, methods, seed: int) -> None:
+    rec = open_recording(recording)
+    space = int(rec.ids(rec.string.index(" "), rec.string.index(" ") + 1)[0])  # the text, read before any timing
+    _worker.update(rec=rec, methods=methods, seed=seed, space=space)
+
+
+def _case(job: tuple[str, int, int]) -> dict:
+    unit, at, i = job
+    w = _worker
+    return deletion(w["rec"], Unit.parse(unit), at, w["space"], np.random.default_rng([w["seed"], 3, i]), w["methods"])
+
+
+def progress(items, name: str, n: int | None = None):
+    """The items, with a line on stderr every tenth of the way (a full run takes a while)."""
+    n = len(items) if n is None else n
+    t0 = time.perf_counter()
+    for i, item in enumerate(items):
+        if i and i % max(n // 10, 1) == 0:
+            print(f"({name}) {i} of {n} in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+        yield item
 
 
 def timed(run) -> None:
