@@ -29,11 +29,8 @@ def saturation(rec, max_chars: int | None = None) -> pd.DataFrame:
     n = rec.n_chars if max_chars is None else min(rec.n_chars, max_chars)
     low = {(l, g): np.zeros(rec.hidden, np.int64) for l in range(rec.layers) for g in gates}
     high = {key: np.zeros(rec.hidden, np.int64) for key in low}
-    for start, _, block in rec.iter_chunks(kinds=gates):
-        if start >= n:
-            break
+    for _, _, block in rec.iter_chunks(kinds=gates, stop=n):
         for key, x in block.items():  # x (rows, H)
-            x = x[: n - start]
             low[key] += (x < LEFT).sum(0)
             high[key] += (x > RIGHT).sum(0)
     rows = [pd.DataFrame({"layer": l, "gate": g, "unit": np.arange(rec.hidden),

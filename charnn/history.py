@@ -65,7 +65,8 @@ def correlations(a: Recording, b: Recording, kinds=None, units_a=None) -> tuple[
     labels_a, labels_b = _labels(a, kinds), _labels(b, kinds)
     rows = np.arange(len(labels_a)) if units_a is None else np.array([labels_a.index(tuple(u)) for u in units_a])
     n, sa, sb, saa, sbb, sab = 0, 0.0, 0.0, 0.0, 0.0, 0.0
-    for (_, _, ca), (_, _, cb) in zip(a.iter_chunks(kinds=kinds), b.iter_chunks(kinds=kinds)):
+    for start, stop, ca in a.iter_chunks(kinds=kinds):  # b read over a's chunks: its row groups may differ
+        cb = {(layer, kind): b.activations(layer, kind, None, start, stop) for kind in kinds for layer in range(b.layers)}
         x = _stacked(ca, a, kinds)[:, rows].astype(np.float64)  # (n, Ua)
         y = _stacked(cb, b, kinds).astype(np.float64)  # (n, Ub)
         n += len(x)

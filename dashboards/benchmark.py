@@ -3,9 +3,12 @@ repaint the text, paging, and a regex search over all units, measured inside the
 (from the click to the moment the new spans are laid out / the results table is filled).
 
     python -m dashboards.benchmark runs --run austen --rec val --switches 30 --regex '"[^"]*"'
+    python -m dashboards.benchmark runs --run austen --rec val --layer 0 --unit 229 --clicks 20
 
 Prints medians and percentiles; --json writes them to a file. Target on a 1M-character 2x256
-recording: neuron switch <= 300 ms median, search <= 3 s. Opening a
+recording: neuron switch <= 300 ms median, search <= 3 s. --clicks times clicking characters of
+the neuron view until the text before each is coloured by its contribution (`charnn.attribute`;
+target 300 ms), spread over the window, the first click apart (it loads the model). Opening a
 recording starts building its search summary (per-unit sums and histograms, once per
 recording) in the background, so the neuron switches here are timed while that runs, and a
 search started before it ends waits for it; --first-regex times the first search after the
@@ -37,6 +40,21 @@ document.getElementById(buttonId).click();
 (function check() {
   const p = window.charnnLastPaint;
   if (p && p.id === "text" && p.key !== before) return done(p.t - t0);
+  if (performance.now() - t0 > 20000) return done(-1);
+  setTimeout(check, 1);
+})();
+"""
+
+# Click character i of the neuron view, resolve with the ms from the click (as charnn.js records it)
+# until the text is painted with the contributions to the unit's value there.
+CLICK_CHAR_AND_WAIT = """
+const [i, done] = [arguments[0], arguments[arguments.length - 1]];
+const before = window.charnnLastPaint ? window.charnnLastPaint.t : null;
+document.querySelector(`#text span[data-i='${i}']`).click();
+const t0 = window.charnnAttributeClick;
+(function check() {
+  const p = window.charnnLastPaint;
+  if (p && p.id === "text" && p.t !== before && p.key.startsWith("contributions")) return done(p.t - t0);
   if (performance.now() - t0 > 20000) return done(-1);
   setTimeout(check, 1);
 })();
@@ -76,6 +94,16 @@ def summary(ms: list[float]) -> dict:
             "min_ms": round(ms[0], 1), "max_ms": round(ms[-1], 1)}
 
 
+def clicks(driver, n: int) -> dict:
+    """Attribution clicks on characters 250.. of the window (a full 200-character window before each)."""
+    width = driver.execute_script("return document.querySelectorAll('#text span[data-i]').length")
+    spots = [250 + (97 * k) % max(1, width - 250) for k in range(n + 1)]
+    ms = [driver.execute_async_script(CLICK_CHAR_AND_WAIT, i) for i in spots]
+    if min(ms) < 0:
+        raise RuntimeError("an attribution click was not painted within 20 s")
+    return {"attribution_first_click_ms": round(ms[0], 1), "attribution_click": summary(ms[1:])}
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs_dir")
@@ -83,7 +111,9 @@ def main(argv=None) -> dict:
     p.add_argument("--rec")
     p.add_argument("--layer", type=int, default=1)
     p.add_argument("--kind", default="c")
+    p.add_argument("--unit", type=int, default=0)
     p.add_argument("--switches", type=int, default=30)
+    p.add_argument("--clicks", type=int, default=0, help="also time this many attribution clicks")
     p.add_argument("--pages", type=int, default=10)
     p.add_argument("--regex", default=None, help="also time a search for this regex (all units)")
     p.add_argument("--searches", type=int, default=3)
@@ -97,11 +127,13 @@ def main(argv=None) -> dict:
     driver.set_script_timeout(180)
     results = {}
     try:
-        wanted = dict(run=args.run, rec=args.rec, layer=args.layer, kind=args.kind, unit=0)
+        wanted = dict(run=args.run, rec=args.rec, layer=args.layer, kind=args.kind, unit=args.unit)
         query = {k: v for k, v in wanted.items() if v is not None}
         driver.get(server.url + "?" + urlencode(query))
         wait_for(lambda: driver.execute_script("return window.charnnLastPaint && window.charnnLastPaint.id === 'text'"),
                  timeout=120, what="the first paint")
+        if args.clicks:
+            results.update(clicks(driver, args.clicks))
         driver.execute_async_script(CLICK_AND_WAIT_PAINT, "unit-next")  # warm-up
         results["neuron_switch"] = summary([driver.execute_async_script(CLICK_AND_WAIT_PAINT, "unit-next")
                                             for _ in range(args.switches)])

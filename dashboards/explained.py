@@ -132,20 +132,22 @@ class Filters:
 
 def best(df: pd.DataFrame, filters: Filters = Filters()) -> tuple[pd.DataFrame, int, int]:
     """(each unit's best explanation that passes the filters, best score first, at most MAX_ROWS, with
-    the columns the explain page shows: unit, score, r, chance, separation, terms, explanation, and the
-    two-part explanation's class, r2_local, r2_memory, lookup and readable; how many pass; how many
-    units there are)."""
+    the columns the explain page shows: unit, score, r, chance, separation, terms, explanation, the
+    two-part explanation's class, r2_local, r2_memory, lookup and readable, and the median half-life
+    (NaN for a kind no gate decays, or a file written before it had the column); how many pass; how
+    many units there are)."""
     first = df[df["rank"] == 1]
     shown = filters.apply(first).sort_values(["score", "layer", "kind", "unit"], ascending=[False, True, True, True],
                                              kind="stable")
     top = shown.head(MAX_ROWS)
     names = [str(Unit(int(r.layer), r.kind, int(r.unit))) for r in top.itertuples()]
     text = np.where(top["status"] == "ok", top["explanation"], "— " + top["status"].astype(str))
+    half_life = top["half_life"].to_numpy() if "half_life" in top else np.full(len(top), np.nan)
     table = pd.DataFrame({"unit": names, "score": top["score"].to_numpy(), "r": top["r_heldout"].to_numpy(),
                           "chance": top["r_chance"].abs().to_numpy(),
                           "separation": separation(top["auroc"]).to_numpy(),
                           "terms": top["terms"].to_numpy(), "explanation": text,
-                          **{c: top[c].to_numpy() for c in TWO_PART}})
+                          **{c: top[c].to_numpy() for c in TWO_PART}, "half_life": half_life})
     return table, len(shown), len(first)
 
 

@@ -139,6 +139,21 @@ def test_register_refuses_a_cell_that_breaks_the_protocol():
         ModelConfig(vocab_size=5, cell="no-such-cell")
 
 
+def test_a_cell_that_lists_no_kinds_has_its_derived_kinds_then_its_carried_state():
+    class Gated(Cell):
+        name, derived, carried = "gated", ("a", "u"), ("h", "m")
+
+    class Plain(Cell):
+        name = "plain"
+
+    class Listed(Gated):
+        kinds = ("m", "a", "u", "h")
+
+    assert Gated.kinds == ("a", "u", "h", "m") and Plain.kinds == ("h",) and Listed.kinds == ("m", "a", "u", "h")
+    assert cells.get("gru").kinds == ("r", "z", "n", "h") and cells.get("rnn").kinds == ("h",)
+    assert cells.get("minlstm").kinds == ("f", "i", "g", "h") and cells.get("lstm").kinds == ("i", "f", "g", "o", "c", "h")
+
+
 @pytest.mark.parametrize("cell", ["mingru", "minlstm"])
 def test_minimal_cells_scan_equals_their_steps_and_derives_exactly(cell):
     torch.manual_seed(1)

@@ -201,7 +201,12 @@ def test_add_kind_materialises_a_gate_and_stores_a_wider_kind(tmp_path, text_fil
     derived_f = rec.activations(1, "f")
     rec.add_kind(1, "f", rec.hidden, lambda a, b: rec.activations(1, "f", start=a, stop=b))
     rec.add_kind(0, "sae-c", 3 * rec.hidden, lambda a, b: np.tile(rec.activations(0, "c", start=a, stop=b), 3))
+    asked = []  # slices of row groups: fn is asked for at most max_rows rows at a time
+    rec.add_kind(0, "cc", rec.hidden, lambda a, b: asked.append(b - a) or rec.activations(0, "c", start=a, stop=b),
+                 max_rows=300)
     again = open_recording(tmp_path / "rec")
+    assert max(asked) == 300 and sum(asked) == rec.n_chars
+    np.testing.assert_array_equal(again.activations(0, "cc"), again.activations(0, "c"))
     assert again.stored(1, "f") and not again.stored(0, "f") and again.width(0, "sae-c") == 120
     np.testing.assert_allclose(again.activations(1, "f"), derived_f, atol=F16_TOLERANCE / 2)
     np.testing.assert_array_equal(again.activations(0, "sae-c", units=[45]), again.activations(0, "c", units=[5]))
@@ -307,6 +312,32 @@ def test_a_long_derived_read_goes_chunk_by_chunk(tmp_path, text_file, monkeypatc
     monkeypatch.setattr(reader, "CHUNK_ROWS", 700)  # chunks that cross streams and parts
     np.testing.assert_allclose(rec.activations(1, "o", units=[2, 30]), whole, atol=1e-6)
     np.testing.assert_allclose(rec.activations(1, "o", units=[2, 30], start=650, stop=5300), whole[650:5300], atol=1e-6)
+
+
+def test_chunks_follow_the_row_groups_and_read_the_same_values_either_way(small_rec):
+    rec = open_recording(small_rec)
+    for p in rec.parts:
+        for max_rows in (1, 7, p.segment - 1, p.segment, 2 * p.segment + 3, 10 ** 6):
+            spans = p.chunks(max_rows)
+            assert spans[0][0] == p.start and spans[-1][1] == p.stop
+            assert all(b == c for (_, b), (c, _) in zip(spans, spans[1:]))
+            for a, b in spans:  # at most max_rows rows: whole groups, or rows of one group
+                first, last = (a - p.start) // p.segment, (b - 1 - p.start) // p.segment
+                whole = (a - p.start) % p.segment == 0 and (b - p.start) % p.segment == 0
+                assert 0 < b - a <= max_rows and (whole or first == last)
+    both = dict(kinds=["c", "f"], chunk_chars=700)
+    for start, stop in ((0, rec.n_chars), (650, 5300)):
+        rows = list(rec.iter_chunks(start=start, stop=stop, **both))
+        units = list(rec.iter_chunks(start=start, stop=stop, unit_major=True, **both))
+        assert [c[:2] for c in rows] == [c[:2] for c in units] == rec.spans(start, stop, 700)
+        assert any(u[2][(0, "c")].ndim == 3 for u in units)  # whole row groups: the stored array, in place
+        for (_, _, r), (_, _, u) in zip(rows, units):
+            for key, x in u.items():
+                x = x.transpose(0, 2, 1).reshape(-1, x.shape[1]) if x.ndim == 3 else x.T  # (n, H) in text order
+                np.testing.assert_array_equal(r[key], x.astype(np.float32))
+        for kind in ("c", "f"):  # f is computed: a matmul of another batch size may round the last bit
+            np.testing.assert_allclose(np.concatenate([r[(0, kind)] for _, _, r in rows]),
+                                       rec.activations(0, kind, start=start, stop=stop), rtol=0, atol=1e-6)
 
 
 def test_reads_after_release_are_unchanged(small_rec):

@@ -4,12 +4,14 @@
     spans = memory_spans(open_recording("runs/austen/recordings/val"))   # one row per unit
     spans.sort_values("half_life", ascending=False).head()
     k, censored = unit_half_lives(rec, Unit.parse("0:c:37"))              # (n_chars,) per position
+    half_lives(rec, units)          # half_life, memory_class beside (layer, kind, unit) rows: the atlas's
     charnn memory runs/austen/recordings/val --kinds c
 
 An LSTM cell keeps f_{s+1} * ... * f_t of what was written at step s (c_t = f_t c_{t-1} + i_t g_t);
 a GRU's h keeps z_{s+1} * ... * z_t (h_t = z_t h_{t-1} + (1 - z_t) n_t). The half-life at t is the
 number of steps back until that product falls below 1/2: 1 when the gate at t is below 1/2, large
-where the gate stays near 1. Per unit: the median and 90th percentile over every position.
+where the gate stays near 1. Per unit: the median and 90th percentile over every position. A
+recording's spans are computed once and kept beside it (`spancache`).
 
 The product stops at a stream's start (see `Recording.streams`): the gates before it belong to the
 burn-in, which the recording does not keep. Where the product has not fallen below 1/2 by then, the
@@ -20,12 +22,15 @@ Each cumulative sum A_t = sum_{r <= t} -log f_r is non-decreasing along a stream
 the product falls below 1/2 (A_t - A_j > ln 2) is found by comparing A_t with A_{t-d} for the first
 few d (most half-lives are a few steps), then by a binary search over the earlier sums for the rest;
 or, where charnn/attribution/_halflife.c was built, in one pass with a pointer per unit that only
-moves forward.
+moves forward, which also tallies each unit's histogram as it goes: the gates are read once, and
+nothing the size of the text is written beside them.
 
 Classes (`class`):
 - `integrator`: an LSTM cell whose mean forget gate is >= 0.97 and whose raw c leaves tanh's range
   (|c| >= 3, where tanh(c) is flat): it sums, or counts, over hundreds of characters; `drift_r` is the
-  Pearson r of its raw c with the steps since its stream began (near +-1: it counts characters);
+  Pearson r of its raw c with the steps since its stream began (near +-1: it counts characters). Only
+  an integrator's c is read for it (NaN for the other units): the half-lives need the gates alone,
+  and the c of every cell would be a second full read;
 - `long`: median half-life > 20 characters; `medium`: 4 to 20; `short`: 1 to 3 (a lookup on the last
   few characters).
 """
@@ -42,10 +47,11 @@ import torch
 
 from .. import cells, clib
 from ..cells.protocol import term
+from ..recording.reader import CHUNK_ROWS
 from ..units import Unit
+from . import spancache
 
 CAP = 4096  # half-lives are counted exactly up to this many steps (a longer one counts as CAP)
-CHUNK_ROWS = 65536  # rows read at a time
 SHORT_STEPS = 8  # half-lives up to this are found by direct comparison, longer ones by binary search
 INTEGRATOR_GATE = 0.97  # mean forget gate of an integrator (a half-life of ~23 steps or more)
 INTEGRATOR_C = 3.0  # |c| beyond which tanh(c) is flat (tanh(3) = 0.995)
@@ -87,25 +93,38 @@ def spans(f: torch.Tensor, real_start: bool = True) -> tuple[torch.Tensor, torch
     back until the product of gates falls below 1/2, and censored (S, n, U) bool, where it did not by
     the first step (k is then that lower bound). real_start False: the first step is not the stream's
     (a slice of a long stream): k is then a lower bound without being censored."""
-    neglog = f.clamp_min(1e-30).log_().neg_().contiguous()  # (S, n, U): a gate of 0 counts as 1e-30
     kernel = _kernel()
     if kernel is None:
-        return _spans_torch(neglog, real_start)
+        return _spans_torch(_neglog(f), real_start)
     S, n, U = f.shape
     k, censored = torch.empty(S, n, U, dtype=torch.int32), torch.empty(S, n, U, dtype=torch.bool)
-    scratch, pointers = torch.empty((n + 1) * U, dtype=torch.float64), torch.empty(U, dtype=torch.int64)
-    kernel(neglog.data_ptr(), S, n, U, k.data_ptr(), censored.data_ptr(), scratch.data_ptr(), pointers.data_ptr(),
-           int(real_start))
+    _run(kernel, f, 0, real_start, k.data_ptr(), censored.data_ptr(), None)
     return k, censored
 
 
+def _neglog(f: torch.Tensor) -> torch.Tensor:
+    return f.clamp_min(1e-30).log_().neg_().contiguous()  # (S, n, U): a gate of 0 counts as 1e-30
+
+
+def _run(kernel, f: torch.Tensor, skip: int, real_start: bool, k, censored, tally) -> None:
+    """One call of the C pass over f (S, n, U) (see _halflife.c): k, censored (data pointers or None)
+    receive rows skip.. of every stream; `tally` (a _Tally or None) adds them to its counts."""
+    f = f.contiguous()
+    S, n, U = f.shape
+    scratch, pointers = torch.empty((n + 1) * U, dtype=torch.float64), torch.empty(2 * U, dtype=torch.int64)
+    counts = (None, None, None) if tally is None else \
+        (tally.counts.ctypes.data, tally.censored.ctypes.data, tally.gate_sum.ctypes.data)
+    kernel(f.data_ptr(), S, n, U, skip, int(real_start), CAP, k, censored, *counts, scratch.data_ptr(),
+           pointers.data_ptr())
+
+
 def _kernel():
-    """charnn_half_lives (charnn/attribution/_halflife.c), or None where it was not built or CHARNN_NATIVE=0."""
+    """charnn_half_life_pass (charnn/attribution/_halflife.c), or None where it was not built or CHARNN_NATIVE=0."""
     if os.environ.get("CHARNN_NATIVE", "1") == "0":
         return None
-    argtypes = [ctypes.c_void_p] + [ctypes.c_int64] * 3 + [ctypes.c_void_p] * 4 + [ctypes.c_int32]
-    lib = clib.load("charnn.attribution._halflife", {"charnn_half_lives": (argtypes, ctypes.c_int32)})
-    return None if lib is None else lib.charnn_half_lives
+    argtypes = [ctypes.c_void_p] + [ctypes.c_int64] * 4 + [ctypes.c_int32, ctypes.c_int64] + [ctypes.c_void_p] * 7
+    lib = clib.load("charnn.attribution._halflife", {"charnn_half_life_pass": (argtypes, ctypes.c_int32)})
+    return None if lib is None else lib.charnn_half_life_pass
 
 
 def _spans_torch(neglog: torch.Tensor, real_start: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -143,65 +162,56 @@ def _spans_torch(neglog: torch.Tensor, real_start: bool) -> tuple[torch.Tensor, 
 
 
 class _Tally:
-    """Per unit: a histogram of half-lives (1..CAP), censored count, gate sum, and the moments of raw c
-    against the steps since the stream began (for drift_r)."""
+    """Per unit: a histogram of half-lives (1..CAP; (CAP + 1, U), as the C pass adds to it), the censored
+    count and the gate sum."""
 
     def __init__(self, width: int):
         self.width = width
-        self.counts = torch.zeros(width * (CAP + 1), dtype=torch.int64)
+        self.counts = np.zeros((CAP + 1, width), np.int64)
         self.censored = np.zeros(width, np.int64)
         self.gate_sum = np.zeros(width)
         self.n = 0
-        self.moments = np.zeros((5, width))  # sum t, t^2, c, c^2, c*t
 
-    def add(self, k: torch.Tensor, censored: torch.Tensor, f: torch.Tensor) -> None:
-        """k, censored, f (S, n, U)."""
-        offsets = torch.arange(self.width, dtype=torch.int32) * (CAP + 1)  # (U,)
-        self.counts += torch.bincount((k.clamp(max=CAP) + offsets).view(-1), minlength=self.counts.numel())
-        self.censored += censored.reshape(-1, self.width).sum(0).numpy()
-        self.gate_sum += f.reshape(-1, self.width).sum(0).double().numpy()
-        self.n += f.shape[0] * f.shape[1]
-
-    def add_c(self, c: torch.Tensor, steps: torch.Tensor) -> None:
-        """c (n, U) raw cell values at `steps` (n,) since their streams began (float32 sums per chunk,
-        float64 across chunks)."""
-        t = steps.float()
-        self.moments += np.stack([np.full(self.width, float(t.double().sum())),
-                                  np.full(self.width, float((t.double() ** 2).sum())),
-                                  c.sum(0).double().numpy(), (c * c).sum(0).double().numpy(),
-                                  (t @ c).double().numpy()])
+    def add(self, f: torch.Tensor, skip: int, real_start: bool, keep: bool):
+        """Tally the half-lives of rows skip.. of every stream of f (S, n, U); with `keep`, return them
+        as (k, censored) (S, n - skip, U), else None."""
+        S, n, U = f.shape
+        self.n += S * (n - skip)
+        kernel = _kernel()
+        if kernel is not None:
+            k = torch.empty(S, n - skip, U, dtype=torch.int32) if keep else None
+            censored = torch.empty(S, n - skip, U, dtype=torch.bool) if keep else None
+            _run(kernel, f, skip, real_start, k.data_ptr() if keep else None,
+                 censored.data_ptr() if keep else None, self)
+            return (k, censored) if keep else None
+        k, censored = _spans_torch(_neglog(f), real_start)
+        k, censored, f = k[:, skip:], censored[:, skip:], f[:, skip:]
+        bins = k.clamp(max=CAP) * U + torch.arange(U, dtype=torch.int32)  # (S, n, U): its cell of counts
+        self.counts += torch.bincount(bins.reshape(-1), minlength=self.counts.size).view(CAP + 1, U).numpy()
+        self.censored += censored.reshape(-1, U).sum(0).numpy()
+        self.gate_sum += f.reshape(-1, U).sum(0, dtype=torch.float64).numpy()
+        return (k, censored) if keep else None
 
     def quantiles(self, q: float) -> np.ndarray:
-        counts = self.counts.view(self.width, CAP + 1).numpy()
-        cum = np.cumsum(counts, axis=1)
-        return np.argmax(cum >= np.ceil(q * cum[:, -1:]).clip(min=1), axis=1).astype(np.int64)
-
-    def drift_r(self) -> np.ndarray:
-        st, stt, sc, scc, sct = self.moments / max(self.n, 1)
-        cov, vt, vc = sct - st * sc, stt - st * st, scc - sc * sc
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where((vt > 0) & (vc > 1e-12), cov / np.sqrt(vt * vc), 0.0)
+        cum = np.cumsum(self.counts, axis=0)  # (CAP + 1, U)
+        return np.argmax(cum >= np.ceil(q * cum[-1:]).clip(min=1), axis=0).astype(np.int64)
 
 
 def stream_slices(rec, max_rows: int = CHUNK_ROWS):
-    """(first, rows, count, skip) over the recording: `count` streams of `rows` rows from text position
-    `first`, whole streams batched; or one slice of a stream longer than max_rows, its first `skip`
-    rows (up to CAP) read only as the context of the rest (skip > 0: not the stream's start). Every
-    row of the text is counted in exactly one."""
+    """(first, rows, count, skip) over the recording, one per chunk of the reader (`PartPlan.chunks`):
+    `count` whole streams of `rows` rows from text position `first`; or one slice of a stream (a
+    shorter last stream, or a part of a stream longer than max_rows), its first `skip` rows (up to
+    CAP) read only as the context of the rest (skip > 0: not the stream's start). Every row of the
+    text is counted in exactly one."""
     for p in rec.parts:
         L = p.segment
-        if L <= max_rows:
-            per = max(1, max_rows // L)
-            for s in range(0, p.full_streams, per):
-                yield p.start + s * L, L, min(per, p.full_streams - s), 0
-            if p.last_rows:
-                yield p.start + p.full_streams * L, p.last_rows, 1, 0
-            continue
-        for s in range(p.streams):
-            a, b = p.start + s * L, min(p.stop, p.start + (s + 1) * L)
-            for x in range(a, b, max_rows):
-                skip = min(CAP, x - a)
-                yield x - skip, skip + min(max_rows, b - x), 1, skip
+        for a, b in p.chunks(max_rows):
+            begin = p.start + (a - p.start) // L * L  # the first row of the stream that holds a
+            if a == begin and (b - a) % L == 0:
+                yield a, L, (b - a) // L, 0
+            else:
+                skip = min(CAP, a - begin)
+                yield a - skip, skip + b - a, 1, skip
 
 
 def _scan(rec, layer: int, kind: str, units, keep: bool = False):
@@ -215,17 +225,31 @@ def _scan(rec, layer: int, kind: str, units, keep: bool = False):
     for first, rows, count, skip in stream_slices(rec):
         stop = first + rows * count
         f = torch.from_numpy(read_gate(rec, layer, gate, units, first, stop)).view(count, rows, width)  # (S, n, U)
-        k, censored = spans(f, real_start=skip == 0)
-        k, censored, f = k[:, skip:], censored[:, skip:], f[:, skip:]
-        tally.add(k, censored, f)
-        if kind == "c":
-            steps = torch.arange(skip, rows).repeat(count)  # steps since each row's stream began
-            c = torch.from_numpy(rec.activations(layer, "c", units, first, stop)).view(count, rows, width)[:, skip:]
-            tally.add_c(c.reshape(-1, width), steps if skip == 0 else steps + (first - rec.stream_start(first)))
+        got = tally.add(f, skip, skip == 0, keep)
         if keep:
-            k_all[first + skip:stop] = k.reshape(-1, width).numpy()
-            cens_all[first + skip:stop] = censored.reshape(-1, width).numpy()
+            k_all[first + skip:stop] = got[0].reshape(-1, width).numpy()
+            cens_all[first + skip:stop] = got[1].reshape(-1, width).numpy()
     return tally, k_all, cens_all
+
+
+def drift_r(rec, layer: int, units: np.ndarray) -> np.ndarray:
+    """(len(units),) Pearson r of each unit's raw c with the steps since its stream began, over the
+    whole text; one read of their stored c (no gate to derive)."""
+    units = np.asarray(units, np.int64)
+    if not len(units):
+        return np.zeros(0)
+    starts = rec.streams()[:, 0]
+    sums = np.zeros((5, len(units)))  # sum t, t^2, c, c^2, c*t
+    for a, b in rec.spans():  # the reader's chunks
+        pos = np.arange(a, b)
+        t = (pos - starts[np.searchsorted(starts, pos, side="right") - 1]).astype(np.float64)  # (n,)
+        c = rec.activations(layer, "c", units, a, b).astype(np.float64)  # (n, U)
+        sums += np.stack([np.full(len(units), t.sum()), np.full(len(units), (t * t).sum()), c.sum(0),
+                          np.einsum("nu,nu->u", c, c), t @ c])
+    st, stt, sc, scc, sct = sums / rec.n_chars
+    cov, vt, vc = sct - st * sc, stt - st * st, scc - sc * sc
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((vt > 0) & (vc > 1e-12), cov / np.sqrt(vt * vc), 0.0)
 
 
 def classify(kind: str, half_life: np.ndarray, mean_gate: np.ndarray, c_abs_max: np.ndarray) -> np.ndarray:
@@ -236,32 +260,66 @@ def classify(kind: str, half_life: np.ndarray, mean_gate: np.ndarray, c_abs_max:
     return cls
 
 
-def memory_spans(rec, kinds=None, layers=None) -> pd.DataFrame:
+def memory_spans(rec, kinds=None, layers=None, cache: bool = True) -> pd.DataFrame:
     """One row per unit of every (layer, kind) in `kinds` (default: the cell's decayed kinds, c for an
     LSTM, h for a GRU): layer, kind, unit, half_life (median over positions), half_life_p90, class,
-    mean_gate, censored (share of positions whose half-life is a lower bound), c_abs_max and drift_r
-    (raw c only; NaN otherwise)."""
+    mean_gate, censored (share of positions whose half-life is a lower bound), c_abs_max (raw c only;
+    NaN otherwise) and drift_r (integrators only; NaN otherwise). With `cache`, blocks computed before
+    are read back from beside the recording, and those computed here are added (`spancache`)."""
     cell = rec.meta["cell"]
     kinds = list(kinds) if kinds else default_kinds(cell)
     for kind in kinds:
         decay_gate(cell, kind)
-    frames = []
+    cached = spancache.load(rec) if cache else None
+    frames, built = [], []
     for layer in range(rec.layers) if layers is None else layers:
         for kind in kinds:
-            tally, _, _ = _scan(rec, layer, kind, None)
-            median, p90 = tally.quantiles(0.5), tally.quantiles(0.9)
-            mean_gate = tally.gate_sum / max(tally.n, 1)
-            if kind == "c":
-                lo, hi = rec.unit_range(layer, "c")
-                c_abs_max, drift = np.maximum(np.abs(lo), np.abs(hi)).astype(np.float64), tally.drift_r()
-            else:
-                c_abs_max = drift = np.full(tally.width, np.nan)
-            frames.append(pd.DataFrame({
-                "layer": layer, "kind": kind, "unit": np.arange(tally.width), "half_life": median,
-                "half_life_p90": p90, "class": classify(kind, median, mean_gate, c_abs_max),
-                "mean_gate": mean_gate, "censored": tally.censored / max(tally.n, 1),
-                "c_abs_max": c_abs_max, "drift_r": drift}))
+            mine = None if cached is None else cached[(cached["layer"] == layer) & (cached["kind"] == kind)]
+            if mine is None or mine.empty:
+                mine = _spans_block(rec, layer, kind)
+                built.append(mine)
+            frames.append(mine)
+    if cache and built:
+        spancache.save(rec, pd.concat(built, ignore_index=True))
     return pd.concat(frames, ignore_index=True)[COLUMNS] if frames else pd.DataFrame(columns=COLUMNS)
+
+
+def _spans_block(rec, layer: int, kind: str) -> pd.DataFrame:
+    """memory_spans' rows of one (layer, kind), computed."""
+    tally, _, _ = _scan(rec, layer, kind, None)
+    median, p90 = tally.quantiles(0.5), tally.quantiles(0.9)
+    mean_gate = tally.gate_sum / max(tally.n, 1)
+    c_abs_max = drift = np.full(tally.width, np.nan)
+    if kind == "c":
+        lo, hi = rec.unit_range(layer, "c")
+        c_abs_max = np.maximum(np.abs(lo), np.abs(hi)).astype(np.float64)
+    cls = classify(kind, median, mean_gate, c_abs_max)
+    integrators = np.flatnonzero(cls == "integrator")
+    drift[integrators] = drift_r(rec, layer, integrators)
+    return pd.DataFrame({"layer": layer, "kind": kind, "unit": np.arange(tally.width), "half_life": median,
+                         "half_life_p90": p90, "class": cls, "mean_gate": mean_gate,
+                         "censored": tally.censored / max(tally.n, 1), "c_abs_max": c_abs_max, "drift_r": drift})
+
+
+def half_lives(rec, units: pd.DataFrame) -> pd.DataFrame:
+    """`units` (columns layer, kind, unit) with half_life (float: NaN where the kind has no gate that
+    decays it, such as an LSTM's h or a gate) and memory_class ("" there) from `memory_spans`: the
+    columns that the atlas and the explanations table carry. A recording that does not say its cell
+    (an in-memory double) gets empty columns."""
+    cell = (getattr(rec, "meta", None) or {}).get("cell")
+    decayed = decay_gates(cell) if cell else {}
+    blocks = sorted({(int(layer), kind) for layer, kind in zip(units["layer"], units["kind"])
+                     if kind in decayed and rec.has(int(layer), decayed[kind].removeprefix("1-"))})
+    out = units.assign(half_life=np.nan, memory_class="")
+    if not blocks:
+        return out
+    spans = memory_spans(rec, kinds=sorted({k for _, k in blocks}), layers=sorted({layer for layer, _ in blocks}))
+    spans = spans[["layer", "kind", "unit", "half_life", "class"]].rename(columns={"class": "memory_class"})
+    merged = units[["layer", "kind", "unit"]].astype({"layer": np.int64, "unit": np.int64}).merge(
+        spans.astype({"layer": np.int64, "unit": np.int64}), on=["layer", "kind", "unit"], how="left")
+    out["half_life"] = merged["half_life"].astype(np.float64).to_numpy()
+    out["memory_class"] = merged["memory_class"].fillna("").to_numpy()
+    return out
 
 
 def unit_half_lives(rec, unit) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,6 @@ from .torchrnn import TorchRNN, fused_kernel
 
 class GRU(TorchRNN):
     name = "gru"
-    kinds = ("r", "z", "n", "h")
     derived = ("r", "z", "n")
     linear = {"h": ("z", "1-z", "n")}
     saturating = ("r", "z")

@@ -49,7 +49,6 @@ class MinimalStack(nn.Module):
 
 class MinGRU(Cell):
     name = "mingru"
-    kinds = ("z", "n", "h")
     derived = ("z", "n")
     linear = {"h": ("1-z", "z", "n")}
     saturating = ("z",)
@@ -114,7 +113,6 @@ class MinGRU(Cell):
 
 class MinLSTM(MinGRU):
     name = "minlstm"
-    kinds = ("f", "i", "g", "h")
     derived = ("f", "i", "g")
     linear = {"h": ("f", "i", "g")}
     saturating = ("f", "i")

@@ -6,6 +6,7 @@ a model through this protocol and nothing else knows which cell it runs. A cell 
     name      the config's `cell` ("lstm")                          kinds   every named kind of a step
     carried   the state kept from step to step, in order ("h","c")  derived the kinds that follow from
     passes_on the kinds a layer's output is made of (readout hooks)          (x_t, h_{t-1}) alone
+    (a cell whose kinds are its derived kinds, then its carried state, need not list `kinds`)
     stack(input_size, hidden, layers, dropout) -> nn.Module   the training path (parameters live here)
     weights(stack, layer) -> tuple of tensors                 one layer's parameters, read from it
     Cell(weights, hidden)                                     the equations of one layer on them:
@@ -54,6 +55,14 @@ class Cell:
     # splits such a state exactly into what each earlier step wrote, and reads memory spans off the decay.
     linear: ClassVar[dict[str, tuple[str, str, str]]] = {}
     saturating: ClassVar[tuple[str, ...]] = ()  # the sigmoid gates (kinds in [0, 1]) whose saturation is drawn
+
+    def __init_subclass__(cls, **kwargs):
+        """`kinds` where a cell does not list them: its derived kinds, then its carried state (the
+        step computes the gates from (x_t, h_{t-1}), then the state from the gates)."""
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__
+        if "kinds" not in own and ("derived" in own or "carried" in own or not hasattr(cls, "kinds")):
+            cls.kinds = tuple(cls.derived) + tuple(cls.carried)
 
     def __init__(self, weights: tuple[torch.Tensor, ...], hidden: int):
         self.weights, self.hidden = weights, hidden

@@ -15,7 +15,6 @@ from .torchrnn import TorchRNN, fused_kernel
 
 class RNN(TorchRNN):
     name = "rnn"
-    kinds = ("h",)
     module = nn.RNN
 
     def project(self, x):

@@ -140,7 +140,9 @@ def atlas_lines(per_concept: pd.DataFrame, per_unit: pd.DataFrame, n_units: int 
         sep = "" if pd.isna(row.auroc) else f", separation {separation(row.auroc):.3f}, {direction(row.auroc)}"
         named = getattr(row, "explanation", None)
         named = f"; explained: {named} (held-out r {row.explanation_r:+.3f})" if isinstance(named, str) else ""
-        lines.append(f"  layer {row.layer}, unit {row.unit}, {row.kind}: {row.concept}, r {row.r:+.3f}{sep}{named}")
+        half = getattr(row, "half_life", np.nan)
+        span = "" if pd.isna(half) else f"; half-life {half:.0f} ({row.memory_class})"
+        lines.append(f"  layer {row.layer}, unit {row.unit}, {row.kind}: {row.concept}, r {row.r:+.3f}{sep}{span}{named}")
     lines += versus_lines(per_concept.attrs.get("units_vs_latents", []))
     skipped = per_concept.attrs.get("skipped", {})
     if skipped:

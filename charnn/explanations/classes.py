@@ -16,8 +16,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
-from ..attribution import memory_spans
+from ..attribution.memory import half_lives
 
 CLASSES = ("local", "memory", "mixed", "integrator", "constant")
 MEMORY_GAIN = 0.05  # held-out R^2 the memory part must add for a unit to be memory or mixed
@@ -34,17 +35,9 @@ def classify(r2_local: np.ndarray, r2_memory: np.ndarray, constant: np.ndarray,
     return out
 
 
-def integrators(rec, blocks: list[tuple[int, str]]) -> np.ndarray | None:
-    """(U,) bool over the units of `blocks` (concatenated): the integrators of the memory spans; None
-    for a recording that does not say its cell (no gates to read)."""
-    if (getattr(rec, "meta", None) or {}).get("cell") != "lstm" or not any(k == "c" for _, k in blocks):
-        return None
-    spans = memory_spans(rec, kinds=["c"], layers=sorted({layer for layer, k in blocks if k == "c"}))
-    out = []
-    for layer, kind in blocks:
-        width = rec.width(layer, kind)
-        mine = spans[(spans.layer == layer) & (spans.kind == kind)] if kind == "c" else spans.iloc[:0]
-        mask = np.zeros(width, bool)
-        mask[mine.unit.to_numpy()[mine["class"].to_numpy() == "integrator"]] = True
-        out.append(mask)
-    return np.concatenate(out)
+def memory(rec, units: list[tuple[int, str, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Of each of `units` ((layer, kind, unit)): (integrator (U,) bool, half_life (U,) float), the class
+    and median half-life of `charnn.attribution.memory_spans` (NaN where no gate decays the kind, or
+    the recording does not say its cell)."""
+    spans = half_lives(rec, pd.DataFrame(units, columns=["layer", "kind", "unit"]))
+    return (spans["memory_class"] == "integrator").to_numpy(), spans["half_life"].to_numpy()

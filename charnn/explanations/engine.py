@@ -158,8 +158,9 @@ def _explain(parts, blocks, s: Settings, prog: _Progress, chars: int, workers: i
     constant = (vx <= 0) | (held[2] <= 0)  # nothing to explain, or nothing to score it on (a saturated tanh(c))
     vx = np.where(constant, 0.0, vx)
     fit = (C, b, vx)
-    two = twopart.two_part(parts, mom, passes.middle(ranges, blocks, False).astype(np.float64), constant,
-                           classes.integrators(parts[0].rec, blocks))
+    units = [(layer, kind, u) for layer, kind in blocks for u in range(len(ranges[(layer, kind)][0]))]
+    integrator, half_life = classes.memory(parts[0].rec, units)
+    two = twopart.two_part(parts, mom, passes.middle(ranges, blocks, False).astype(np.float64), constant, integrator)
     mom.pop("cells")
     path = select.greedy(C, b, vx, fm.lib, fm.centre, max(table.CURVE), max_set=s.max_set)
     curve = _curve(path, fit, held)
@@ -184,8 +185,7 @@ def _explain(parts, blocks, s: Settings, prog: _Progress, chars: int, workers: i
     if stats["r_fit"].shape[1] and s.max_set <= memory.READABLE_SET:  # the best explanation is readable too
         oriented = np.where(stats["r_fit"][:, 0] < 0, -1.0, 1.0) * stats["r_heldout"][:, 0]
         twopart.best_readable(two, stats["r_fit"][:, 0], oriented)
-    units = [(layer, kind, u) for layer, kind in blocks for u in range(len(ranges[(layer, kind)][0]))]
-    df = table.frame(units, kept, stats, curve, constant, scored, two)
+    df = table.frame(units, kept, stats, curve, constant, scored, two, half_life)
     df.attrs.update(reconstruction=twopart.reconstruction(two, units),
                     contexts={"alphabet": two.ctx.alphabet.tolist(), "keys": two.ctx.keys.tolist()})
     return df

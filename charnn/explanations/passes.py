@@ -110,10 +110,9 @@ def chunks(parts: list[Part], blocks, chunk_chars: int, span: tuple[int, int, in
     part by part of the recording (`spans`, so that a pass sums the same chunks on a cluster);
     span: only that one."""
     recs = _recordings(parts)
-    kinds = sorted({k for _, k in blocks})
     for which, a, b in [span] if span is not None else spans(parts):
         mine = [p for p in parts if p.rec is recs[which]]
-        for start, stop, arrays in recs[which].iter_chunks(kinds=kinds, chunk_chars=chunk_chars, start=a, stop=b):
+        for start, stop, arrays in recs[which].iter_chunks(blocks=blocks, chunk_chars=chunk_chars, start=a, stop=b):
             for p in mine:
                 lo, hi = max(start, p.start), min(stop, p.stop)
                 if lo < hi:

@@ -32,6 +32,8 @@ One row per (unit, rank); rank 1 is the unit's best explanation. Columns:
   r2_pairs      held-out R^2 of the (previous, current) pair lookup, the reference
   class         local, memory, mixed, integrator or constant (`classes`)
   offset        the constant of the prediction lookup + readable (`swap`)
+  half_life     the unit's median memory span in characters (`charnn memory`; the same on each of its
+                rows): NaN for a kind that no gate decays (an LSTM's h, a gate)
   lookup_table  the lookup's value in each context cell (df.attrs["contexts"]) on rank 1, empty on the others
 The settings, part sizes and the recording's id are in the file's metadata (df.attrs).
 """
@@ -56,21 +58,22 @@ THRESHOLDS = (0.5, 0.7, 0.8)
 STATS = ("r_fit", "r_heldout", "r_all", "r_chance", "auroc", "auroc_chance", "iou", "iou_chance")
 TWO_PART = ["lookup", "readable", "score_readable", "r2_local", "r2_memory", "r2_pairs", "class", "offset"]
 COLUMNS = ["layer", "kind", "unit", "rank", "explanation", "terms", "binary", "status", "score", *STATS] + \
-          [f"curve_{k}" for k in CURVE] + TWO_PART + ["lookup_table"]
+          [f"curve_{k}" for k in CURVE] + TWO_PART + ["half_life", "lookup_table"]
 PRINTED = [c for c in COLUMNS if c != "lookup_table"]  # what --format json and csv print
 
 
 def frame(units: list[tuple[int, str, int]], kept: list[list], stats: dict, curve: np.ndarray, constant: np.ndarray,
-          binary: np.ndarray, two) -> pd.DataFrame:
+          binary: np.ndarray, two, half_life: np.ndarray) -> pd.DataFrame:
     """The rows: units[u] = (layer, kind, unit); kept[u] its explanations (candidates, best first);
     stats[name] (U, K); curve (U, len(CURVE)); constant (U,) bool: no explanation; binary (U, K) bool;
-    two: the two-part explanations (`twopart.TwoPart`)."""
+    two: the two-part explanations (`twopart.TwoPart`); half_life (U,) (NaN: none)."""
     rows = []
     for u, (layer, kind, unit) in enumerate(units):
         head = dict(layer=layer, kind=kind, unit=unit)
         tail = {f"curve_{k}": float(curve[u, i]) for i, k in enumerate(CURVE)}
         tail.update({c: (two.columns[c][u] if c in ("lookup", "readable", "class") else float(two.columns[c][u]))
                      for c in TWO_PART})
+        tail["half_life"] = float(half_life[u])
         first = len(rows)
         if not kept[u]:
             rows.append(dict(head, rank=1, explanation="", terms=0, binary=False,

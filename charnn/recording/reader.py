@@ -7,6 +7,10 @@
     for start, stop, block in rec.iter_chunks(kinds=["c"]):   # block[(layer, kind)]: (n, width) float32
         ...
 
+Every chunked read of a recording goes through `iter_chunks`, whose chunks follow the row groups
+(`PartPlan.chunks`: whole streams merged up to CHUNK_ROWS rows): a scan reads the stored bytes in
+place (`unit_major`), and row-major readers get the same chunks as float32 rows.
+
 Stored kinds are read in place from memory maps of the state files (each unit's rows of a row
 group are contiguous, see `statefile`); derived kinds (the gates, see `derive`) are computed from
 the stored h with the recording's own weights. Opening a recording checks that every file its
@@ -32,7 +36,7 @@ from .manifest import RecordingError
 from .statefile import StateFile, StateLayout
 from .streams import PartPlan
 
-CHUNK_ROWS = 65536  # rows per chunk of a scan
+CHUNK_ROWS = 65536  # rows per chunk at the most: 16 MB of float32 for 64 units, a few row groups
 
 
 def open_recording(path: str | Path) -> "Recording":
@@ -223,46 +227,34 @@ class Recording:
         if stop - start <= CHUNK_ROWS:
             return self._derive(layer, kind, units, start, stop)
         out = np.empty((stop - start, self.hidden if units is None else len(units)), np.float32)
-        for a in range(start, stop, CHUNK_ROWS):  # the inputs of a chunk at a time: memory stays bounded
-            b = min(stop, a + CHUNK_ROWS)
+        for a, b in self.spans(start, stop, CHUNK_ROWS):  # the inputs of a chunk at a time: memory stays bounded
             out[a - start:b - start] = self._derive(layer, kind, units, a, b)
         return out
 
-    def iter_chunks(self, kinds=None, chunk_chars: int = CHUNK_ROWS, layers=None, start: int = 0,
-                    stop: int | None = None):
-        """(start, stop, {(layer, kind): (stop - start, width) float32}) over the text (characters
-        [start, stop), default all), in order. kinds: default the stored ones (a derived kind costs
-        a matmul per character); layers: default every layer that has the kind (an added kind, such
-        as an autoencoder's latents, is in one)."""
-        kinds = list(kinds or self.stored_kinds)
-        given = layers is not None
-        layers = list(range(self.layers)) if layers is None else list(layers)
-        blocks = [(l, k) for l in layers for k in kinds if given or self.has(l, k)]
-        for kind in kinds:
-            for layer in [l for l, k in blocks if k == kind] or layers[:1]:
-                self.check(layer, kind)  # a kind in none of them: the error names the kinds there are
-        end = self.n_chars if stop is None else min(stop, self.n_chars)
-        for a in range(start, end, chunk_chars):
-            b = min(end, a + chunk_chars)
-            yield a, b, {(l, k): self.activations(l, k, None, a, b) for l, k in blocks}
+    def spans(self, start: int = 0, stop: int | None = None, max_rows: int = CHUNK_ROWS) -> list[tuple[int, int]]:
+        """[a, b) of each chunk of characters [start, stop) (default all): the parts' chunks
+        (`PartPlan.chunks`, which follow the row groups), cut at start and stop."""
+        stop = self.n_chars if stop is None else min(stop, self.n_chars)
+        return [(max(a, start), min(b, stop)) for p in self._parts_between(start, stop)
+                for a, b in p.chunks(max_rows) if a < stop and b > start]
 
-    def unit_chunks(self, blocks: list[tuple[int, str]], max_rows: int = CHUNK_ROWS, parts=None):
-        """(start, stop, {(layer, kind): unit-major array}) over the whole text (or the parts numbered
-        in `parts`), for scans: a stored kind as its file holds it (a (groups, width, rows) or
-        (width, rows) view, float16 as stored, nothing copied), a derived one computed ((width, rows)
-        float32). Chunks follow the row groups."""
+    def iter_chunks(self, kinds=None, chunk_chars: int = CHUNK_ROWS, layers=None, start: int = 0,
+                    stop: int | None = None, blocks=None, unit_major: bool = False):
+        """(start, stop, {(layer, kind): values}) over characters [start, stop) (default all), in
+        order, a chunk at a time (`spans`: at most `chunk_chars` rows, following the row groups).
+
+        Which (layer, kind): `blocks`, or `kinds` (default the stored ones: a derived kind costs a
+        matmul per character) in `layers` (default every layer that has the kind: an added kind,
+        such as an autoencoder's latents, is in one). Values: (n, width) float32 rows, a copy; with
+        `unit_major`, as a scan reads them: a stored kind as its file holds it ((groups, width,
+        rows) for whole row groups, else (width, n); float16 as stored, a view, nothing copied), a
+        derived kind computed ((width, n) float32)."""
+        blocks = self._blocks(kinds, layers) if blocks is None else list(blocks)
         for layer, kind in blocks:
             self.check(layer, kind)
-        for p in self.parts if parts is None else [self.parts[i] for i in parts]:
-            for a, b in _chunk_rows(p, max_rows):
-                start, stop = p.start + a, p.start + b
-                out = {}
-                for layer, kind in blocks:
-                    if self.stored(layer, kind):
-                        out[(layer, kind)] = self._view(self._file(layer, kind, p), p, a, b)
-                    else:
-                        out[(layer, kind)] = np.ascontiguousarray(self._derive(layer, kind, None, start, stop).T)
-                yield start, stop, out
+        read = self._unit_major if unit_major else self.activations
+        for a, b in self.spans(start, stop, chunk_chars):
+            yield a, b, {(layer, kind): read(layer, kind, None, a, b) for layer, kind in blocks}
 
     def add_kind(self, layer: int, kind: str, width: int, fn, max_rows: int | None = None) -> None:
         """Store a new kind for `layer`, across every part: fn(start, stop) -> (stop - start, width)
@@ -280,6 +272,32 @@ class Recording:
                 f.release()
 
     # ------------------------------------------------------------ internals
+    def _blocks(self, kinds, layers) -> list[tuple[int, str]]:
+        """(layer, kind) of `kinds` (default the stored ones) in `layers` (default those that have it);
+        a kind in none of them is an error naming the kinds there are."""
+        kinds = list(kinds or self.stored_kinds)
+        given = layers is not None
+        layers = list(range(self.layers)) if layers is None else list(layers)
+        blocks = [(l, k) for l in layers for k in kinds if given or self.has(l, k)]
+        for kind in kinds:
+            if not any(k == kind for _, k in blocks):
+                self.check(layers[0] if layers else 0, kind)
+        return blocks
+
+    def _unit_major(self, layer: int, kind: str, units, start: int, stop: int) -> np.ndarray:
+        """Characters [start, stop) of one chunk, unit-major (see iter_chunks): a view of the state
+        file where they are whole row groups or lie in one group, else computed or copied."""
+        p = self._parts_between(start, stop)[0]
+        a, b, L = start - p.start, stop - p.start, p.segment
+        if self.stored(layer, kind) and b <= p.rows:
+            f, whole = self._file(layer, kind, p), p.whole_groups(start, stop)
+            if whole is not None:
+                return f.groups[whole]  # (groups, width, L)
+            if a // L == (b - 1) // L:
+                g = a // L
+                return (f.groups[g] if g < p.full_streams else f.last)[:, a - g * L:b - g * L]  # (width, n)
+        return np.ascontiguousarray(self.activations(layer, kind, units, start, stop).T)  # (width, n) float32
+
     def _parts_between(self, start: int, stop: int) -> list[PartPlan]:
         if stop <= start:
             return []
@@ -298,17 +316,6 @@ class Recording:
                 except (OSError, ValueError) as err:
                     raise RecordingError(f"{path} cannot be read: {err}") from None
             return self._files[key]
-
-    @staticmethod
-    def _view(f: StateFile, p: PartPlan, a: int, b: int) -> np.ndarray:
-        """Part rows [a, b) of a state file as stored, unit-major: (groups, width, L) when they are
-        whole row groups, else (width, b - a) within one group."""
-        L = p.segment
-        if a % L == 0 and b % L == 0 and b // L <= p.full_streams:
-            return f.groups[a // L:b // L]
-        g = a // L
-        block = f.groups[g] if g < p.full_streams else f.last  # (width, rows of the group)
-        return block[:, a - g * L:b - g * L]
 
     def _read(self, layer: int, kind: str, units, start: int, stop: int) -> np.ndarray:
         """Stored values over [start, stop), (n, len(units)) float32."""
@@ -362,16 +369,3 @@ class Recording:
             h_prev[firsts[inside] - start] = self._part("boundary", p)[layer][inside]
         return self._gates(layer, kind, x, torch.from_numpy(h_prev), units).numpy()
 
-
-def _chunk_rows(p: PartPlan, max_rows: int) -> list[tuple[int, int]]:
-    """Part rows [a, b) of each chunk of a scan: whole row groups, or slices of one group."""
-    L, out = p.segment, []
-    if L <= max_rows:
-        k = max(1, max_rows // L)
-        out += [(g * L, min(g + k, p.full_streams) * L) for g in range(0, p.full_streams, k)]
-    else:
-        out += [(a, min(a + max_rows, (a // L + 1) * L)) for g in range(p.full_streams)
-                for a in range(g * L, (g + 1) * L, max_rows)]
-    first = p.full_streams * L
-    out += [(a, min(a + max_rows, p.rows)) for a in range(first, p.rows, max_rows)]
-    return out

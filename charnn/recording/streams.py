@@ -56,6 +56,22 @@ class PartPlan(RowGroups):
         """Streams that record a whole segment (all but a shorter last one: last_rows)."""
         return self.full_groups
 
+    def chunks(self, max_rows: int) -> list[tuple[int, int]]:
+        """Text positions [a, b) of each chunk a scan reads of this part, in order: whole row groups
+        (streams) merged up to `max_rows` rows, a group longer than that cut every `max_rows` rows.
+        A chunk of whole groups is one contiguous slice of a state file and a chunk never spans two
+        files, so a reader hands out the stored bytes without copying them."""
+        L, full = self.segment, self.full_streams
+        per = max(1, max_rows // L)  # whole groups a chunk holds
+        groups = [(g * L, min(g + per, full) * L) for g in range(0, full, per)] + [(full * L, self.rows)]
+        return [(self.start + a, self.start + min(a + max_rows, b)) for lo, b in groups for a in range(lo, b, max_rows)]
+
+    def whole_groups(self, a: int, b: int) -> slice | None:
+        """The full row groups that text positions [a, b) are, exactly, or None where they are not
+        whole groups (rows of one group: a chunk is one or the other)."""
+        L, lo, hi = self.segment, a - self.start, b - self.start
+        return slice(lo // L, hi // L) if lo % L == 0 and hi % L == 0 and hi // L <= self.full_streams else None
+
     def id_matrix(self, ids: np.ndarray) -> torch.Tensor:
         """(B, steps + 1) ids read by each stream: padding before position 0 and after the text."""
         first = self.start - self.burn_in + self.segment * np.arange(self.streams)

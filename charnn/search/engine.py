@@ -21,14 +21,14 @@ units), and on a sample because scoring it on every unit made a search 1.4x slow
 percentile that a few hundred units estimate about as well.
 
 Speed: a charnn Recording is scanned in place, unit-major, through memory maps of its state
-files' pages (kept by the Recording, so a second search copies nothing; `Recording.unit_chunks`),
+files' pages (kept by the Recording, so a second search copies nothing; `Recording.iter_chunks`),
 and the query-independent statistics (per-unit sums, sums of squares, the histogram of every
 character) are computed by the first search of a recording (or by `prepare`) and cached beside it
 (`summaries`), so later searches histogram only the characters that the target or its baseline
 marks; the per-tile work is `tiles`' (a C kernel where it was built). Scans default to the stored
-kinds: a derived kind (a gate) is computed chunk by chunk, a matmul per character. Other
-recording objects (test doubles, a wrapper that watches iter_chunks) are read through their
-iter_chunks (row-major chunks, transposed), and cached when they have a folder and a recording_id.
+kinds: a derived kind (a gate) is computed chunk by chunk, a matmul per character. Any object
+with the reader's interface (a test double, a wrapper that watches iter_chunks) is read the same
+way, and cached when it has a folder and a recording_id.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..attribution.memory import half_lives
 from ..limits import MAX_BINS
 from ..recording.reader import CHUNK_ROWS, Recording, scan_blocks
 from ..scan import Cancelled, Progress, baseline_offset, direction, separation
@@ -101,7 +102,8 @@ def stream_stats(rec, targets: list[np.ndarray], binary: list[bool], kinds=None,
         report = progress if callable(progress) else None
         with tqdm(total=rec.n_chars, unit="char", unit_scale=True, disable=report is not None or not progress,
                   desc=desc) as bar:
-            for start, stop in _accumulate(stats, sampled, _chunks(rec, blocks, chunk_chars), targets, baseline):
+            chunks = rec.iter_chunks(blocks=blocks, chunk_chars=chunk_chars, unit_major=True)
+            for start, stop in _accumulate(stats, sampled, chunks, targets, baseline):
                 if cancel is not None and cancel():
                     raise SearchCancelled(f"{desc} cancelled at character {start:,} of {rec.n_chars:,}")
                 bar.update(stop - start)
@@ -164,8 +166,10 @@ def part_stats_task(job: tuple) -> tuple[dict, dict]:
     stats, sampled = setup.stats(rec, {b: cached[b] for b in setup.based if b in cached})
     if setup.based != {b for b, s in stats.items() if s.base is not None}:
         raise RuntimeError(f"the search summaries of {path} changed while the search ran: search again")
-    chunks = rec.unit_chunks(setup.blocks, chunk_chars, parts=[index])
-    for _ in _accumulate(stats, sampled, chunks, targets, baseline, rec.parts[index].start):
+    part = rec.parts[index]
+    chunks = rec.iter_chunks(blocks=setup.blocks, chunk_chars=chunk_chars, start=part.start, stop=part.stop,
+                             unit_major=True)
+    for _ in _accumulate(stats, sampled, chunks, targets, baseline, part.start):
         pass
     return stats, sampled
 
@@ -201,21 +205,6 @@ def prepare(rec, kinds: Iterable[str] | None = None, bins: int = 256, progress: 
         return False
     stats, _ = stream_stats(rec, [], [], kinds, bins, progress, cancel, desc="prepare search")
     return bool(stats)
-
-
-def _chunks(rec, blocks: list[tuple[int, str]], chunk_chars: int):
-    """(start, stop, {(layer, kind): unit-major array}) over the whole text.
-
-    charnn's own Recording is read as stored (float16, converted as it is read, only for the rows
-    a pass needs) from memory maps of its state files, which it keeps, so a repeated search copies
-    nothing; anything else (a test double, a wrapper that watches the chunks) through its
-    iter_chunks, whose row-major (n, U) arrays are transposed.
-    """
-    if isinstance(rec, Recording):
-        yield from rec.unit_chunks(blocks, chunk_chars)
-        return
-    for start, stop, arrays in rec.iter_chunks(kinds=sorted({k for _, k in blocks}), chunk_chars=chunk_chars):
-        yield start, stop, {b: np.ascontiguousarray(np.asarray(arrays[b]).T) for b in blocks}
 
 
 def _frame(finals: dict, col: int) -> pd.DataFrame:
@@ -290,7 +279,8 @@ def atlas(rec, concepts: Iterable[str] | None = None, kinds: Iterable[str] | Non
       per_unit: each unit's best concept by |r| (comparable across binary and continuous
         concepts), sorted by |r|: layer, kind, unit, concept, r, auroc; and, when `charnn explain`
         has explained the recording, its best explanation and that explanation's held-out r
-        (explanation, explanation_r).
+        (explanation, explanation_r); then half_life and memory_class (`charnn memory`'s median
+        half-life and class; empty for a kind no gate decays, such as an LSTM's h).
     A concept that is constant on this text (no URL in a novel) is left out and listed in
     per_concept.attrs["skipped"] with the reason. When the scan holds both the model's units and
     an autoencoder's latents (kinds sae-NAME), per_concept.attrs["units_vs_latents"] has, per
@@ -340,4 +330,4 @@ def atlas(rec, concepts: Iterable[str] | None = None, kinds: Iterable[str] | Non
     named = best_explanations(rec) if getattr(rec, "path", None) is not None else None
     if named is not None:
         per_unit = per_unit.merge(named, on=["layer", "kind", "unit"], how="left")
-    return per_concept, per_unit
+    return per_concept, half_lives(rec, per_unit)

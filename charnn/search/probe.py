@@ -56,7 +56,7 @@ def gather_rows(rec, rows: np.ndarray, kinds=None) -> tuple[np.ndarray, pd.DataF
     """(X (len(rows), U_total) float32, units DataFrame) for the given sorted character positions."""
     blocks = scan_blocks(rec, kinds)
     parts = []
-    for start, stop, arrays in rec.iter_chunks(kinds=sorted({k for _, k in blocks})):
+    for start, stop, arrays in rec.iter_chunks(blocks=blocks):
         sel = rows[(rows >= start) & (rows < stop)] - start
         if sel.size:
             parts.append(np.concatenate([arrays[b][sel] for b in blocks], 1))  # (m, U_total)

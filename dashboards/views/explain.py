@@ -1,7 +1,8 @@
 """Explain: "which units can I name?". Each unit's best explanation (`charnn explain`: a short
 program over features of the text, fitted on the first half of the recording and scored on the
 second) in a sortable table beside its two-part explanation (a lookup on the last few
-characters, readable terms for what it leaves, the class and R² of each), the share of units
+characters, readable terms for what it leaves, the class and R² of each) and its memory span
+(the median half-life of `charnn memory`), the share of units
 whose explanation reaches held-out r 0.5, 0.7 and 0.8 per layer and kind, and filters by layer,
 kind, score and text. A recording with no explanations yet gets them computed here, as a `JobPanel` job with progress and Cancel
 (`charnn.explain`, which writes explanations.parquet beside the recording, as the CLI does).
@@ -45,15 +46,17 @@ TIPS = {
     "r2_memory": "held-out R² that the readable terms add to the lookup",
     "lookup": "the local part: the lookup, with its highest and lowest entries",
     "readable": "the memory part: readable terms fitted on what the lookup leaves",
+    "half_life": "median memory span in characters: steps back until the product of the forget (update) gates "
+                 "falls below 1/2 (charnn memory); empty for a kind no gate decays, such as an LSTM's h",
 }
 FORMATS = {"score": "+.3f", "r": "+.3f", "chance": ".3f", "separation": ".3f", "terms": "d", "r2_local": ".3f",
-           "r2_memory": "+.3f"}
+           "r2_memory": "+.3f", "half_life": ",d"}
 COLUMNS = [grid.column("unit", unit=True, width=80),
            *(grid.column(c, TIPS[c], FORMATS[c]) for c in ("score", "r", "chance", "separation", "terms")),
            {**grid.column("explanation", TIPS["explanation"], width=360), "flex": 5, "cellClass": "use-explanation",
             "tooltipField": "explanation"},
            grid.column("class", TIPS["class"], width=80),
-           *(grid.column(c, TIPS[c], FORMATS[c]) for c in ("r2_local", "r2_memory")),
+           *(grid.column(c, TIPS[c], FORMATS[c]) for c in ("r2_local", "r2_memory", "half_life")),
            {**grid.column("readable", TIPS["readable"], width=160), "flex": 3, "tooltipField": "readable"},
            {**grid.column("lookup", TIPS["lookup"], width=160), "flex": 3, "tooltipField": "lookup"}]
 SHARE_COLUMNS = [grid.column("layer", fmt="d"), grid.column("kind"), grid.column("units", fmt=",d")] + [

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -108,3 +109,43 @@ def test_cli_memory_json_and_errors(lstm_rec, capsys):
     assert main(["memory", str(lstm_rec.path), "--kinds", "o"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "kind 'o' of a lstm has no gate that decays it" in err[0]
+
+
+def test_the_c_pass_and_the_torch_ops_tally_the_same_table(lstm_rec, monkeypatch):
+    """The C pass tallies as it searches; the torch ops search, then bincount: the same table."""
+    native = memory_spans(lstm_rec)
+    monkeypatch.setenv("CHARNN_NATIVE", "0")
+    torch_ops = memory_spans(lstm_rec)
+    for column in ("half_life", "half_life_p90", "class"):
+        assert (native[column] == torch_ops[column]).mean() > 0.95, column
+    assert np.allclose(native["mean_gate"], torch_ops["mean_gate"], rtol=1e-5)
+    assert np.allclose(native["censored"], torch_ops["censored"], atol=1e-3)
+
+
+def test_drift_r_is_the_pearson_r_of_raw_c_with_the_steps_since_the_stream_began(lstm_rec):
+    c = lstm_rec.activations(0, "c", [3, 9]).astype(np.float64)  # (n, 2)
+    starts = lstm_rec.streams()[:, 0]
+    pos = np.arange(lstm_rec.n_chars)
+    steps = pos - starts[np.searchsorted(starts, pos, side="right") - 1]
+    want = [np.corrcoef(steps, c[:, i])[0, 1] for i in range(2)]
+    assert np.allclose(mem.drift_r(lstm_rec, 0, [3, 9]), want, atol=1e-6)
+
+
+def test_spans_are_computed_once_and_kept_beside_the_recording(gru_rec, monkeypatch):
+    from charnn.attribution import spancache
+    path = spancache.cache_path(gru_rec)
+    path.unlink(missing_ok=True)
+    first = memory_spans(gru_rec)
+    assert path.is_file()
+    monkeypatch.setattr(mem, "_spans_block", lambda *a: pytest.fail("recomputed a cached block"))
+    pd.testing.assert_frame_equal(memory_spans(gru_rec), first)
+    monkeypatch.setitem(gru_rec.meta, "recording_id", "another recording")  # re-recorded: the file is stale
+    assert spancache.load(gru_rec) is None
+
+
+def test_half_lives_beside_units_are_empty_where_no_gate_decays_the_kind(lstm_rec):
+    units = pd.DataFrame({"layer": [1, 0, 1], "kind": ["c", "h", "f"], "unit": [17, 3, 2]})
+    got = mem.half_lives(lstm_rec, units)
+    want = memory_spans(lstm_rec, layers=[1]).set_index("unit").loc[17]
+    assert got["half_life"].iloc[0] == want.half_life and got["memory_class"].iloc[0] == want["class"]
+    assert got["half_life"].iloc[1:].isna().all() and list(got["memory_class"].iloc[1:]) == ["", ""]

@@ -99,6 +99,11 @@ def test_dsh011_the_explain_table_filters_sorts_and_opens_a_unit(dash_duo, expla
           pytest.approx(first["r2_local"].min(), abs=1e-3), timeout=10)
     dash_duo.select_dcc_dropdown("#explain-kind-filter", value="c")
     dash_duo.wait_for_contains_text("#explain-shown", "32 of 64 units")
+    spans = charnn.memory_spans(charnn.open_recording(recording(explained_runs)))
+    dash_duo.find_element('#explain-table .ag-header-cell[col-id="half_life"]').click()  # sortable by memory span
+    until(lambda: number(cell(dash_duo, "explain-table", 0, "half_life").text) == spans["half_life"].min(), timeout=10)
+    dash_duo.find_element('#explain-table .ag-header-cell[col-id="half_life"]').click()
+    until(lambda: number(cell(dash_duo, "explain-table", 0, "half_life").text) == spans["half_life"].max(), timeout=10)
     dash_duo.find_element('#explain-table .ag-header-cell[col-id="unit"]').click()  # sort by layer, kind, number
     until(lambda: cell(dash_duo, "explain-table", 0, "unit").text == "0:c:0", timeout=10)
     assert [cell(dash_duo, "explain-table", i, "unit").text for i in (1, 2)] == ["0:c:1", "0:c:2"]

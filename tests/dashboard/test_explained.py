@@ -80,6 +80,25 @@ def test_the_explain_pages_table_filters_and_sorts(table):
     assert "64 units of pride explained (kinds c, h)" in explained.summary(table, "pride")
 
 
+def test_the_explain_pages_table_has_each_units_half_life_sortable(explained_runs, post_callback):
+    """The table's callback sends each unit's median half-life (memory_spans'; none for h, which no gate
+    decays), in a column the grid sorts by value."""
+    from dashboards.views.explain import COLUMNS
+    rec = charnn.open_recording(explained_runs / "tiny" / "recordings" / "pride")
+    spans = charnn.memory_spans(rec).set_index(["layer", "unit"])
+    _, out = post_callback(create_app(explained_runs), "explain-note.children", {"view.data": VIEW})
+    rows = out["explain-table"]["rowData"]
+    assert len(rows) == 64
+    for row in rows:
+        unit = Unit.parse(row["id"])
+        want = spans.loc[(unit.layer, unit.index), "half_life"] if unit.kind == "c" else None
+        assert row["half_life"] == want, row["id"]
+    column = next(c for c in COLUMNS if c["field"] == "half_life")
+    assert column["type"] == "rightAligned" and column.get("sortable", True)  # sorted by value, as a number
+    by_span = sorted((r for r in rows if r["half_life"] is not None), key=lambda r: r["half_life"])
+    assert by_span[0]["half_life"] == spans["half_life"].min() and by_span[-1]["half_life"] == spans["half_life"].max()
+
+
 def test_an_explanation_is_a_view_query_and_survives_the_url(dash_runs):
     store = DataStore(dash_runs)
     view = resolve({**VIEW, "explanation": EXPLANATION}, store)

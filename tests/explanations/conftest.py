@@ -23,11 +23,12 @@ class SyntheticRecording:
         self.hidden = next(iter(self.acts.values())).shape[1]
         self.path, self.meta = path, {"recording_id": "synthetic"}
 
-    def iter_chunks(self, kinds=None, chunk_chars=65536, start=0, stop=None):
+    def iter_chunks(self, kinds=None, chunk_chars=65536, start=0, stop=None, blocks=None, unit_major=False):
         end = self.n_chars if stop is None else stop
+        blocks = [k for k in self.acts if k[1] in (kinds or self.kinds)] if blocks is None else blocks
         for a in range(start, end, chunk_chars):
             b = min(a + chunk_chars, end)
-            yield a, b, {k: v[a:b] for k, v in self.acts.items() if k[1] in (kinds or self.kinds)}
+            yield a, b, {k: self.acts[k][a:b].T if unit_major else self.acts[k][a:b] for k in blocks}
 
     def unit_range(self, layer, kind):
         a = self.acts[(layer, kind)]

@@ -36,3 +36,27 @@ def test_a_real_recording_is_explained_and_pasted_back(real_rec):
     assert first.explanation == df[(df.kind == first.kind) & (df.unit == first.unit) & (df["rank"] == 1)].explanation.iloc[0]
     np.testing.assert_allclose(named.explanation_r.to_numpy(),
                                named.merge(df[df["rank"] == 1], on=["layer", "kind", "unit"]).score.to_numpy())
+
+
+def test_the_atlas_and_the_explanations_carry_each_units_half_life(real_rec, capsys):
+    """half_life in `charnn atlas` and `charnn explain` (json, and explanations.parquet) is memory_spans'
+    median half-life of the unit's c; an LSTM's h, which no gate decays, gets none."""
+    import json
+
+    from charnn.attribution import memory_spans
+    from charnn.cli import main
+    spans = memory_spans(real_rec, cache=False).set_index("unit")
+    assert main(["atlas", str(real_rec.path), "--quiet", "--format", "json"]) == 0
+    units = {(u["kind"], u["unit"]): u for u in json.loads(capsys.readouterr().out)["units"]}
+    assert main(["explain", str(real_rec.path), "--quiet", "--format", "json"]) == 0
+    rows = {(r["kind"], r["unit"]): r for r in json.loads(capsys.readouterr().out) if r["rank"] == 1}
+    saved = load_explanations(real_rec)
+    saved = saved[saved["rank"] == 1].set_index(["kind", "unit"])
+    assert (real_rec.path / "cache" / "memory-spans.parquet").is_file()
+    for u in (0, 5, 11):
+        want = spans.loc[u]
+        assert units[("c", u)]["half_life"] == want.half_life and units[("c", u)]["memory_class"] == want["class"]
+        assert rows[("c", u)]["half_life"] == want.half_life == saved.loc[("c", u), "half_life"]
+        assert units[("h", u)]["half_life"] is None and rows[("h", u)]["half_life"] is None
+        assert np.isnan(saved.loc[("h", u), "half_life"])
+    assert len({units[("c", u)]["half_life"] for u in range(16)}) > 1  # not one number for every unit

@@ -32,13 +32,14 @@ class FakeRecording:
         a = self.acts[(layer, kind)][start:stop]
         return a if units is None else a[:, list(units)]
 
-    def iter_chunks(self, kinds=None, chunk_chars=65536):
+    def iter_chunks(self, kinds=None, chunk_chars=65536, blocks=None, unit_major=False):
         kinds = self.kinds if kinds is None else kinds
+        blocks = [k for k in self.acts if k[1] in kinds] if blocks is None else blocks
         for start in range(0, self.n_chars, chunk_chars):
             stop = min(start + chunk_chars, self.n_chars)
-            a = {k: v[start:stop] for k, v in self.acts.items() if k[1] in kinds}
+            a = {k: self.acts[k][start:stop].T if unit_major else self.acts[k][start:stop] for k in blocks}
             for v in a.values():
-                v.flags.writeable = False  # the real reader may hand out read-only Arrow buffers
+                v.flags.writeable = False  # the real reader hands out read-only views of its files
             yield start, stop, a
 
     def unit_range(self, layer, kind):
