@@ -26,6 +26,7 @@ same layers, kinds and positions, over a window starting DEPTH + 1 steps back; p
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -148,11 +149,20 @@ def main() -> None:
                         "so that no two share a character; 1: the strongest positions as they come)")
     p.add_argument("--parts", default="a,b,circuit", help="which tests to run: a, b, circuit (default: all)")
     p.add_argument("--workers", type=int, default=1, help="processes for the deletion tests (default 1)")
+    p.add_argument("--save", help="append each case's result to this file as it comes (JSON lines)")
+    p.add_argument("--cases", default=":", help="run only these cases of each part, START:STOP (to share a long "
+                                                   "run out; the cases and their random draws stay those of the whole)")
+    p.add_argument("--load", help="print the tables from a file that --save wrote, without running anything")
     args = p.parse_args()
     methods, parts = tuple(args.methods.split(",")), set(args.parts.split(","))
+    if args.load:
+        for part in ("a", "b"):
+            table(saved(args.load, part), f"({part}) from {args.load}", methods)
+        return
     rec, unit = open_recording(args.recording), Unit.parse(args.unit)
     strong = strongest(rec, unit, args.positions, WINDOW, args.spacing)
-    run = Deletions(args.recording, methods, args.seed, args.workers)
+    run = Deletions(args.recording, methods, args.seed, args.workers, args.save,
+                   slice(*(int(v) if v else None for v in args.cases.split(":"))))
     if "a" in parts:
         timed(lambda: table(run([(str(unit), at) for at in strong], "a"), f"(a) {unit} at its strongest positions", methods))
     if "b" in parts:
@@ -169,17 +179,36 @@ class Deletions:
     """The deletion test at many (unit, position) cases, in `workers` processes; case i draws its random
     characters from the seed and i alone, so the results do not depend on the number of workers."""
 
-    def __init__(self, recording: str, methods, seed: int, workers: int):
-        self.args, self.workers = (recording, methods, seed), workers
+    def __init__(self, recording: str, methods, seed: int, workers: int, save: str | None = None,
+                 cases: slice = slice(None)):
+        self.args, self.workers, self.save, self.cases = (recording, methods, seed), workers, save, cases
 
     def __call__(self, cases: list[tuple[str, int]], name: str) -> list[dict]:
-        jobs = [(unit, at, i) for i, (unit, at) in enumerate(cases)]
+        jobs = [(unit, at, i) for i, (unit, at) in enumerate(cases)][self.cases]
         if self.workers <= 1:
             _open(*self.args)
-            return [_case(job) for job in progress(jobs, name)]
+            return self._kept(jobs, progress(map(_case, jobs), name, len(jobs)), name)
         with ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=_open,
                                  initargs=self.args) as pool:
-            return list(progress(pool.map(_case, jobs), name, len(jobs)))
+            return self._kept(jobs, progress(pool.map(_case, jobs), name, len(jobs)), name)
+
+    def _kept(self, jobs, results, name: str) -> list[dict]:
+        """The results, each also appended to --save as it comes (a long run can be read part way)."""
+        out = []
+        for (unit, at, i), r in zip(jobs, results):
+            out.append(r)
+            if self.save:
+                with open(self.save, "a") as f:
+                    f.write(json.dumps({"part": name, "case": i, "unit": unit, "at": at,
+                                        "result": [[*key, value] for key, value in r.items()]}) + "\n")
+        return out
+
+
+def saved(path: str, part: str) -> list[dict]:
+    """The results of one part that a run with --save has written so far."""
+    with open(path) as f:
+        rows = [json.loads(line) for line in f]
+    return [{tuple(item[:-1]): item[-1] for item in row["result"]} for row in rows if row["part"] == part]
 
 
 _worker: dict = {}  # the recording and the settings, once per process
