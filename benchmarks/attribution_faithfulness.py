@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/attribution_faithfulness.py RECORDING --unit 0:c:229
     .venv/bin/python benchmarks/attribution_faithfulness.py RECORDING --unit 0:c:229 --positions 20 --pairs 50   # quicker
     .venv/bin/python benchmarks/attribution_faithfulness.py RECORDING --unit 0:c:229 --methods write,gradxinput --parts a
+    .venv/bin/python benchmarks/attribution_faithfulness.py RECORDING --unit 0:c:229 --parts b --methods ig \
+        --workers 4 --cases 0:250 --save ig.jsonl          # a long part shared out; then --load ig.jsonl prints it
 
 Deletion test (for each method and random, k = 1, 3, 5): over a 120-character window ending at a
 position, replace the k earlier characters with the largest |contribution| by a space (among the
