@@ -201,7 +201,12 @@ def test_add_kind_materialises_a_gate_and_stores_a_wider_kind(tmp_path, text_fil
     derived_f = rec.activations(1, "f")
     rec.add_kind(1, "f", rec.hidden, lambda a, b: rec.activations(1, "f", start=a, stop=b))
     rec.add_kind(0, "sae-c", 3 * rec.hidden, lambda a, b: np.tile(rec.activations(0, "c", start=a, stop=b), 3))
+    asked = []  # slices of row groups: fn is asked for at most max_rows rows at a time
+    rec.add_kind(0, "cc", rec.hidden, lambda a, b: asked.append(b - a) or rec.activations(0, "c", start=a, stop=b),
+                 max_rows=300)
     again = open_recording(tmp_path / "rec")
+    assert max(asked) == 300 and sum(asked) == rec.n_chars
+    np.testing.assert_array_equal(again.activations(0, "cc"), again.activations(0, "c"))
     assert again.stored(1, "f") and not again.stored(0, "f") and again.width(0, "sae-c") == 120
     np.testing.assert_allclose(again.activations(1, "f"), derived_f, atol=F16_TOLERANCE / 2)
     np.testing.assert_array_equal(again.activations(0, "sae-c", units=[45]), again.activations(0, "c", units=[5]))

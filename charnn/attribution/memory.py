@@ -240,8 +240,7 @@ def drift_r(rec, layer: int, units: np.ndarray) -> np.ndarray:
         return np.zeros(0)
     starts = rec.streams()[:, 0]
     sums = np.zeros((5, len(units)))  # sum t, t^2, c, c^2, c*t
-    for a in range(0, rec.n_chars, CHUNK_ROWS):
-        b = min(rec.n_chars, a + CHUNK_ROWS)
+    for a, b in rec.spans():  # the reader's chunks
         pos = np.arange(a, b)
         t = (pos - starts[np.searchsorted(starts, pos, side="right") - 1]).astype(np.float64)  # (n,)
         c = rec.activations(layer, "c", units, a, b).astype(np.float64)  # (n, U)

@@ -5,8 +5,9 @@ pandas users, or a sparse autoencoder's latents stored like any kind (widths may
     rec.add_kind(0, "f", rec.hidden, lambda a, b: rec.activations(0, "f", start=a, stop=b))
     rec.add_kind(0, "sae-c", 8 * rec.hidden, lambda a, b: encode(rec.activations(0, "c", start=a, stop=b)))
 
-fn(start, stop) gives the values of rows [start, stop) (at most `max_rows` rows of one row group
-at a time, so memory stays flat however long the recording's streams are), which go
+fn(start, stop) gives the values of rows [start, stop), asked for one chunk of the reader's at a
+time (`PartPlan.chunks`: whole row groups merged up to `max_rows` rows, or at most `max_rows`
+rows of one group, so memory stays flat however long the recording's streams are), which go
 through the recorder's `pack` into new state files (hidden names until all are written), then
 the manifest is rewritten (atomically) to list them with their unit statistics. A failure or a
 kill before that leaves the recording as it was.
@@ -69,18 +70,20 @@ def add_kind(rec, layer: int, kind: str, width: int, fn, max_rows: int = MAX_ROW
 
 
 def _write_part(path: Path, shape: StateLayout, p, fn, stats: UnitStats, max_rows: int) -> None:
-    f = StateFile.create(path, shape)
+    """A part's state file of the new kind, fn asked for one chunk of the reader's (`PartPlan.chunks`) at a time."""
+    f, L = StateFile.create(path, shape), p.segment
     try:
-        for g in range(p.streams):
+        for a, b in p.chunks(max_rows):
+            values = np.asarray(fn(a, b), np.float32)
+            if values.shape != (b - a, shape.width):
+                raise ValueError(f"fn({a}, {b}) gave {values.shape}, expected {(b - a, shape.width)}")
+            rows, whole = torch.from_numpy(np.ascontiguousarray(values)), p.whole_groups(a, b)
+            if whole is not None:  # whole groups: (G * L, width) rows -> (L, G, width), time-major
+                pack(rows.view(-1, L, shape.width).transpose(0, 1), f.groups[whole], stats)
+                continue
+            g, lo = divmod(a - p.start, L)
             group = f.groups[g:g + 1] if g < p.full_streams else f.last[None]  # (1, width, rows of the group)
-            g0 = g * p.segment
-            for a in range(g0, min(p.rows, g0 + p.segment), max_rows):
-                b = min(p.rows, g0 + p.segment, a + max_rows)
-                values = np.asarray(fn(p.start + a, p.start + b), np.float32)
-                if values.shape != (b - a, shape.width):
-                    raise ValueError(f"fn({p.start + a}, {p.start + b}) gave {values.shape}, expected {(b - a, shape.width)}")
-                dst = group[:, :, a - g0:b - g0]  # (1, width, b - a)
-                pack(torch.from_numpy(np.ascontiguousarray(values))[:, None], dst, stats)  # (rows, 1, width)
+            pack(rows[:, None], group[:, :, lo:lo + b - a], stats)  # (rows, 1, width)
         f.finish()
     finally:
         f.close()

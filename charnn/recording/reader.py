@@ -290,9 +290,9 @@ class Recording:
         p = self._parts_between(start, stop)[0]
         a, b, L = start - p.start, stop - p.start, p.segment
         if self.stored(layer, kind) and b <= p.rows:
-            f = self._file(layer, kind, p)
-            if a % L == 0 and b % L == 0 and b // L <= p.full_streams:
-                return f.groups[a // L:b // L]  # (groups, width, L)
+            f, whole = self._file(layer, kind, p), p.whole_groups(start, stop)
+            if whole is not None:
+                return f.groups[whole]  # (groups, width, L)
             if a // L == (b - 1) // L:
                 g = a // L
                 return (f.groups[g] if g < p.full_streams else f.last)[:, a - g * L:b - g * L]  # (width, n)

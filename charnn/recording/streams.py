@@ -66,6 +66,12 @@ class PartPlan(RowGroups):
         groups = [(g * L, min(g + per, full) * L) for g in range(0, full, per)] + [(full * L, self.rows)]
         return [(self.start + a, self.start + min(a + max_rows, b)) for lo, b in groups for a in range(lo, b, max_rows)]
 
+    def whole_groups(self, a: int, b: int) -> slice | None:
+        """The full row groups that text positions [a, b) are, exactly, or None where they are not
+        whole groups (rows of one group: a chunk is one or the other)."""
+        L, lo, hi = self.segment, a - self.start, b - self.start
+        return slice(lo // L, hi // L) if lo % L == 0 and hi % L == 0 and hi // L <= self.full_streams else None
+
     def id_matrix(self, ids: np.ndarray) -> torch.Tensor:
         """(B, steps + 1) ids read by each stream: padding before position 0 and after the text."""
         first = self.start - self.burn_in + self.segment * np.arange(self.streams)
