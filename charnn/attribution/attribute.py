@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .. import threads
 from ..recording import Recording, open_recording
-from .gradients import gradient_attribution
+from .gradients import BASELINES, gradient_attribution
 from .window import Attribution, check_window
 from .writes import decomposable, write_attribution
 
@@ -23,15 +23,17 @@ def default_method(cell: str, kind: str) -> str:
     return "write" if decomposable(cell, kind) else "ig"
 
 
-def attribute(rec, unit, at: int, window: int | None = None, method: str | None = None) -> Attribution:
+def attribute(rec, unit, at: int, window: int | None = None, method: str | None = None,
+              baseline: str = BASELINES[0]) -> Attribution:
     """rec: a Recording or its folder; unit: LAYER:KIND:UNIT; at: a text position; window: characters
-    back from `at` (default: see `window.DEFAULT_WINDOW`); method: write | gradxinput | ig."""
+    back from `at` (default: see `window.DEFAULT_WINDOW`); method: write | gradxinput | ig; baseline
+    (ig): space | zero, what every character of the window is replaced by at the path's start."""
     rec = rec if isinstance(rec, Recording) else open_recording(rec)
     with threads.per_tile(1):  # small products: torch's own threads would wait at a barrier each
-        return _attribute(rec, unit, at, window, method)
+        return _attribute(rec, unit, at, window, method, baseline)
 
 
-def _attribute(rec, unit, at: int, window: int | None, method: str | None) -> Attribution:
+def _attribute(rec, unit, at: int, window: int | None, method: str | None, baseline: str) -> Attribution:
     unit, start = check_window(rec, unit, at, window)
     method = method or default_method(rec.meta["cell"], unit.kind)
     if method not in METHODS:
@@ -41,4 +43,4 @@ def _attribute(rec, unit, at: int, window: int | None, method: str | None) -> At
             raise ValueError(f"method write decomposes an LSTM's c or a GRU's h, not kind {unit.kind!r} of a "
                              f"{rec.meta['cell']}: use --method gradxinput or ig")
         return write_attribution(rec, unit, at, start)
-    return gradient_attribution(rec, unit, at, start, method)
+    return gradient_attribution(rec, unit, at, start, method, baseline)

@@ -12,12 +12,14 @@ gradient passes through it). A gate at `at` is computed from the layer's input t
 is the recorder's: its stream replayed from where it began reading, from a zero state.
 
 - gradxinput: e_s . dF/de_s per position: a linearisation at the input (its terms need not sum to
-  anything).
-- ig: integrated gradients from the baseline 0 (every embedding of the window zeroed):
-  e_s . mean over alpha of dF/de_s at alpha * e, by the midpoint rule; completeness (the terms sum to
-  F(e) - F(0)) is checked, and the steps doubled until it holds within 1% (up to MAX_STEPS).
-The remainder is F(0): the value with the window's characters at the baseline, what the state before
-the window and the biases give.
+  anything); the remainder is F(0), the value with the window's embeddings zeroed.
+- ig: integrated gradients from a baseline b, (e_s - b_s) . integral of dF/de_s along the straight
+  path from b to e (`integrated`: adaptive Gauss-Legendre quadrature, completeness checked within 1%).
+  The default baseline is a window of spaces (the deletion test's replacement): every point of the
+  path is then a mix of two characters' embeddings, an input of the kind the model was trained on.
+  From the zero embedding, 100 or more steps of the recurrence run far outside that regime and the
+  value swings many times along the path (see docs/attribution.md). The remainder is F(b), what the
+  state before the window and a window of spaces give.
 """
 
 from __future__ import annotations
@@ -29,22 +31,40 @@ import torch
 from ..recording import manifest
 from ..recording.derive import Gates
 from ..units import Unit
+from .integrated import MAX_POINTS, TOLERANCE, gradient, integrated_gradients
 from .window import Attribution, window_chars
 
-STEPS, MAX_STEPS = 32, 512  # integrated gradients' first and largest number of steps
-BATCH = 64  # path points per pass
-TOLERANCE = 0.01  # completeness, relative to |F(e) - F(0)|
+BASELINES = ("space", "zero")  # integrated gradients' baselines, the default first
 
-_models: dict = {}  # (folder, recording_id) -> (model, gates): loaded once per process
+_models: dict = {}  # (folder, recording_id, dtype) -> (model, gates, vocab): loaded once per process
 
 
-def model_of(rec):
-    """The recording's own model (eval mode) and its gate equations, loaded once."""
-    key = (str(rec.path), rec.meta.get("recording_id"))
+def _loaded(rec, dtype=torch.float32):
+    key = (str(rec.path), rec.meta.get("recording_id"), dtype)
     if key not in _models:
-        model, _ = manifest.load_model(rec.path, rec.meta)
-        _models[key] = (model.eval().requires_grad_(False), Gates(model))
+        model, vocab = manifest.load_model(rec.path, rec.meta)
+        model = model.to(dtype).eval().requires_grad_(False)
+        _models[key] = (model, Gates(model), vocab)
     return _models[key]
+
+
+def model_of(rec, dtype=torch.float32):
+    """The recording's own model (eval mode, in `dtype`) and its gate equations, loaded once."""
+    return _loaded(rec, dtype)[:2]
+
+
+def baseline_of(rec, ids: torch.Tensor, baseline: str) -> torch.Tensor:
+    """The baseline embeddings (T, E) of a window of `ids` (T,): every character a space (the deletion
+    test's replacement), or zero; a vocabulary without a space has only the zero baseline."""
+    model, _, vocab = _loaded(rec)
+    if baseline not in BASELINES:
+        raise ValueError(f"baseline {baseline!r} is not one of {', '.join(BASELINES)}")
+    emb = model.embedding.weight
+    if baseline == "zero":
+        return torch.zeros(len(ids), emb.shape[1])
+    if " " not in vocab.char_to_id:
+        raise ValueError(f"the vocabulary of {rec.path} has no space: use the baseline zero")
+    return emb[vocab.char_to_id[" "]].expand(len(ids), -1).clone()
 
 
 def state_before(rec, model, start: int):
@@ -59,7 +79,8 @@ def state_before(rec, model, start: int):
     return state
 
 
-def _expand(state, b: int):
+def expand_state(state, b: int):
+    """A state of one stream, (layers, 1, H) or an LSTM's (h, c) pair of them, as B equal streams."""
     if isinstance(state, tuple):
         return tuple(s.expand(-1, b, -1).contiguous() for s in state)
     return state.expand(-1, b, -1).contiguous()
@@ -71,7 +92,7 @@ def value_function(model, gates: Gates, unit: Unit, state0):
 
     def F(emb: torch.Tensor) -> torch.Tensor:
         b, T = emb.shape[:2]
-        start = _expand(state0, b)
+        start = expand_state(state0, b)
         if unit.kind in ("c", "h"):
             _, final = model.rnn(emb, start)
             h, c = final if lstm else (final, None)
@@ -85,48 +106,37 @@ def value_function(model, gates: Gates, unit: Unit, state0):
     return F
 
 
-def _gradient(F, points: torch.Tensor) -> torch.Tensor:
-    """dF/de at each of the points (P, T, E), summed over nothing: (P, T, E)."""
-    grads = []
-    for a in range(0, points.shape[0], BATCH):
-        p = points[a:a + BATCH].clone().requires_grad_(True)
-        grads.append(torch.autograd.grad(F(p).sum(), p)[0])
-    return torch.cat(grads)
-
-
-def integrated_gradients(F, emb: torch.Tensor, steps: int = STEPS) -> tuple[torch.Tensor, float, float, float]:
-    """emb (T, E) -> (attributions (T,), F(emb), F(0), relative completeness error), the steps doubled
-    until the error is within TOLERANCE or MAX_STEPS is reached."""
-    with torch.no_grad():
-        ends = F(torch.stack([emb, torch.zeros_like(emb)]))  # (2,)
-    f_x, f_0 = float(ends[0]), float(ends[1])
-    while True:
-        alphas = (torch.arange(steps, dtype=emb.dtype) + 0.5) / steps  # (steps,): midpoints
-        grads = _gradient(F, alphas[:, None, None] * emb[None])  # (steps, T, E)
-        attr = (emb * grads.mean(0)).sum(-1)  # (T,)
-        error = abs(float(attr.sum()) - (f_x - f_0)) / max(abs(f_x - f_0), 1e-6)
-        if error <= TOLERANCE or steps >= MAX_STEPS:
-            return attr, f_x, f_0, error
-        steps *= 2
-
-
-def gradient_attribution(rec, unit: Unit, at: int, start: int, method: str) -> Attribution:
+def gradient_attribution(rec, unit: Unit, at: int, start: int, method: str, baseline: str = BASELINES[0]) -> Attribution:
     """gradxinput or ig of `unit` at `at` over the window [start, at] (checked by the caller)."""
-    model, gates = model_of(rec)
-    ids = torch.from_numpy(rec.ids(start, at + 1).astype(np.int64))
-    emb = model.embedding.weight[ids].detach()  # (T, E)
-    F = value_function(model, gates, unit, state_before(rec, model, start))
+    ids = torch.from_numpy(rec.ids(start, at + 1).astype(np.int64))  # (T,)
     if method == "gradxinput":
-        attr = (emb * _gradient(F, emb[None])[0]).sum(-1)  # (T,)
+        model, gates = model_of(rec)
+        emb = model.embedding.weight[ids]  # (T, E)
+        F = value_function(model, gates, unit, state_before(rec, model, start))
+        attr = (emb * gradient(F, emb[None])[0]).sum(-1)  # (T,)
         with torch.no_grad():
-            f_0 = float(F(torch.zeros_like(emb)[None])[0])
+            rest = float(F(torch.zeros_like(emb)[None])[0])
     else:
-        attr, _, f_0, error = integrated_gradients(F, emb)
-        if error > TOLERANCE:
-            raise ValueError(f"integrated gradients of {unit} at {at} are not complete: their sum is off by "
-                             f"{error:.1%} of F(e) - F(0) after {MAX_STEPS} steps (limit {TOLERANCE:.0%}); "
-                             f"use --method write or gradxinput")
+        attr, rest = _integrated(rec, unit, at, start, ids, baseline)
     value = float(rec.activations(unit.layer, unit.kind, [unit.index], at, at + 1)[0, 0])
     contributions = pd.DataFrame({"pos": np.arange(start, at + 1), "char": window_chars(rec, start, at + 1),
                                   "contribution": attr.double().numpy()})
-    return Attribution(str(unit), at, value, method, f_0, contributions)
+    return Attribution(str(unit), at, value, method, rest, contributions)
+
+
+def _integrated(rec, unit: Unit, at: int, start: int, ids: torch.Tensor, baseline: str) -> tuple[torch.Tensor, float]:
+    """(integrated gradients (T,), F(baseline)): in float32 (a quarter of the gradients), and where that
+    does not add up, again in float64 (a swing of the value within 1e-7 of the path is below float32's
+    resolution there; most windows add up in float32 within a few hundred gradients)."""
+    base = baseline_of(rec, ids, baseline)  # (T, E)
+    state = state_before(rec, model_of(rec)[0], start)
+    for dtype, points in ((torch.float32, MAX_POINTS // 4), (torch.float64, MAX_POINTS)):
+        model, gates = model_of(rec, dtype)
+        cast = tuple(s.to(dtype) for s in state) if isinstance(state, tuple) else state.to(dtype)
+        F = value_function(model, gates, unit, cast)
+        attr, _, f_b, error = integrated_gradients(F, model.embedding.weight[ids], base.to(dtype), points)
+        if error <= TOLERANCE:
+            return attr, f_b
+    raise ValueError(f"integrated gradients of {unit} at {at} are not complete: their sum is off by {error:.1%} of "
+                     f"F(e) - F(baseline) after {MAX_POINTS} gradients in float64 (limit {TOLERANCE:.0%}); use "
+                     f"--method write or gradxinput, or another --baseline")

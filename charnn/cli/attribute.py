@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from ..attribution import METHODS, attribute
+from ..attribution.gradients import BASELINES
 from .args import at_least, unit
 
 SHOWN = 20  # rows of the table: the window's largest contributions
@@ -23,12 +24,14 @@ def add_parser(sub) -> None:
                    help="characters back from --at, within its stream (default 200, or the stream's characters so far)")
     p.add_argument("--method", choices=METHODS, default=None,
                    help="write (exact, an LSTM's c or a GRU's h; their default) | gradxinput | ig (the default otherwise)")
+    p.add_argument("--baseline", choices=BASELINES, default=BASELINES[0],
+                   help="ig: what every character of the window is replaced by at the path's start (default space)")
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=main)
 
 
 def main(args) -> int:
-    a = attribute(args.recording, args.unit, args.at, args.window, args.method)
+    a = attribute(args.recording, args.unit, args.at, args.window, args.method, args.baseline)
     if args.format == "json":
         print(json.dumps(a.to_dict()))
         return 0

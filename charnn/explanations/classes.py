@@ -1,6 +1,7 @@
 """A unit's class from its two-part explanation: local, memory, mixed, integrator or constant.
 
     classify(r2_local, r2_memory, constant, integrator)    # (U,) object array of class names
+    integrator, half_life = memory(rec, units)             # from memory_spans, per (layer, kind, unit)
 
 - `constant`: the unit does not vary on the fitting or the held-out part (nothing to explain);
 - `memory`: the readable terms add at least MEMORY_GAIN of held-out R^2 to the lookup, and at

@@ -10,10 +10,13 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from charnn.attribution import attribute
-from charnn.attribution.gradients import TOLERANCE
+from charnn.attribution.ablation import rerun
+from charnn.attribution.integrated import TOLERANCE, integrated_gradients
 from charnn.cli import main
+from charnn.units import Unit
 
 FLOAT16 = 1e-3  # relative rounding of a stored float16 value, and of gates derived from the stored h
 
@@ -57,6 +60,37 @@ def test_integrated_gradients_are_complete(lstm_rec, spec):
     a = attribute(lstm_rec, spec, 700, window=40, method="ig")
     total = a.contributions["contribution"].sum() + a.remainder
     assert abs(total - a.value) <= TOLERANCE * abs(a.value - a.remainder) + FLOAT16 * max(abs(a.value), 1.0)
+
+
+@pytest.mark.parametrize("baseline", ["space", "zero"])
+def test_integrated_gradients_from_either_baseline_are_complete(lstm_rec, baseline):
+    """The remainder is the value with every character of the window at the baseline: for spaces, the
+    stepped model's own rerun of a window of spaces."""
+    at, window = 900, 60
+    a = attribute(lstm_rec, "0:c:4", at, window=window, method="ig", baseline=baseline)
+    total = a.contributions["contribution"].sum() + a.remainder
+    assert abs(total - a.value) <= TOLERANCE * abs(a.value - a.remainder) + FLOAT16 * max(abs(a.value), 1.0)
+    if baseline == "space":
+        spaces = np.full(window, int(lstm_rec.ids(*_a_space(lstm_rec))[0]))
+        assert a.remainder == pytest.approx(rerun(lstm_rec, Unit.parse("0:c:4"), at, at - window + 1, ids=spaces), abs=1e-4)
+
+
+def _a_space(rec) -> tuple[int, int]:
+    pos = rec.string.index(" ")
+    return pos, pos + 1
+
+
+def test_adaptive_quadrature_resolves_a_swing_a_fixed_rule_misses():
+    """A value that swings within 1e-4 of the path: the intervals around it are halved until each
+    one's integral equals F's change across it."""
+    weights = torch.linspace(0, 1, 6)[:, None].expand(6, 3)  # F swings at alpha = 0.37 / 9
+
+    def F(emb):  # (B, 6, 3) -> (B,)
+        return torch.tanh(2e4 * ((emb * weights).sum((1, 2)) - 0.37))
+
+    emb = torch.ones(6, 3)
+    attr, f_x, f_b, error = integrated_gradients(F, emb, torch.zeros_like(emb))
+    assert error <= TOLERANCE and abs(float(attr.sum()) - (f_x - f_b)) <= TOLERANCE * abs(f_x - f_b)
 
 
 def test_gru_gates_by_gradients(gru_rec):
