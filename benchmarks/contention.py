@@ -3,12 +3,14 @@ single-thread process, and beside a second training, in one run; printed as rati
 
     .venv/bin/python benchmarks/contention.py                       # about 2 minutes: 20 s per condition
     .venv/bin/python benchmarks/contention.py --seconds 10 --policy active   # OpenMP's spinning default
+    .venv/bin/python benchmarks/contention.py --seconds 10 --policy all      # charnn's, passive and active
 
 Each training is its own process started the way `charnn train` starts (charnn.threads sets torch's
 threads and the OpenMP wait policy), a 1x256 LSTM with the demo's batch (32 x 128 characters), timed
 over the same window as the work beside it: every process warms up, says it is ready, and starts its
 clock on one signal. "--policy active" overrides charnn's setting with OMP_WAIT_POLICY=ACTIVE (and
-CHARNN_THREADS=all cores), the behaviour without charnn.threads, to show what the setting buys.
+CHARNN_THREADS=all cores), the behaviour without charnn.threads, to show what the setting buys;
+"--policy passive" with OMP_WAIT_POLICY=PASSIVE (no spinning at all).
 Target: beside a second training each keeps >= 0.4x its solo throughput (0.5x is a fair share).
 """
 
@@ -79,17 +81,21 @@ def measure(seconds: float, env: dict) -> dict[str, list[float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="training window per condition (default 20)")
-    parser.add_argument("--policy", choices=["charnn", "active", "both"], default="charnn",
+    parser.add_argument("--policy", choices=["charnn", "active", "passive", "both", "all"], default="charnn",
                         help="charnn's thread settings, OpenMP's spinning default, or both (default: charnn)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(args.worker, args.seconds)
     print(f"cores this process may use: {len(os.sched_getaffinity(0))}; load average {os.getloadavg()[0]:.1f}")
-    for policy in (["charnn", "active"] if args.policy == "both" else [args.policy]):
-        env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "CHARNN_THREADS")}
+    chosen = {"both": ["charnn", "active"], "all": ["charnn", "passive", "active"]}.get(args.policy, [args.policy])
+    for policy in chosen:
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "CHARNN_THREADS")}
         if policy == "active":
             env.update(OMP_WAIT_POLICY="ACTIVE", CHARNN_THREADS=str(len(os.sched_getaffinity(0))))
+        if policy == "passive":
+            env.update(OMP_WAIT_POLICY="PASSIVE")
         t0 = time.perf_counter()
         result = measure(args.seconds, env)
         solo = result["alone"][0]

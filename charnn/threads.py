@@ -8,13 +8,14 @@ recorder's streams).
         threads.run(job, jobs, workers)
 
 The core count is the cores this process may run on (`os.process_cpu_count()`, else the affinity
-mask), overridden by CHARNN_THREADS or a command's --threads. Importing charnn sets OpenMP's wait
-policy to PASSIVE unless the environment says otherwise (`before_torch`): with OpenMP's default,
-a thread waiting at the end of each small op spins on its core, and two processes stepping small
-matrices on two cores spin against each other. Measured on this project's 2-core development
-machine, shared with other jobs: a 1x256 LSTM training step ran at 0.11-0.16 steps/s with the
-spinning default and 1.8-2.1 with PASSIVE under the same load (benchmarks/contention.py,
-docs/safety.md). The policy is read when torch loads its OpenMP library, so it must be set first.
+mask), overridden by CHARNN_THREADS or a command's --threads. Importing charnn bounds how long an
+OpenMP thread spins while it waits (`before_torch`: GOMP_SPINCOUNT=SPIN_COUNT, unless the
+environment sets OMP_WAIT_POLICY or GOMP_SPINCOUNT). OpenMP's default spins for up to 300,000
+rounds at the end of each small op, and two processes stepping small matrices on two cores spin
+against each other (a training 8-12x slower beside another); PASSIVE (no spin) avoids that, but a
+thread that sleeps at every op costs a training that has the cores to itself 40% of its speed. A
+short spin keeps most of both (docs/safety.md: benchmarks/contention.py). The setting is read when torch loads its OpenMP
+library, so it must be set first.
 
 Both the search's statistics and the recorder's stepping are many small ops (or a few long
 GIL-free kernel calls). With torch's own threads each small op waits at a barrier, and when
@@ -30,12 +31,15 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 ENV = "CHARNN_THREADS"  # overrides the core count (a whole number >= 1)
+SPIN_COUNT = 1_000  # spin rounds before a waiting OpenMP thread sleeps: microseconds, not milliseconds
 
 
 def before_torch() -> None:
-    """OMP_WAIT_POLICY=PASSIVE unless set: waiting OpenMP threads sleep instead of spinning. Takes
-    effect only if torch has not loaded yet (charnn's package import calls it first)."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    """GOMP_SPINCOUNT=SPIN_COUNT unless the environment chose a wait policy or a spin count: a
+    waiting OpenMP thread spins briefly, then sleeps. Takes effect only if torch has not loaded yet
+    (charnn's package import calls it first)."""
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.environ.setdefault("GOMP_SPINCOUNT", str(SPIN_COUNT))
 
 
 def cpu_count() -> int:

@@ -60,9 +60,14 @@ def test_search_and_explain_tile_workers_follow_the_core_count(three_cores, smal
     assert seen and set(seen) == {3}, seen
 
 
-def test_importing_charnn_makes_openmp_wait_passively_unless_told_otherwise():
-    code = "import os, charnn, torch; print(os.environ['OMP_WAIT_POLICY'])"
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip() == "PASSIVE"
-    env["OMP_WAIT_POLICY"] = "ACTIVE"
-    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip() == "ACTIVE"
+def test_importing_charnn_bounds_openmp_spinning_unless_told_otherwise():
+    code = "import os, charnn, torch; print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'))"
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+
+    def seen(**extra):
+        return subprocess.run([sys.executable, "-c", code], env={**env, **extra}, capture_output=True,
+                              text=True, check=True).stdout.split()
+
+    assert seen() == [str(threads.SPIN_COUNT), "None"]
+    assert seen(OMP_WAIT_POLICY="PASSIVE") == ["None", "PASSIVE"]  # a chosen policy is left alone
+    assert seen(GOMP_SPINCOUNT="5") == ["5", "None"]
