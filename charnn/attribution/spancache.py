@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..fsio import atomic_path
+from ..recording import layout
 
 FORMAT = 1
 KEY = b"charnn.memory_spans"
@@ -30,10 +31,7 @@ KEY = b"charnn.memory_spans"
 
 def cache_path(rec) -> Path | None:
     """cache/memory-spans.parquet of a recording folder, or None when the recording has none."""
-    meta = getattr(rec, "meta", None)
-    if getattr(rec, "path", None) is None or not isinstance(meta, dict) or not meta.get("recording_id"):
-        return None
-    return Path(rec.path) / "cache" / "memory-spans.parquet"
+    return layout.cache_file(rec, "memory-spans.parquet")
 
 
 def load(rec, warn: bool = True) -> pd.DataFrame | None:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fsio import atomic_dir
+from ..recording import layout
 from ..text.atoms import TextIndex
 from ..text.parser import parse
 from . import library as libmod
@@ -113,7 +114,7 @@ def features(rec, text: str | None = None, lib: libmod.Library | None = None) ->
     text = rec.string if text is None else text
     sha = text_sha256(text)
     path = getattr(rec, "path", None)
-    folder = Path(path) / "cache" / CACHE_DIR if path is not None else None
+    folder = layout.cache_dir(path) / CACHE_DIR if path is not None else None
     if lib is not None and folder is not None:
         folder = folder.with_name(f"{CACHE_DIR}-{hashlib.sha256(json.dumps(lib.names).encode()).hexdigest()[:12]}")
     if folder is not None and (folder / "features.json").is_file():

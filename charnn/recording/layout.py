@@ -7,7 +7,7 @@
       text/part-<n>.parquet                          pos, char, id, doc, line, col, loss_bits, p, next_top, next_top_p
       states/layer=<l>/kind=<k>/part-<n>.parquet     pos, u0000 ... (one column per unit; see statefile)
       boundary/part-<n>.npy                          (layers, streams, H) float32: h before each stream's first row
-      cache/                                         derived (search summaries), rebuilt if deleted
+      cache/                                         derived (search summaries, memory spans, features), rebuilt if deleted
 
 A recording is valid only when meta.json lists every part and every listed file has the listed
 size. While it is written, everything is in `.<name>.partial` beside it (with `plan.json` instead
@@ -63,6 +63,20 @@ def boundary_file(root: Path, part: int) -> Path:
 
 def marker_file(root: Path, part: int) -> Path:
     return Path(root) / "parts" / f"{part_name(part)}.json"
+
+
+def cache_dir(root: str | Path) -> Path:
+    """The recording's folder of derived files (safe to delete: each is rebuilt when wanted)."""
+    return Path(root) / "cache"
+
+
+def cache_file(rec, name: str) -> Path | None:
+    """A derived file of `rec` keyed by its recording_id, or None for a recording without a folder or
+    an id (an in-memory test double), which is not cached."""
+    meta = getattr(rec, "meta", None)
+    if getattr(rec, "path", None) is None or not isinstance(meta, dict) or not meta.get("recording_id"):
+        return None
+    return cache_dir(rec.path) / name
 
 
 def partial_folder(target: Path) -> Path:

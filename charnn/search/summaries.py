@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fsio import atomic_path
+from ..recording import layout
 from .stats import UnitSummary
 
 FORMAT = 1
@@ -30,14 +31,11 @@ FIELDS = ("n", "lo", "hi", "sx", "sxx", "hist_all")
 
 def cache_path(rec, bins: int) -> Path | None:
     """cache/histograms-<bins>.npz of a recording folder, or None when the recording has none."""
-    if not cacheable(rec):
-        return None
-    return Path(rec.path) / "cache" / f"histograms-{int(bins)}.npz"
+    return layout.cache_file(rec, f"histograms-{int(bins)}.npz")
 
 
 def cacheable(rec) -> bool:
-    meta = getattr(rec, "meta", None)
-    return getattr(rec, "path", None) is not None and isinstance(meta, dict) and bool(meta.get("recording_id"))
+    return layout.cache_file(rec, "") is not None
 
 
 def load(rec, bins: int, warn: bool = True) -> dict[tuple[int, str], UnitSummary]:
