@@ -14,8 +14,8 @@ environment sets OMP_WAIT_POLICY or GOMP_SPINCOUNT). OpenMP's default spins for 
 rounds at the end of each small op, and two processes stepping small matrices on two cores spin
 against each other (a training 8-12x slower beside another); PASSIVE (no spin) avoids that, but a
 thread that sleeps at every op costs a training that has the cores to itself 40% of its speed. A
-short spin keeps most of both (docs/safety.md: benchmarks/contention.py). The setting is read when torch loads its OpenMP
-library, so it must be set first.
+short spin keeps most of both (docs/safety.md: benchmarks/contention.py). The setting is read when
+torch loads its OpenMP library, so it must be set first.
 
 Both the search's statistics and the recorder's stepping are many small ops (or a few long
 GIL-free kernel calls). With torch's own threads each small op waits at a barrier, and when
